@@ -1,0 +1,84 @@
+//! The command-line interface: flags, dispatch, error reporting, exit codes.
+
+mod completions;
+mod error;
+mod generate;
+mod options;
+mod plugins;
+mod summary;
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use error::{CliError, exit};
+pub use options::GlobalOptions;
+
+/// Scan distroless containers in Kubernetes for compliance; gate CI on the result.
+#[derive(Debug, Parser)]
+#[command(name = "dscan", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    global: GlobalOptions,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List and inspect plugins.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Validate results against thresholds (`saf validate threshold`).
+    #[command(subcommand)]
+    Validate(validate::ValidateCommand),
+    /// View results (`saf view summary`).
+    #[command(subcommand)]
+    View(summary::ViewCommand),
+    /// Summarise results (alias of `view summary`).
+    Summary(summary::SummaryArgs),
+    /// Generate files from results (`saf generate threshold`).
+    #[command(subcommand)]
+    Generate(generate::GenerateCommand),
+    /// Print shell completions.
+    Completions(completions::CompletionsArgs),
+}
+
+/// Parses the command line, runs the command and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to
+            // stderr; usage errors map to dscan's usage code.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    cli.global.init_logging();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            err.report();
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+/// Runs a parsed command line; `Ok` carries the exit code of a completed run.
+pub fn run(cli: Cli) -> Result<u8, CliError> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Plugins(cmd) => plugins::run(global, cmd),
+        Command::Validate(cmd) => validate::run(global, cmd),
+        Command::View(cmd) => summary::run_view(global, cmd),
+        Command::Summary(args) => summary::run(global, args),
+        Command::Generate(cmd) => generate::run(global, cmd),
+        Command::Completions(args) => completions::run(args),
+    }
+}

@@ -1,0 +1,119 @@
+//! Options shared by every command.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::CliError;
+use crate::plugin::{HostConfig, Limits, PluginHost, PluginKind, PluginSet, Sources};
+
+/// Global flags.
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// Load a plugin component (repeatable). A plugin with the name of a
+    /// built-in one replaces it.
+    #[arg(long = "plugin", value_name = "FILE.wasm", global = true)]
+    pub plugins: Vec<PathBuf>,
+    /// Directory of plugins loaded on every run.
+    #[arg(long, value_name = "DIR", env = "DSCAN_PLUGIN_DIR", global = true)]
+    pub plugin_dir: Option<PathBuf>,
+    /// Where compiled plugins are cached.
+    #[arg(long, value_name = "DIR", env = "DSCAN_PLUGIN_CACHE", global = true)]
+    pub plugin_cache: Option<PathBuf>,
+    /// Compile plugins on every run instead of caching them.
+    #[arg(long, global = true)]
+    pub no_plugin_cache: bool,
+    /// Wall-clock limit for one plugin call, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000, global = true)]
+    pub plugin_timeout: u64,
+    /// Memory limit for one plugin instance, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 512, global = true)]
+    pub plugin_memory_mib: usize,
+    /// Limit on what one plugin call may return, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 128, global = true)]
+    pub plugin_output_mib: usize,
+    /// An option for one plugin: `NAME:KEY=VALUE` (repeatable).
+    #[arg(long = "plugin-opt", value_name = "NAME:KEY=VALUE", global = true)]
+    pub plugin_opts: Vec<String>,
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+impl GlobalOptions {
+    /// Installs the tracing subscriber (stderr).
+    pub fn init_logging(&self) {
+        let default = match self.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init();
+    }
+
+    /// Limits from the flags.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            deadline: Duration::from_millis(self.plugin_timeout),
+            memory_bytes: self.plugin_memory_mib.saturating_mul(1 << 20),
+            output_bytes: self.plugin_output_mib.saturating_mul(1 << 20),
+        }
+    }
+
+    /// A plugin host configured from the flags.
+    pub fn host(&self) -> Result<PluginHost, CliError> {
+        let cache_dir = if self.no_plugin_cache {
+            None
+        } else {
+            self.plugin_cache
+                .clone()
+                .or_else(HostConfig::default_cache_dir)
+        };
+        Ok(PluginHost::new(HostConfig {
+            limits: self.limits(),
+            cache_dir,
+        })?)
+    }
+
+    /// Where plugins come from.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            builtins: true,
+            plugin_dir: self.plugin_dir.clone().or_else(Sources::default_plugin_dir),
+            files: self.plugins.clone(),
+        }
+    }
+
+    /// Loads the plugins of `kinds`.
+    pub fn load_plugins(&self, kinds: &[PluginKind]) -> Result<PluginSet, CliError> {
+        let host = self.host()?;
+        Ok(PluginSet::load(&host, &self.sources(), kinds)?)
+    }
+
+    /// The `--plugin-opt` options addressed to `plugin`.
+    pub fn options_for(&self, plugin: &str) -> Result<Vec<(String, String)>, CliError> {
+        let mut out = Vec::new();
+        for raw in &self.plugin_opts {
+            let parsed = raw
+                .split_once(':')
+                .and_then(|(name, kv)| kv.split_once('=').map(|(k, v)| (name, k, v)));
+            let Some((name, key, value)) = parsed else {
+                return Err(CliError::Usage(format!(
+                    "--plugin-opt `{raw}` is not NAME:KEY=VALUE (e.g. nist-gate:families=AC,SC)"
+                )));
+            };
+            if name == plugin {
+                out.push((key.to_string(), value.to_string()));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,13 @@
+//! dscan: scan distroless containers in Kubernetes for compliance and gate CI
+//! on the result.
+//!
+//! The library is organised by job:
+//! - [`results`]: the HDF results model with SAF CLI semantics;
+//! - [`plugin`]: the sandboxed WebAssembly plugin host (threshold evaluators,
+//!   reporters, access strategies);
+//! - [`cli`]: the command-line layer (thin: parses flags, calls the above,
+//!   maps errors to exit codes).
+
+pub mod cli;
+pub mod plugin;
+pub mod results;

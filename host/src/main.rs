@@ -1,0 +1,5 @@
+//! The `dscan` command.
+
+fn main() -> std::process::ExitCode {
+    dscan::cli::main()
+}

@@ -1,0 +1,2 @@
+//! Unit tests for HDF parsing rules.
+use super::*;

@@ -1,0 +1,121 @@
+//! `markdown` reporter: SAF CLI's `view summary -f markdown` tables, byte for
+//! byte (GitHub-flavoured, columns aligned).
+
+use dscan_plugin_sdk::reporter::{FormatInfo, Guest, OptionPair, PluginInfo, Scan};
+use dscan_summary::{ProfileSummary, bool_option, js_number, summarize};
+
+struct Markdown;
+
+const COLUMNS: [(&str, &str, &str); 5] = [
+    ("passed", "Passed", ":white_check_mark:"),
+    ("failed", "Failed", ":x:"),
+    ("skipped", "Not Reviewed", ":leftwards_arrow_with_hook:"),
+    ("no_impact", "Not Applicable", ":heavy_minus_sign:"),
+    ("error", "Error", ":warning:"),
+];
+const ROWS: [(&str, &str); 5] = [
+    ("total", "Total"),
+    ("critical", "Critical"),
+    ("high", "High"),
+    ("medium", "Medium"),
+    ("low", "Low"),
+];
+
+/// Width as JavaScript's `String.length` counts it (UTF-16 units).
+fn width(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+fn pad_end(s: &str, w: usize) -> String {
+    format!("{s}{}", " ".repeat(w.saturating_sub(width(s))))
+}
+
+fn center(s: &str, w: usize) -> String {
+    let left = ((w + width(s)) / 2).saturating_sub(width(s));
+    pad_end(&format!("{}{s}", " ".repeat(left)), w)
+}
+
+fn table(s: &ProfileSummary) -> String {
+    let mut head = vec![format!(
+        "Compliance: {}<br>:test_tube:",
+        js_number(s.compliance)
+    )];
+    head.extend(
+        COLUMNS
+            .iter()
+            .map(|(_, title, emoji)| format!("{title}<br>{emoji}")),
+    );
+    let body: Vec<Vec<String>> = ROWS
+        .iter()
+        .map(|(key, title)| {
+            let mut row = vec![title.to_string()];
+            row.extend(
+                COLUMNS
+                    .iter()
+                    .map(|(status, _, _)| s.count(status, key).to_string()),
+            );
+            row
+        })
+        .collect();
+    let mut widths = vec![3usize; head.len()];
+    for r in std::iter::once(&head).chain(body.iter()) {
+        for (i, cell) in r.iter().enumerate() {
+            widths[i] = widths[i].max(width(cell));
+        }
+    }
+    let line = |r: &Vec<String>| {
+        let mut out = String::from("|");
+        for (i, cell) in r.iter().enumerate() {
+            let cell = if i == 0 {
+                pad_end(cell, widths[i])
+            } else {
+                center(cell, widths[i])
+            };
+            out.push_str(&format!(" {cell} |"));
+        }
+        out
+    };
+    let mut align = String::from("|");
+    for (i, w) in widths.iter().enumerate() {
+        let dashes = "-".repeat(w.saturating_sub(2).max(1));
+        align.push_str(&format!(" :{dashes}{} |", if i == 0 { "-" } else { ":" }));
+    }
+    let mut out = vec![line(&head), align];
+    out.extend(body.iter().map(line));
+    out.join("\n")
+}
+
+impl Guest for Markdown {
+    fn info() -> PluginInfo {
+        dscan_plugin_sdk::info!(
+            "markdown",
+            "compliance summary as Markdown tables (saf view summary -f markdown)"
+        )
+    }
+
+    fn format() -> FormatInfo {
+        FormatInfo {
+            name: "markdown".into(),
+            extension: "md".into(),
+            media_type: "text/markdown".into(),
+        }
+    }
+
+    fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        let titles = bool_option(&options, "title-table", true)?;
+        let tables: Vec<String> = summarize(&scans)
+            .iter()
+            .map(|s| {
+                let title = if titles {
+                    format!("# {}\n\n", s.profile_name)
+                } else {
+                    String::new()
+                };
+                format!("{title}{}", table(s))
+            })
+            .collect();
+        Ok(tables.join("\n\n").into_bytes())
+    }
+}
+
+dscan_plugin_sdk::reporter::export!(Markdown);

@@ -1,0 +1,90 @@
+//! Writing a dscan plugin.
+//!
+//! A plugin is a WebAssembly component implementing one world of the
+//! `dscan:plugin` contract (see `wit/` at the repository root). Enable the
+//! feature for that world, implement its `Guest` trait and export it:
+//!
+//! ```ignore
+//! use dscan_plugin_sdk::evaluator::{Guest, PluginInfo, Request, Scan, Verdict};
+//!
+//! struct MyGate;
+//! impl Guest for MyGate {
+//!     fn info() -> PluginInfo { dscan_plugin_sdk::info!("my-gate", "gate on X") }
+//!     fn evaluate(scan: Scan, request: Request) -> Result<Verdict, String> { todo!() }
+//! }
+//! dscan_plugin_sdk::evaluator::export!(MyGate);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2` and load the
+//! `.wasm` with `dscan --plugin`.
+
+/// The contract version this SDK implements; plugins report it in `info()`.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Builds a `PluginInfo` for the calling crate: its package name is not
+/// used, the given name is, and the version is the crate's own.
+#[macro_export]
+macro_rules! info {
+    ($name:expr, $description:expr) => {
+        PluginInfo {
+            name: ::std::string::String::from($name),
+            version: ::std::string::String::from(env!("CARGO_PKG_VERSION")),
+            contract: ::std::string::String::from($crate::CONTRACT_VERSION),
+            description: ::std::string::String::from($description),
+            wants_raw_json: false,
+        }
+    };
+}
+
+/// The `threshold-evaluator` world.
+#[cfg(feature = "evaluator")]
+pub mod evaluator {
+    wit_bindgen::generate!({
+        path: "../../wit/since_v0.1.0",
+        world: "threshold-evaluator",
+        pub_export_macro: true,
+        default_bindings_module: "dscan_plugin_sdk::evaluator",
+    });
+    pub use self::dscan::plugin::meta::{OptionPair, PluginInfo};
+    pub use self::dscan::plugin::types::*;
+    pub use self::exports::dscan::plugin::evaluator::{Check, Guest, Request, Verdict};
+}
+
+/// The `reporter` world.
+#[cfg(feature = "reporter")]
+pub mod reporter {
+    wit_bindgen::generate!({
+        path: "../../wit/since_v0.1.0",
+        world: "reporter",
+        pub_export_macro: true,
+        default_bindings_module: "dscan_plugin_sdk::reporter",
+    });
+    pub use self::dscan::plugin::meta::{OptionPair, PluginInfo};
+    pub use self::dscan::plugin::types::*;
+    pub use self::exports::dscan::plugin::report::{FormatInfo, Guest};
+}
+
+/// The `access-strategy` world.
+#[cfg(feature = "strategy")]
+pub mod strategy {
+    wit_bindgen::generate!({
+        path: "../../wit/since_v0.1.0",
+        world: "access-strategy",
+        pub_export_macro: true,
+        default_bindings_module: "dscan_plugin_sdk::strategy",
+    });
+    pub use self::dscan::plugin::meta::{OptionPair, PluginInfo};
+    pub use self::exports::dscan::plugin::strategy::*;
+}
+
+/// Looks up a `key=value` option by key (the last one given wins).
+pub fn option<'a, I>(options: I, key: &str) -> Option<&'a str>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    options
+        .into_iter()
+        .filter(|(k, _)| *k == key)
+        .last()
+        .map(|(_, v)| v)
+}
