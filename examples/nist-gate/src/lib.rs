@@ -99,16 +99,3 @@ impl Guest for NistGate {
 }
 
 dscan_plugin_sdk::evaluator::export!(NistGate);
-
-#[cfg(test)]
-mod tests {
-    use super::family;
-
-    #[test]
-    fn families_are_read_from_references() {
-        assert_eq!(family("AC-6 (9)"), Some("AC"));
-        assert_eq!(family("SC-28 a"), Some("SC"));
-        assert_eq!(family("Rev_4"), None);
-        assert_eq!(family("unmapped"), None);
-    }
-}

@@ -208,11 +208,11 @@ mod tests {
         let mut root = Node::Map(Vec::new());
         root.set(&["b", "x"], Node::Int(1));
         root.set(&["a"], Node::Int(2));
-        root.set(&["b", "y"], Node::Int(3));
+        root.set(&["b", "z"], Node::Int(3));
         let mut out = String::new();
         if let Node::Map(e) = &root {
             write_map(&mut out, e, 0);
         }
-        assert_eq!(out, "b:\n  x: 1\n  y: 3\na: 2\n");
+        assert_eq!(out, "b:\n  x: 1\n  z: 3\na: 2\n");
     }
 }

@@ -1,19 +1,12 @@
-//! The built-in threshold evaluator: `saf validate threshold` semantics.
-//!
-//! Every check SAF CLI makes is made here, in SAF's order, with SAF's
-//! messages; the host prints the first failing check the way SAF does. The
-//! deliberate differences (all documented in the README) are: `compliance.max:
-//! 0` is checked, `no_impact.total.{min,max}` are checked, an empty `controls`
-//! list means "no controls", and a missing bucket prints `[]`/`0` rather than
-//! `[undefined]`/`undefined`.
-
-pub mod threshold;
+//! The built-in threshold evaluator: `saf validate threshold` semantics
+//! (see the `dscan-threshold-rules` crate) as a plugin.
 
 use dscan_plugin_sdk::evaluator::{
     Check, ControlStatus, Counts, Guest, PluginInfo, Request, Scan, Severity, SeverityCounts,
     Verdict,
 };
-use threshold::{Bound, NO_IMPACT, NONE, SEVERITY_NAMES, STATUS_NAMES, Thresholds};
+use dscan_threshold_rules::threshold::{self, NO_IMPACT, NONE};
+use dscan_threshold_rules::{Observed, evaluate};
 
 struct SafThresholds;
 
@@ -38,7 +31,14 @@ impl Guest for SafThresholds {
         } else {
             threshold::parse_file(text)?
         };
-        let checks = evaluate(&thresholds, &Observed::from_scan(&scan));
+        let checks: Vec<Check> = evaluate(&thresholds, &observed(&scan))
+            .into_iter()
+            .map(|c| Check {
+                name: c.name,
+                passed: c.passed,
+                message: c.message,
+            })
+            .collect();
         Ok(Verdict {
             passed: checks.iter().all(|c| c.passed),
             checks,
@@ -47,16 +47,6 @@ impl Guest for SafThresholds {
 }
 
 dscan_plugin_sdk::evaluator::export!(SafThresholds);
-
-/// The numbers thresholds are checked against.
-pub struct Observed {
-    pub compliance: u32,
-    /// `[status][severity]`, plus totals, indexed like the name tables.
-    pub counts: [[u32; 5]; 5],
-    pub totals: [u32; 5],
-    /// Control ids per `[status][severity]`, in document order.
-    pub ids: [[Vec<String>; 5]; 5],
-}
 
 fn status_index(s: ControlStatus) -> usize {
     match s {
@@ -82,329 +72,36 @@ fn row(c: &SeverityCounts) -> [u32; 5] {
     [c.critical, c.high, c.medium, c.low, c.none]
 }
 
-impl Observed {
-    pub fn from_scan(scan: &Scan) -> Observed {
-        let Counts {
-            passed,
-            failed,
-            not_reviewed,
-            profile_error,
-            not_applicable,
-            compliance,
-        } = &scan.counts;
-        let mut ids: [[Vec<String>; 5]; 5] = Default::default();
-        for c in &scan.controls {
-            ids[status_index(c.status)][severity_index(c.severity)].push(c.id.clone());
-        }
-        Observed {
-            compliance: *compliance,
-            counts: [
-                row(passed),
-                row(failed),
-                row(not_reviewed),
-                row(profile_error),
-                row(not_applicable),
-            ],
-            totals: [
-                passed.total,
-                failed.total,
-                not_reviewed.total,
-                profile_error.total,
-                not_applicable.total,
-            ],
-            ids,
-        }
-    }
-}
-
-/// Formats a number the way JavaScript prints it (SAF's messages).
-fn js(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e21 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
-    }
-}
-
-fn check(name: String, passed: bool, message: String) -> Check {
-    Check {
-        name,
+/// The host's counts and control ids in the rules' shape.
+fn observed(scan: &Scan) -> Observed {
+    let Counts {
         passed,
-        message,
+        failed,
+        not_reviewed,
+        profile_error,
+        not_applicable,
+        compliance,
+    } = &scan.counts;
+    let mut ids: [[Vec<String>; 5]; 5] = Default::default();
+    for c in &scan.controls {
+        ids[status_index(c.status)][severity_index(c.severity)].push(c.id.clone());
     }
-}
-
-/// SAF's count check message.
-fn count_message(path: &str, status: &str, got: u32, relation: &str, want: f64) -> String {
-    format!(
-        "{path}: Threshold not met. Number of received total {status} controls ({got}) is {relation} \
-         your set threshold for the number of {status} controls ({})",
-        js(want)
-    )
-}
-
-fn bound_checks(
-    out: &mut Vec<Check>,
-    path: &str,
-    status: &str,
-    got: u32,
-    bound: &Bound,
-    which: &[&str],
-) {
-    for &kind in which {
-        let (limit, failed, relation) = match kind {
-            "min" => match bound.min {
-                Some(min) => (min, f64::from(got) < min, "less than"),
-                None => continue,
-            },
-            _ => match bound.max {
-                Some(max) => (max, f64::from(got) > max, "greater than"),
-                None => continue,
-            },
-        };
-        let name = format!("{path}.{kind}");
-        let message = if failed {
-            count_message(&name, status, got, relation, limit)
-        } else {
-            format!(
-                "{name}: {got} {} {}",
-                if kind == "min" { ">=" } else { "<=" },
-                js(limit)
-            )
-        };
-        out.push(check(name, !failed, message));
-    }
-}
-
-/// Every check, in SAF CLI's order.
-pub fn evaluate(t: &Thresholds, o: &Observed) -> Vec<Check> {
-    let mut out = Vec::new();
-
-    // 1. Compliance. SAF skips `max: 0` (a falsy value); dscan checks it.
-    if let Some(min) = t.compliance.min {
-        let ok = f64::from(o.compliance) >= min;
-        let msg = if ok {
-            format!("compliance.min: {} >= {}", o.compliance, js(min))
-        } else {
-            "Overall compliance minimum was not satisfied".to_string()
-        };
-        out.push(check("compliance.min".into(), ok, msg));
-    }
-    if let Some(max) = t.compliance.max {
-        let ok = f64::from(o.compliance) <= max;
-        let msg = if ok {
-            format!("compliance.max: {} <= {}", o.compliance, js(max))
-        } else {
-            "Overall compliance maximum was not satisfied".to_string()
-        };
-        out.push(check("compliance.max".into(), ok, msg));
-    }
-
-    // 2. Exact totals, in SAF's order (no_impact before error here).
-    for si in [0, 1, 2, NO_IMPACT, 3] {
-        let status = STATUS_NAMES[si];
-        if let Some(want) = t.status[si].total_exact {
-            let got = o.totals[si];
-            let ok = f64::from(got) == want;
-            let path = format!("{status}.total");
-            let msg = if ok {
-                format!("{path}: {got} == {}", js(want))
-            } else {
-                count_message(&path, status, got, "not equal to", want)
-            };
-            out.push(check(path, ok, msg));
-        }
-    }
-
-    // 3–4. Total minimums, then maximums. SAF never checks
-    // no_impact.total.{min,max}; dscan checks them last.
-    for kind in ["min", "max"] {
-        for si in [0, 1, 2, 3, NO_IMPACT] {
-            let status = STATUS_NAMES[si];
-            bound_checks(
-                &mut out,
-                &format!("{status}.total"),
-                status,
-                o.totals[si],
-                &t.status[si].total,
-                &[kind],
-            );
-        }
-    }
-
-    // 5. Per severity: critical, high, medium, low, none; statuses in order.
-    for vi in 0..SEVERITY_NAMES.len() {
-        for si in 0..STATUS_NAMES.len() {
-            if vi == NONE && si != NO_IMPACT {
-                continue;
-            }
-            let status = STATUS_NAMES[si];
-            let path = format!("{status}.{}", SEVERITY_NAMES[vi]);
-            bound_checks(
-                &mut out,
-                &path,
-                status,
-                o.counts[si][vi],
-                &t.status[si].severity[vi].bound,
-                &["min", "max"],
-            );
-        }
-    }
-
-    // 6. Control ids per status and severity.
-    for vi in 0..SEVERITY_NAMES.len() {
-        for si in 0..STATUS_NAMES.len() {
-            let Some(expected) = &t.status[si].severity[vi].controls else {
-                continue;
-            };
-            let path = format!("{}.{}.controls", STATUS_NAMES[si], SEVERITY_NAMES[vi]);
-            let actual = &o.ids[si][vi];
-            for id in expected {
-                let ok = actual.contains(id);
-                let msg = if ok {
-                    format!("{path} contains {id}")
-                } else {
-                    format!(
-                        "Expected {path} to contain {id} controls but it only contained [{}]",
-                        actual.join(", ")
-                    )
-                };
-                out.push(check(path.clone(), ok, msg));
-            }
-            let ok = expected.len() == actual.len();
-            let msg = if ok {
-                format!("{path} has {} controls", actual.len())
-            } else {
-                format!(
-                    "Expected {path} to contain {} controls but it contained {}",
-                    expected.len(),
-                    actual.len()
-                )
-            };
-            out.push(check(path, ok, msg));
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn observed() -> Observed {
-        let mut o = Observed {
-            compliance: 50,
-            counts: [[0; 5]; 5],
-            totals: [0; 5],
-            ids: Default::default(),
-        };
-        o.counts[1][1] = 2; // failed.high
-        o.totals[1] = 2;
-        o.counts[0][2] = 2; // passed.medium
-        o.totals[0] = 2;
-        o.ids[1][1] = vec!["V-1".into(), "V-2".into()];
-        o
-    }
-
-    fn first_failure(threshold: &str) -> Option<String> {
-        let t = threshold::parse_file(threshold).unwrap();
-        evaluate(&t, &observed())
-            .into_iter()
-            .find(|c| !c.passed)
-            .map(|c| c.message)
-    }
-
-    #[test]
-    fn compliance_bounds_use_saf_messages_and_max_zero_is_checked() {
-        assert_eq!(
-            first_failure("compliance.min: 51"),
-            Some("Overall compliance minimum was not satisfied".into())
-        );
-        assert_eq!(first_failure("compliance.min: 50"), None);
-        assert_eq!(
-            first_failure("compliance.max: 49"),
-            Some("Overall compliance maximum was not satisfied".into())
-        );
-        // SAF never checks a max of 0; dscan does.
-        assert_eq!(
-            first_failure("compliance.max: 0"),
-            Some("Overall compliance maximum was not satisfied".into())
-        );
-    }
-
-    #[test]
-    fn totals_exact_min_max() {
-        assert_eq!(
-            first_failure("failed.total: 3"),
-            Some("failed.total: Threshold not met. Number of received total failed controls (2) is not equal to your set threshold for the number of failed controls (3)".into())
-        );
-        assert_eq!(
-            first_failure("passed.total.max: 1"),
-            Some("passed.total.max: Threshold not met. Number of received total passed controls (2) is greater than your set threshold for the number of passed controls (1)".into())
-        );
-        assert_eq!(
-            first_failure("skipped.total.min: 1"),
-            Some("skipped.total.min: Threshold not met. Number of received total skipped controls (0) is less than your set threshold for the number of skipped controls (1)".into())
-        );
-        // SAF skips these; dscan checks them.
-        assert!(first_failure("no_impact.total.min: 1").is_some());
-        assert_eq!(first_failure("no_impact.total.max: 0"), None);
-    }
-
-    #[test]
-    fn order_is_safs_first_failure_wins() {
-        // Both fail; SAF checks minimums of all totals before any maximum.
-        let msg = first_failure("passed.total.max: 0\nerror.total.min: 1\n").unwrap();
-        assert!(msg.starts_with("error.total.min"), "{msg}");
-        // Exact totals come before min/max; compliance before everything.
-        let msg = first_failure("failed.total.min: 9\npassed.total: 0\n").unwrap();
-        assert!(msg.starts_with("passed.total:"), "{msg}");
-        let msg = first_failure("failed.total: 0\ncompliance.min: 99\n").unwrap();
-        assert_eq!(msg, "Overall compliance minimum was not satisfied");
-        // Severities: critical before high; within one, status order.
-        let msg = first_failure("failed.high.max: 1\npassed.critical.min: 1\n").unwrap();
-        assert!(msg.starts_with("passed.critical.min"), "{msg}");
-    }
-
-    #[test]
-    fn severity_counts() {
-        assert_eq!(
-            first_failure("failed.high.max: 1"),
-            Some("failed.high.max: Threshold not met. Number of received total failed controls (2) is greater than your set threshold for the number of failed controls (1)".into())
-        );
-        assert_eq!(
-            first_failure("failed.high.min: 2\nfailed.high.max: 2\npassed.medium.min: 2"),
-            None
-        );
-        assert!(first_failure("no_impact.none.min: 1").is_some());
-    }
-
-    #[test]
-    fn control_ids() {
-        assert_eq!(first_failure("failed.high.controls: [V-1, V-2]"), None);
-        assert_eq!(
-            first_failure("failed.high.controls: [V-1, V-3]"),
-            Some("Expected failed.high.controls to contain V-3 controls but it only contained [V-1, V-2]".into())
-        );
-        assert_eq!(
-            first_failure("failed.high.controls: [V-1]"),
-            Some("Expected failed.high.controls to contain 1 controls but it contained 2".into())
-        );
-        // An empty list means "none expected" (SAF fails it when none exist).
-        assert_eq!(first_failure("failed.low.controls: []"), None);
-        assert_eq!(
-            first_failure("passed.low.controls: [V-9]"),
-            Some(
-                "Expected passed.low.controls to contain V-9 controls but it only contained []"
-                    .into()
-            )
-        );
-    }
-
-    #[test]
-    fn numbers_print_like_javascript() {
-        assert_eq!(js(54.0), "54");
-        assert_eq!(js(66.5), "66.5");
-        assert_eq!(js(-1.0), "-1");
+    Observed {
+        compliance: *compliance,
+        counts: [
+            row(passed),
+            row(failed),
+            row(not_reviewed),
+            row(profile_error),
+            row(not_applicable),
+        ],
+        totals: [
+            passed.total,
+            failed.total,
+            not_reviewed.total,
+            profile_error.total,
+            not_applicable.total,
+        ],
+        ids,
     }
 }

@@ -1,0 +1,57 @@
+//! Helpers for running the `dscan` binary in tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The shared SAF fixtures (`../shared/fixtures/saf`).
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/saf")
+}
+
+/// A compiled guest component by file stem.
+pub fn guest(stem: &str) -> PathBuf {
+    Path::new(env!("DSCAN_GUEST_DIR")).join(format!("{stem}.wasm"))
+}
+
+/// One plugin cache for the whole test binary, and an empty plugin dir, so
+/// the user's own plugins and cache never leak into a test.
+fn isolation() -> &'static (PathBuf, PathBuf) {
+    static DIRS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    DIRS.get_or_init(|| {
+        let base = std::env::temp_dir().join(format!("dscan-test-{}", std::process::id()));
+        let cache = base.join("cache");
+        let plugins = base.join("plugins");
+        std::fs::create_dir_all(&cache).expect("cache dir");
+        std::fs::create_dir_all(&plugins).expect("plugin dir");
+        (cache, plugins)
+    })
+}
+
+/// A `dscan` command run from `dir`, isolated from the user's setup.
+pub fn dscan_in(dir: &Path) -> Command {
+    let (cache, plugins) = isolation();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dscan"));
+    cmd.current_dir(dir)
+        .env("DSCAN_PLUGIN_CACHE", cache)
+        .env("DSCAN_PLUGIN_DIR", plugins)
+        .env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs dscan in the fixtures folder.
+pub fn dscan(args: &[&str]) -> Output {
+    dscan_in(&fixtures()).args(args).output().expect("dscan runs")
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
