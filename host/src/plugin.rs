@@ -53,6 +53,17 @@ impl fmt::Display for PluginSource {
     }
 }
 
+/// How much of a scan a plugin is given (it asks in its `info()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Detail {
+    /// Profiles and counts only.
+    Summary,
+    /// Controls without results, descriptions and unmodelled fields.
+    Controls,
+    /// Everything.
+    Full,
+}
+
 /// What a plugin says about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
@@ -64,6 +75,8 @@ pub struct PluginInfo {
     pub contract: String,
     /// One sentence.
     pub description: String,
+    /// How much of each scan it needs.
+    pub detail: Detail,
     /// Wants the original document with every call.
     pub wants_raw_json: bool,
 }
@@ -344,6 +357,7 @@ impl PluginHost {
                 version: String::new(),
                 contract: inspection.contract.clone(),
                 description: String::new(),
+                detail: Detail::Summary,
                 wants_raw_json: false,
             },
             label,
@@ -583,7 +597,7 @@ impl Plugin {
         request: &EvaluationRequest,
     ) -> Result<Verdict, PluginError> {
         self.expect_kind(PluginKind::ThresholdEvaluator)?;
-        let wit_scan = convert::scan(scan, self.info.wants_raw_json);
+        let wit_scan = convert::scan(scan, self.info.detail, self.info.wants_raw_json);
         let wit_request = convert::request(request);
         let outcome = self.call("evaluate", |store, pre| {
             let p = bindings::evaluator::ThresholdEvaluatorPre::new(pre.clone())?
@@ -620,7 +634,7 @@ impl Plugin {
         self.expect_kind(PluginKind::Reporter)?;
         let wit_scans: Vec<_> = scans
             .iter()
-            .map(|s| convert::scan(s, self.info.wants_raw_json))
+            .map(|s| convert::scan(s, self.info.detail, self.info.wants_raw_json))
             .collect();
         let wit_options = convert::options(options);
         let outcome = self.call("render", |store, pre| {

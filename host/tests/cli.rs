@@ -41,17 +41,33 @@ fn validate_without_a_threshold_is_a_usage_error_not_a_pass() {
     // SAF prints a hint and exits 0.
     let o = dscan(&["validate", "threshold", "-i", "hdf/minimal-hdf.json"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("-T") || stderr(&o).contains("template"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("-T") || stderr(&o).contains("template"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn missing_and_invalid_inputs_fail_closed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let truncated = write(d, "truncated.json", &doc(json!([control("a", 0.5, &["passed"])]))[..60]);
-    let wrong_types = write(d, "types.json", &doc(json!([{"id": "a", "impact": "high", "results": []}])));
+    let truncated = write(
+        d,
+        "truncated.json",
+        &doc(json!([control("a", 0.5, &["passed"])]))[..60],
+    );
+    let wrong_types = write(
+        d,
+        "types.json",
+        &doc(json!([{"id": "a", "impact": "high", "results": []}])),
+    );
     let not_hdf = write(d, "other.json", r#"{"kind": "Pod", "apiVersion": "v1"}"#);
-    let json_min = write(d, "min.json", r#"{"controls": [{"id": "a", "status": "passed"}], "statistics": {}, "version": "6"}"#);
+    let json_min = write(
+        d,
+        "min.json",
+        r#"{"controls": [{"id": "a", "status": "passed"}], "statistics": {}, "version": "6"}"#,
+    );
     let no_profiles = write(d, "empty.json", r#"{"profiles": [], "platform": {}}"#);
     let binary = d.join("binary.json");
     std::fs::write(&binary, [0u8, 159, 146, 150, 255, 1, 2, 3]).expect("write");
@@ -60,8 +76,14 @@ fn missing_and_invalid_inputs_fail_closed() {
     let cases: Vec<(PathBuf, &str)> = vec![
         (d.join("does-not-exist.json"), "cannot read results file"),
         (truncated, "not valid InSpec JSON: EOF while parsing"),
-        (wrong_types, "not valid InSpec JSON: invalid type: string \"high\", expected f64"),
-        (not_hdf, "no `profiles` list (top-level keys: `apiVersion`, `kind`)"),
+        (
+            wrong_types,
+            "not valid InSpec JSON: invalid type: string \"high\", expected f64",
+        ),
+        (
+            not_hdf,
+            "no `profiles` list (top-level keys: `apiVersion`, `kind`)",
+        ),
         (json_min, "json-min output"),
         (no_profiles, "contains no profiles"),
         (binary, "is not JSON results"),
@@ -70,13 +92,24 @@ fn missing_and_invalid_inputs_fail_closed() {
     for (input, needle) in cases {
         let input = input.display().to_string();
         for args in [
-            vec!["validate", "threshold", "-i", &input, "-T", good_threshold.to_str().expect("utf8")],
+            vec![
+                "validate",
+                "threshold",
+                "-i",
+                &input,
+                "-T",
+                good_threshold.to_str().expect("utf8"),
+            ],
             vec!["view", "summary", "-i", &input],
             vec!["generate", "threshold", "-i", &input],
         ] {
             let o = dscan(&args);
             assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
-            assert!(stderr(&o).contains(needle), "{args:?}: want {needle:?} in {}", stderr(&o));
+            assert!(
+                stderr(&o).contains(needle),
+                "{args:?}: want {needle:?} in {}",
+                stderr(&o)
+            );
             assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
         }
     }
@@ -86,7 +119,9 @@ fn missing_and_invalid_inputs_fail_closed() {
 fn bad_threshold_files_fail_closed_with_the_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let mut bomb = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     let mut prev = 'a';
     for name in 'b'..='i' {
         bomb.push_str(&format!("{name}: &{name} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
@@ -94,30 +129,78 @@ fn bad_threshold_files_fail_closed_with_the_reason() {
     }
     let cases = [
         ("empty.yml", "", "the threshold file is empty"),
-        ("typo.yml", "complaince.min: 80\n", "`complaince.min` is not a threshold key"),
-        ("word.yml", "compliance:\n  min: eighty\n", "`compliance.min` must be a number"),
+        (
+            "typo.yml",
+            "complaince.min: 80\n",
+            "`complaince.min` is not a threshold key",
+        ),
+        (
+            "word.yml",
+            "compliance:\n  min: eighty\n",
+            "`compliance.min` must be a number",
+        ),
         ("bomb.yml", bomb.as_str(), "not valid YAML"),
     ];
     for (name, text, needle) in cases {
         let path = write(d, name, text);
         let started = std::time::Instant::now();
-        let o = dscan(&["validate", "threshold", "-i", "hdf/minimal-hdf.json", "-T", path.to_str().expect("utf8")]);
+        let o = dscan(&[
+            "validate",
+            "threshold",
+            "-i",
+            "hdf/minimal-hdf.json",
+            "-T",
+            path.to_str().expect("utf8"),
+        ]);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
-        assert!(stderr(&o).contains(needle), "{name}: want {needle:?} in {}", stderr(&o));
-        assert!(stderr(&o).contains("saf-thresholds"), "{name}: error names the evaluator: {}", stderr(&o));
-        assert!(started.elapsed().as_secs() < 20, "{name} took {:?}", started.elapsed());
+        assert!(
+            stderr(&o).contains(needle),
+            "{name}: want {needle:?} in {}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o).contains("saf-thresholds"),
+            "{name}: error names the evaluator: {}",
+            stderr(&o)
+        );
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "{name} took {:?}",
+            started.elapsed()
+        );
     }
-    let o = dscan(&["validate", "threshold", "-i", "hdf/minimal-hdf.json", "-I", "{compliance.min: lots}"]);
+    let o = dscan(&[
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/minimal-hdf.json",
+        "-I",
+        "{compliance.min: lots}",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("`lots` is not a number"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`lots` is not a number"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn compliance_max_zero_is_honoured() {
     // SAF never checks a maximum of 0 (it is falsy); dscan does.
-    let o = dscan(&["validate", "threshold", "-i", "hdf/rhel-8_hardened.json", "-I", "{compliance.max: 0}"]);
+    let o = dscan(&[
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-I",
+        "{compliance.max: 0}",
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), "Error: Overall compliance maximum was not satisfied\n");
+    assert_eq!(
+        stderr(&o),
+        "Error: Overall compliance maximum was not satisfied\n"
+    );
 }
 
 #[test]
@@ -125,22 +208,51 @@ fn every_flattened_key_is_kept() {
     // SAF keeps only the last flattened key per bucket (here: the max), so
     // its min would never be checked. rhel-8_hardened has 11 passed high.
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = write(dir.path(), "flat.yml", "passed.high.min: 12\npassed.high.max: 20\n");
-    let o = dscan(&["validate", "threshold", "-i", "hdf/rhel-8_hardened.json", "-T", t.to_str().expect("utf8")]);
+    let t = write(
+        dir.path(),
+        "flat.yml",
+        "passed.high.min: 12\npassed.high.max: 20\n",
+    );
+    let o = dscan(&[
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-T",
+        t.to_str().expect("utf8"),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).starts_with("Error: passed.high.min: Threshold not met."), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("Error: passed.high.min: Threshold not met."),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn no_impact_total_bounds_are_checked() {
     // rhel-8_hardened has 33 Not Applicable controls; SAF ignores these keys.
-    let o = dscan(&["validate", "threshold", "-i", "hdf/rhel-8_hardened.json", "-I", "{no_impact.total.max: 10}"]);
+    let o = dscan(&[
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-I",
+        "{no_impact.total.max: 10}",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
         "Error: no_impact.total.max: Threshold not met. Number of received total no_impact controls (33) is greater than your set threshold for the number of no_impact controls (10)\n"
     );
-    let o = dscan(&["validate", "threshold", "-i", "hdf/rhel-8_hardened.json", "-I", "{no_impact.total.min: 34}"]);
+    let o = dscan(&[
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-I",
+        "{no_impact.total.min: 34}",
+    ]);
     assert_eq!(o.status.code(), Some(1));
 }
 
@@ -152,7 +264,14 @@ fn capitalised_severity_tags_count_in_their_bucket() {
     c["tags"] = json!({"severity": "High"});
     let input = write(dir.path(), "high.json", &doc(json!([c])));
     let input = input.to_str().expect("utf8");
-    let o = dscan(&["validate", "threshold", "-i", input, "-I", "{failed.high.max: 0}"]);
+    let o = dscan(&[
+        "validate",
+        "threshold",
+        "-i",
+        input,
+        "-I",
+        "{failed.high.max: 0}",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("failed.high.max"), "{}", stderr(&o));
     let o = dscan(&["view", "summary", "-i", input, "-f", "json"]);
@@ -163,29 +282,69 @@ fn capitalised_severity_tags_count_in_their_bucket() {
 
 #[test]
 fn missing_control_buckets_print_empty_not_undefined() {
-    let o = dscan(&["validate", "threshold", "-i", "hdf/minimal-hdf.json", "-T", "/dev/stdin"]);
+    let o = dscan(&[
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/minimal-hdf.json",
+        "-T",
+        "/dev/stdin",
+    ]);
     // /dev/stdin is empty here: an empty threshold file.
     assert_eq!(o.status.code(), Some(2));
     let dir = tempfile::tempdir().expect("tempdir");
-    let t = write(dir.path(), "ids.yml", "passed:\n  critical:\n    controls:\n      - V-1\n");
-    let o = dscan(&["validate", "threshold", "-i", "hdf/minimal-hdf.json", "-T", t.to_str().expect("utf8")]);
+    let t = write(
+        dir.path(),
+        "ids.yml",
+        "passed:\n  critical:\n    controls:\n      - V-1\n",
+    );
+    let o = dscan(&[
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/minimal-hdf.json",
+        "-T",
+        t.to_str().expect("utf8"),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), "Error: Expected passed.critical.controls to contain V-1 controls but it only contained []\n");
+    assert_eq!(
+        stderr(&o),
+        "Error: Expected passed.critical.controls to contain V-1 controls but it only contained []\n"
+    );
 }
 
 #[test]
 fn generated_thresholds_validate_their_own_results() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for name in ["rhel-8_hardened.json", "triple_overlay_profile_example.json", "red_hat_good.json", "minimal-hdf.json"] {
+    for name in [
+        "rhel-8_hardened.json",
+        "triple_overlay_profile_example.json",
+        "red_hat_good.json",
+        "minimal-hdf.json",
+    ] {
         for flags in [&[][..], &["-e"][..], &["-e", "-c"][..]] {
             let out = dir.path().join(format!("{name}.yml"));
             let input = hdf_path(name);
-            let mut args = vec!["generate", "threshold", "-i", &input, "-o", out.to_str().expect("utf8")];
+            let mut args = vec![
+                "generate",
+                "threshold",
+                "-i",
+                &input,
+                "-o",
+                out.to_str().expect("utf8"),
+            ];
             args.extend_from_slice(flags);
             let o = dscan(&args);
             assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
             assert!(stdout(&o).is_empty());
-            let o = dscan(&["validate", "threshold", "-i", &input, "-T", out.to_str().expect("utf8")]);
+            let o = dscan(&[
+                "validate",
+                "threshold",
+                "-i",
+                &input,
+                "-T",
+                out.to_str().expect("utf8"),
+            ]);
             assert_eq!(o.status.code(), Some(0), "{name} {flags:?}: {}", stderr(&o));
             assert_eq!(stdout(&o), "All validation tests passed\n");
         }
@@ -197,37 +356,89 @@ fn summary_writes_files_and_can_skip_stdout() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("summary.md");
     let o = dscan(&[
-        "summary", "-i", "hdf/rhel-8_hardened.json", "-f", "markdown", "--no-title-table", "--no-stdout", "-o", out.to_str().expect("utf8"),
+        "summary",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-f",
+        "markdown",
+        "--no-title-table",
+        "--no-stdout",
+        "-o",
+        out.to_str().expect("utf8"),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(stdout(&o).is_empty());
     let written = std::fs::read_to_string(&out).expect("written");
-    let expected = std::fs::read_to_string(fixtures().join("expected/rhel-8_hardened_output.md")).expect("golden");
+    let expected = std::fs::read_to_string(fixtures().join("expected/rhel-8_hardened_output.md"))
+        .expect("golden");
     assert_eq!(written.trim_end(), expected.trim_end());
 
-    let o = dscan(&["view", "summary", "-i", "hdf/rhel-8_hardened.json", "-f", "json", "--no-print-pretty"]);
+    let o = dscan(&[
+        "view",
+        "summary",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-f",
+        "json",
+        "--no-print-pretty",
+    ]);
     assert_eq!(stdout(&o).lines().count(), 1);
     let compact: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
-    let golden: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("expected/rhel-8_hardened_output.json")).expect("golden"))
-            .expect("json");
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("expected/rhel-8_hardened_output.json"))
+            .expect("golden"),
+    )
+    .expect("json");
     assert_eq!(compact, golden);
 
-    let o = dscan(&["view", "summary", "-i", "hdf/rhel-8_hardened.json", "-f", "nope"]);
+    let o = dscan(&[
+        "view",
+        "summary",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-f",
+        "nope",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no reporter plugin named `nope`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no reporter plugin named `nope`"),
+        "{}",
+        stderr(&o)
+    );
 
-    let o = dscan(&["view", "summary", "-i", "hdf/rhel-8_hardened.json", "-o", "/nonexistent/dir/x.yml"]);
-    assert_ne!(o.status.code(), Some(0), "SAF logs and exits 0; dscan must not");
+    let o = dscan(&[
+        "view",
+        "summary",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-o",
+        "/nonexistent/dir/x.yml",
+    ]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "SAF logs and exits 0; dscan must not"
+    );
 }
 
 #[test]
 fn summary_of_two_files_with_one_profile_averages_compliance_and_sums_counts() {
-    let o = dscan(&["summary", "-i", "hdf/rhel-8_hardened.json", "hdf/red_hat_good.json", "hdf/rhel-8_hardened.json", "-f", "json"]);
+    let o = dscan(&[
+        "summary",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "hdf/red_hat_good.json",
+        "hdf/rhel-8_hardened.json",
+        "-f",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(v.as_array().map(Vec::len), Some(2));
-    assert_eq!(v[0]["resultSets"], json!(["rhel-8_hardened.json", "rhel-8_hardened.json"]));
+    assert_eq!(
+        v[0]["resultSets"],
+        json!(["rhel-8_hardened.json", "rhel-8_hardened.json"])
+    );
     assert_eq!(v[0]["passed"]["total"], 454);
     assert_eq!(v[0]["compliance"], 66);
 }
@@ -237,37 +448,105 @@ fn the_example_policy_plugin_loads_with_dash_dash_plugin_and_decides() {
     let nist = guest("nist_gate");
     let nist = nist.to_str().expect("utf8");
     // rhel-8_hardened has failed controls mapped to AC, IA and SC.
-    let o = dscan(&["--plugin", nist, "validate", "threshold", "-i", "hdf/rhel-8_hardened.json", "-I", "{compliance.min: 0}"]);
+    let o = dscan(&[
+        "--plugin",
+        nist,
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-I",
+        "{compliance.min: 0}",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).starts_with("Error: nist-gate: 45 failed control(s) map to blocking NIST families: SV-230223 (AC)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(
+            "Error: nist-gate: 45 failed control(s) map to blocking NIST families: SV-230223 (AC)"
+        ),
+        "{}",
+        stderr(&o)
+    );
 
     // A family nothing fails in, and a compliance floor it meets: pass.
     let o = dscan(&[
-        "--plugin", nist, "--plugin-opt", "nist-gate:families=PE", "--plugin-opt", "nist-gate:min-compliance=60",
-        "validate", "threshold", "-i", "hdf/rhel-8_hardened.json", "-I", "{compliance.min: 0}", "--all",
+        "--plugin",
+        nist,
+        "--plugin-opt",
+        "nist-gate:families=PE",
+        "--plugin-opt",
+        "nist-gate:min-compliance=60",
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-I",
+        "{compliance.min: 0}",
+        "--all",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).contains("[nist-gate] PASS compliance 66% (minimum 60%)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("[nist-gate] PASS compliance 66% (minimum 60%)"),
+        "{}",
+        stdout(&o)
+    );
 
     // The compliance floor alone fails.
     let o = dscan(&[
-        "--plugin", nist, "--plugin-opt", "nist-gate:families=PE", "validate", "threshold", "-i",
-        "hdf/rhel-8_hardened.json", "-I", "{compliance.min: 0}",
+        "--plugin",
+        nist,
+        "--plugin-opt",
+        "nist-gate:families=PE",
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-I",
+        "{compliance.min: 0}",
     ]);
     assert_eq!(o.status.code(), Some(1));
-    assert_eq!(stderr(&o), "Error: nist-gate: compliance 66% (minimum 80%)\n");
+    assert_eq!(
+        stderr(&o),
+        "Error: nist-gate: compliance 66% (minimum 80%)\n"
+    );
 
     // Both evaluators fail: both are reported, the SAF one first, unprefixed.
-    let o = dscan(&["--plugin", nist, "validate", "threshold", "-i", "hdf/rhel-8_hardened.json", "-I", "{compliance.min: 90}"]);
+    let o = dscan(&[
+        "--plugin",
+        nist,
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-I",
+        "{compliance.min: 90}",
+    ]);
     let err = stderr(&o);
     let lines: Vec<&str> = err.lines().collect();
-    assert_eq!(lines[0], "Error: Overall compliance minimum was not satisfied");
+    assert_eq!(
+        lines[0],
+        "Error: Overall compliance minimum was not satisfied"
+    );
     assert!(lines[1].starts_with("Error: nist-gate: "), "{err}");
 
     // A bad option is the plugin's clear rejection, a usage error.
-    let o = dscan(&["--plugin", nist, "--plugin-opt", "nist-gate:min-compliance=120", "validate", "threshold", "-i", "hdf/rhel-8_hardened.json", "-I", "{compliance.min: 0}"]);
+    let o = dscan(&[
+        "--plugin",
+        nist,
+        "--plugin-opt",
+        "nist-gate:min-compliance=120",
+        "validate",
+        "threshold",
+        "-i",
+        "hdf/rhel-8_hardened.json",
+        "-I",
+        "{compliance.min: 0}",
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("min-compliance: `120` is not a number from 0 to 100"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("min-compliance: `120` is not a number from 0 to 100"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -275,7 +554,12 @@ fn plugins_list_and_inspect() {
     let o = dscan(&["plugins", "list", "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
-    let names: Vec<&str> = v.as_array().expect("list").iter().map(|p| p["name"].as_str().expect("name")).collect();
+    let names: Vec<&str> = v
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| p["name"].as_str().expect("name"))
+        .collect();
     assert_eq!(names, ["saf-thresholds", "markdown", "json", "yaml"]);
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -283,17 +567,38 @@ fn plugins_list_and_inspect() {
     std::fs::copy(guest("saf_thresholds"), &copy).expect("copy");
     let o = dscan(&["--plugin", copy.to_str().expect("utf8"), "plugins", "list"]);
     let text = stdout(&o);
-    let line = text.lines().find(|l| l.starts_with("saf-thresholds")).expect("listed");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("saf-thresholds"))
+        .expect("listed");
     assert!(line.contains("saf.wasm (overrides built-in)"), "{text}");
 
-    let o = dscan(&["plugins", "inspect", guest("nist_gate").to_str().expect("utf8")]);
+    let o = dscan(&[
+        "plugins",
+        "inspect",
+        guest("nist_gate").to_str().expect("utf8"),
+    ]);
     let text = stdout(&o);
-    for needle in ["kind:        threshold-evaluator", "name:        nist-gate", "version:     1.0.0", "contract:    dscan:plugin@0.1.0", "wasi:cli/environment@0.2"] {
+    for needle in [
+        "kind:        threshold-evaluator",
+        "name:        nist-gate",
+        "version:     1.0.0",
+        "contract:    dscan:plugin@0.1.0",
+        "wasi:cli/environment@0.2",
+    ] {
         assert!(text.contains(needle), "{needle} in {text}");
     }
-    let o = dscan(&["plugins", "inspect", guest("not_a_plugin").to_str().expect("utf8")]);
+    let o = dscan(&[
+        "plugins",
+        "inspect",
+        guest("not_a_plugin").to_str().expect("utf8"),
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("implements no dscan plugin world"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("implements no dscan plugin world"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

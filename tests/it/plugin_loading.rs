@@ -3,14 +3,17 @@
 use std::time::Duration;
 
 use dscan::plugin::{
-    CacheOutcome, EvaluationRequest, HostConfig, Limits, PluginError, PluginHost, PluginKind, PluginSet,
-    PluginSource, Sources,
+    CacheOutcome, EvaluationRequest, HostConfig, Limits, PluginError, PluginHost, PluginKind,
+    PluginSet, PluginSource, Sources,
 };
 use dscan_tests::{fixture_scan, guest};
 
 fn host(cache: Option<&std::path::Path>) -> PluginHost {
     PluginHost::new(HostConfig {
-        limits: Limits { deadline: Duration::from_secs(10), ..Limits::default() },
+        limits: Limits {
+            deadline: Duration::from_secs(10),
+            ..Limits::default()
+        },
         cache_dir: cache.map(|p| p.to_path_buf()),
     })
     .expect("host")
@@ -19,22 +22,38 @@ fn host(cache: Option<&std::path::Path>) -> PluginHost {
 #[test]
 fn a_component_for_an_unknown_world_is_rejected_saying_what_is_expected() {
     let path = guest("not_a_plugin");
-    let err = host(None).load_file(&path, PluginSource::File(path.clone())).expect_err("unknown world");
+    let err = host(None)
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect_err("unknown world");
     assert!(matches!(err, PluginError::Inspect { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("not_a_plugin.wasm"), "{msg}");
     assert!(msg.contains("acme:greeter/greet@1.0.0"), "{msg}");
-    assert!(msg.contains("dscan:plugin/evaluator@0.1.0 (threshold-evaluator world)"), "{msg}");
-    assert!(msg.contains("dscan:plugin/report@0.1.0 (reporter world)"), "{msg}");
+    assert!(
+        msg.contains("dscan:plugin/evaluator@0.1.0 (threshold-evaluator world)"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("dscan:plugin/report@0.1.0 (reporter world)"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn a_component_for_another_contract_version_is_rejected_naming_both() {
     let path = guest("wrong_contract_plugin");
-    let err = host(None).load_file(&path, PluginSource::File(path.clone())).expect_err("wrong contract");
+    let err = host(None)
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect_err("wrong contract");
     let msg = err.to_string();
-    assert!(msg.contains("built for contract dscan:plugin@9.0.0"), "{msg}");
-    assert!(msg.contains("this dscan speaks dscan:plugin@0.1.0"), "{msg}");
+    assert!(
+        msg.contains("built for contract dscan:plugin@9.0.0"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("this dscan speaks dscan:plugin@0.1.0"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -42,7 +61,9 @@ fn not_webassembly_at_all_is_rejected() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("notes.wasm");
     std::fs::write(&path, "this is not wasm").expect("write");
-    let err = host(None).load_file(&path, PluginSource::File(path.clone())).expect_err("not wasm");
+    let err = host(None)
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect_err("not wasm");
     assert!(err.to_string().contains("it is not WebAssembly"), "{err}");
 }
 
@@ -51,11 +72,15 @@ fn the_cache_survives_a_restart_and_a_corrupt_entry_is_rebuilt() {
     let cache = tempfile::tempdir().expect("tempdir");
     let path = guest("nist_gate");
 
-    let first = host(Some(cache.path())).load_file(&path, PluginSource::File(path.clone())).expect("cold");
+    let first = host(Some(cache.path()))
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("cold");
     assert_eq!(first.load_stats().cache, CacheOutcome::Miss);
 
     // A new host is what a new process sees: the entry on disk is reused.
-    let second = host(Some(cache.path())).load_file(&path, PluginSource::File(path.clone())).expect("warm");
+    let second = host(Some(cache.path()))
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("warm");
     assert_eq!(second.load_stats().cache, CacheOutcome::Hit);
 
     // Corrupt every cached entry: the next load recompiles and still works.
@@ -71,15 +96,22 @@ fn the_cache_survives_a_restart_and_a_corrupt_entry_is_rebuilt() {
         }
     }
     assert_eq!(corrupted, 1);
-    let third = host(Some(cache.path())).load_file(&path, PluginSource::File(path.clone())).expect("rebuilt");
+    let third = host(Some(cache.path()))
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("rebuilt");
     assert_eq!(third.load_stats().cache, CacheOutcome::Rebuilt);
     let verdict = third
-        .evaluate(&fixture_scan("minimal-hdf.json"), &EvaluationRequest::default())
+        .evaluate(
+            &fixture_scan("minimal-hdf.json"),
+            &EvaluationRequest::default(),
+        )
         .expect("rebuilt plugin works");
     assert_eq!(verdict.checks.len(), 2);
 
     // And the rebuilt entry is sound again.
-    let fourth = host(Some(cache.path())).load_file(&path, PluginSource::File(path.clone())).expect("warm again");
+    let fourth = host(Some(cache.path()))
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("warm again");
     assert_eq!(fourth.load_stats().cache, CacheOutcome::Hit);
 }
 
@@ -90,23 +122,38 @@ fn a_plugin_named_like_a_built_in_overrides_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("my-thresholds.wasm");
     std::fs::copy(guest("saf_thresholds"), &copy).expect("copy");
-    let sources = Sources { builtins: true, plugin_dir: None, files: vec![guest("nist_gate"), copy.clone()] };
-    let set = PluginSet::load(&host(None), &sources, &[PluginKind::ThresholdEvaluator]).expect("load");
+    let sources = Sources {
+        builtins: true,
+        plugin_dir: None,
+        files: vec![guest("nist_gate"), copy.clone()],
+    };
+    let set =
+        PluginSet::load(&host(None), &sources, &[PluginKind::ThresholdEvaluator]).expect("load");
     let evaluators: Vec<_> = set.of_kind(PluginKind::ThresholdEvaluator).collect();
     assert_eq!(evaluators.len(), 2);
     assert_eq!(evaluators[0].info().name, "saf-thresholds");
     assert_eq!(evaluators[0].source(), &PluginSource::File(copy));
     assert_eq!(evaluators[1].info().name, "nist-gate");
     let entry = &set.entries()[0];
-    assert!(matches!(entry.replaced.as_slice(), [PluginSource::BuiltIn("saf_thresholds.wasm")]));
+    assert!(matches!(
+        entry.replaced.as_slice(),
+        [PluginSource::BuiltIn("saf_thresholds.wasm")]
+    ));
 }
 
 #[test]
 fn plugins_of_other_kinds_are_not_compiled() {
-    let sources = Sources { builtins: true, plugin_dir: None, files: vec![] };
+    let sources = Sources {
+        builtins: true,
+        plugin_dir: None,
+        files: vec![],
+    };
     let set = PluginSet::load(&host(None), &sources, &[PluginKind::Reporter]).expect("load");
     assert!(set.of_kind(PluginKind::ThresholdEvaluator).next().is_none());
-    let names: Vec<_> = set.of_kind(PluginKind::Reporter).map(|p| p.info().name.clone()).collect();
+    let names: Vec<_> = set
+        .of_kind(PluginKind::Reporter)
+        .map(|p| p.info().name.clone())
+        .collect();
     assert_eq!(names, ["markdown", "json", "yaml"]);
 }
 
@@ -114,7 +161,12 @@ fn plugins_of_other_kinds_are_not_compiled() {
 fn a_broken_plugin_in_the_plugin_dir_is_an_error_not_silently_skipped() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("broken.wasm"), b"\0asm garbage").expect("write");
-    let sources = Sources { builtins: true, plugin_dir: Some(dir.path().to_path_buf()), files: vec![] };
-    let err = PluginSet::load(&host(None), &sources, &[PluginKind::ThresholdEvaluator]).expect_err("broken");
+    let sources = Sources {
+        builtins: true,
+        plugin_dir: Some(dir.path().to_path_buf()),
+        files: vec![],
+    };
+    let err = PluginSet::load(&host(None), &sources, &[PluginKind::ThresholdEvaluator])
+        .expect_err("broken");
     assert!(err.to_string().contains("broken.wasm"), "{err}");
 }

@@ -1,7 +1,7 @@
 //! Example policy plugin: block on failed controls in chosen NIST families.
 
 use dscan_plugin_sdk::evaluator::{
-    Check, ControlStatus, Guest, PluginInfo, Request, Scan, Verdict,
+    Check, ControlStatus, Detail, Guest, PluginInfo, Request, Scan, Verdict,
 };
 
 struct NistGate;
@@ -29,7 +29,8 @@ impl Guest for NistGate {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "nist-gate",
-            "fails on failed controls in blocking NIST 800-53 families, else needs a minimum compliance"
+            "fails on failed controls in blocking NIST 800-53 families, else needs a minimum compliance",
+            Detail::Controls
         )
     }
 

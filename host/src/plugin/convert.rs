@@ -1,8 +1,9 @@
 //! Conversions between the domain model and the generated WIT types.
 
+use super::bindings::evaluator::dscan::plugin::meta::Detail as WitDetail;
 use super::bindings::evaluator::exports::dscan::plugin::evaluator as wit_eval;
 use super::bindings::{self, types as wit};
-use super::{Check, EvaluationRequest, PluginInfo, Verdict};
+use super::{Check, Detail, EvaluationRequest, PluginInfo, Verdict};
 use crate::results::{self, ControlStatus, ResultStatus, Severity};
 
 pub(super) fn plugin_info(i: bindings::PluginInfo) -> PluginInfo {
@@ -11,6 +12,11 @@ pub(super) fn plugin_info(i: bindings::PluginInfo) -> PluginInfo {
         version: i.version,
         contract: i.contract,
         description: i.description,
+        detail: match i.detail {
+            WitDetail::Summary => Detail::Summary,
+            WitDetail::Controls => Detail::Controls,
+            WitDetail::Full => Detail::Full,
+        },
         wants_raw_json: i.wants_raw_json,
     }
 }
@@ -88,7 +94,8 @@ fn severity_counts(c: &results::SeverityCounts) -> wit::SeverityCounts {
     }
 }
 
-fn control(c: &results::Control) -> wit::Control {
+/// A control as WIT; without results, descriptions and extras unless `full`.
+fn control(c: &results::Control, full: bool) -> wit::Control {
     wit::Control {
         id: c.id.clone(),
         title: c.title.clone(),
@@ -104,38 +111,49 @@ fn control(c: &results::Control) -> wit::Control {
                 value_json: value.to_string(),
             })
             .collect(),
-        descriptions: c
-            .descriptions
-            .iter()
-            .map(|d| wit::Description {
-                label: d.label.clone(),
-                data: d.data.clone(),
-            })
-            .collect(),
+        descriptions: if !full {
+            Vec::new()
+        } else {
+            c.descriptions
+                .iter()
+                .map(|d| wit::Description {
+                    label: d.label.clone(),
+                    data: d.data.clone(),
+                })
+                .collect()
+        },
         waived: c.waived,
         waiver_justification: c.waiver_justification.clone(),
         attested: c.attested,
-        results: c
-            .results
-            .iter()
-            .map(|r| wit::TestResult {
-                status: result_status(r.status),
-                code_desc: r.code_desc.clone(),
-                message: r.message.clone(),
-                skip_message: r.skip_message.clone(),
-                exception: r.exception.clone(),
-                backtrace: r.backtrace.clone(),
-                run_time: r.run_time,
-                start_time: r.start_time.clone(),
-                resource_class: r.resource_class.clone(),
-            })
-            .collect(),
+        results: if !full {
+            Vec::new()
+        } else {
+            c.results
+                .iter()
+                .map(|r| wit::TestResult {
+                    status: result_status(r.status),
+                    code_desc: r.code_desc.clone(),
+                    message: r.message.clone(),
+                    skip_message: r.skip_message.clone(),
+                    exception: r.exception.clone(),
+                    backtrace: r.backtrace.clone(),
+                    run_time: r.run_time,
+                    start_time: r.start_time.clone(),
+                    resource_class: r.resource_class.clone(),
+                })
+                .collect()
+        },
         source_profile: c.source_profile.clone(),
-        extra_json: serde_json::Value::Object(c.extra.clone()).to_string(),
+        extra_json: if full {
+            serde_json::Value::Object(c.extra.clone()).to_string()
+        } else {
+            "{}".to_string()
+        },
     }
 }
 
-pub(super) fn scan(s: &results::Scan, with_raw: bool) -> wit::Scan {
+/// The scan as WIT records, with as much detail as the plugin asked for.
+pub(super) fn scan(s: &results::Scan, detail: Detail, with_raw: bool) -> wit::Scan {
     wit::Scan {
         source: s.source.clone(),
         tool_version: s.tool_version.clone(),
@@ -161,7 +179,11 @@ pub(super) fn scan(s: &results::Scan, with_raw: bool) -> wit::Scan {
                 control_count: u32::try_from(p.control_count).unwrap_or(u32::MAX),
             })
             .collect(),
-        controls: s.controls.iter().map(control).collect(),
+        controls: match detail {
+            Detail::Summary => Vec::new(),
+            Detail::Controls => s.controls.iter().map(|c| control(c, false)).collect(),
+            Detail::Full => s.controls.iter().map(|c| control(c, true)).collect(),
+        },
         counts: wit::Counts {
             passed: severity_counts(&s.counts.passed),
             failed: severity_counts(&s.counts.failed),

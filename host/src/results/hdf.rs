@@ -630,8 +630,14 @@ fn contextualize(
     }
 
     let mut counted = Vec::new();
-    for g in first_of_profile[0]..first_of_profile.get(1).copied().unwrap_or(total) {
-        if extenders[g] > 0 {
+    let first_profile = first_of_profile[0]..first_of_profile.get(1).copied().unwrap_or(total);
+    for (g, &extended) in extenders
+        .iter()
+        .enumerate()
+        .take(first_profile.end)
+        .skip(first_profile.start)
+    {
+        if extended > 0 {
             continue;
         }
         let mut root = g;

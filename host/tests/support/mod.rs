@@ -43,7 +43,10 @@ pub fn dscan_in(dir: &Path) -> Command {
 
 /// Runs dscan in the fixtures folder.
 pub fn dscan(args: &[&str]) -> Output {
-    dscan_in(&fixtures()).args(args).output().expect("dscan runs")
+    dscan_in(&fixtures())
+        .args(args)
+        .output()
+        .expect("dscan runs")
 }
 
 /// stdout as text.

@@ -1,6 +1,6 @@
 //! `json` reporter: the summary as SAF CLI's `view summary -f json` prints it.
 
-use dscan_plugin_sdk::reporter::{FormatInfo, Guest, OptionPair, PluginInfo, Scan};
+use dscan_plugin_sdk::reporter::{Detail, FormatInfo, Guest, OptionPair, PluginInfo, Scan};
 use dscan_summary::{ProfileSummary, bool_option, js_number, summarize};
 
 struct Json;
@@ -88,7 +88,8 @@ impl Guest for Json {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "json",
-            "compliance summary as JSON (saf view summary -f json)"
+            "compliance summary as JSON (saf view summary -f json)",
+            Detail::Summary
         )
     }
 

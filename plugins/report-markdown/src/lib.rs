@@ -1,7 +1,7 @@
 //! `markdown` reporter: SAF CLI's `view summary -f markdown` tables, byte for
 //! byte (GitHub-flavoured, columns aligned).
 
-use dscan_plugin_sdk::reporter::{FormatInfo, Guest, OptionPair, PluginInfo, Scan};
+use dscan_plugin_sdk::reporter::{Detail, FormatInfo, Guest, OptionPair, PluginInfo, Scan};
 use dscan_summary::{ProfileSummary, bool_option, js_number, summarize};
 
 struct Markdown;
@@ -89,7 +89,8 @@ impl Guest for Markdown {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "markdown",
-            "compliance summary as Markdown tables (saf view summary -f markdown)"
+            "compliance summary as Markdown tables (saf view summary -f markdown)",
+            Detail::Summary
         )
     }
 

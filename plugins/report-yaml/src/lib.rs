@@ -1,6 +1,6 @@
 //! `yaml` reporter: the summary as SAF CLI's `view summary -f yaml` prints it.
 
-use dscan_plugin_sdk::reporter::{FormatInfo, Guest, OptionPair, PluginInfo, Scan};
+use dscan_plugin_sdk::reporter::{Detail, FormatInfo, Guest, OptionPair, PluginInfo, Scan};
 use dscan_summary::{js_number, summarize, yaml_string};
 
 struct Yaml;
@@ -9,7 +9,8 @@ impl Guest for Yaml {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "yaml",
-            "compliance summary as YAML (saf view summary -f yaml)"
+            "compliance summary as YAML (saf view summary -f yaml)",
+            Detail::Summary
         )
     }
 

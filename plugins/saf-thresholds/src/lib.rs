@@ -2,8 +2,8 @@
 //! (see the `dscan-threshold-rules` crate) as a plugin.
 
 use dscan_plugin_sdk::evaluator::{
-    Check, ControlStatus, Counts, Guest, PluginInfo, Request, Scan, Severity, SeverityCounts,
-    Verdict,
+    Check, ControlStatus, Counts, Detail, Guest, PluginInfo, Request, Scan, Severity,
+    SeverityCounts, Verdict,
 };
 use dscan_threshold_rules::threshold::{self, NO_IMPACT, NONE};
 use dscan_threshold_rules::{Observed, evaluate};
@@ -14,7 +14,8 @@ impl Guest for SafThresholds {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "saf-thresholds",
-            "SAF CLI threshold files and inline thresholds (compliance, status and severity counts, control ids)"
+            "SAF CLI threshold files and inline thresholds (compliance, status and severity counts, control ids)",
+            Detail::Controls
         )
     }
 

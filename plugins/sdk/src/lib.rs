@@ -21,16 +21,22 @@
 /// The contract version this SDK implements; plugins report it in `info()`.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
-/// Builds a `PluginInfo` for the calling crate: its package name is not
-/// used, the given name is, and the version is the crate's own.
+/// Builds a `PluginInfo` with the given name and description, the calling
+/// crate's version, this SDK's contract version, and the scan detail the
+/// plugin needs (`Detail::Full` when not given). Expects `PluginInfo` and
+/// `Detail` of the plugin's world in scope.
 #[macro_export]
 macro_rules! info {
     ($name:expr, $description:expr) => {
+        $crate::info!($name, $description, Detail::Full)
+    };
+    ($name:expr, $description:expr, $detail:expr) => {
         PluginInfo {
             name: ::std::string::String::from($name),
             version: ::std::string::String::from(env!("CARGO_PKG_VERSION")),
             contract: ::std::string::String::from($crate::CONTRACT_VERSION),
             description: ::std::string::String::from($description),
+            detail: $detail,
             wants_raw_json: false,
         }
     };
@@ -45,7 +51,7 @@ pub mod evaluator {
         pub_export_macro: true,
         default_bindings_module: "dscan_plugin_sdk::evaluator",
     });
-    pub use self::dscan::plugin::meta::{OptionPair, PluginInfo};
+    pub use self::dscan::plugin::meta::{Detail, OptionPair, PluginInfo};
     pub use self::dscan::plugin::types::*;
     pub use self::exports::dscan::plugin::evaluator::{Check, Guest, Request, Verdict};
 }
@@ -59,7 +65,7 @@ pub mod reporter {
         pub_export_macro: true,
         default_bindings_module: "dscan_plugin_sdk::reporter",
     });
-    pub use self::dscan::plugin::meta::{OptionPair, PluginInfo};
+    pub use self::dscan::plugin::meta::{Detail, OptionPair, PluginInfo};
     pub use self::dscan::plugin::types::*;
     pub use self::exports::dscan::plugin::report::{FormatInfo, Guest};
 }
@@ -73,7 +79,7 @@ pub mod strategy {
         pub_export_macro: true,
         default_bindings_module: "dscan_plugin_sdk::strategy",
     });
-    pub use self::dscan::plugin::meta::{OptionPair, PluginInfo};
+    pub use self::dscan::plugin::meta::{Detail, OptionPair, PluginInfo};
     pub use self::exports::dscan::plugin::strategy::*;
 }
 

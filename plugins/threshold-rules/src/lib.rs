@@ -149,13 +149,12 @@ pub fn evaluate(t: &Thresholds, o: &Observed) -> Vec<Check> {
     }
 
     // 5. Per severity: critical, high, medium, low, none; statuses in order.
-    for vi in 0..SEVERITY_NAMES.len() {
-        for si in 0..STATUS_NAMES.len() {
+    for (vi, severity) in SEVERITY_NAMES.iter().enumerate() {
+        for (si, status) in STATUS_NAMES.iter().enumerate() {
             if vi == NONE && si != NO_IMPACT {
                 continue;
             }
-            let status = STATUS_NAMES[si];
-            let path = format!("{status}.{}", SEVERITY_NAMES[vi]);
+            let path = format!("{status}.{severity}");
             bound_checks(
                 &mut out,
                 &path,
@@ -168,12 +167,12 @@ pub fn evaluate(t: &Thresholds, o: &Observed) -> Vec<Check> {
     }
 
     // 6. Control ids per status and severity.
-    for vi in 0..SEVERITY_NAMES.len() {
-        for si in 0..STATUS_NAMES.len() {
+    for (vi, severity) in SEVERITY_NAMES.iter().enumerate() {
+        for (si, status) in STATUS_NAMES.iter().enumerate() {
             let Some(expected) = &t.status[si].severity[vi].controls else {
                 continue;
             };
-            let path = format!("{}.{}.controls", STATUS_NAMES[si], SEVERITY_NAMES[vi]);
+            let path = format!("{status}.{severity}.controls");
             let actual = &o.ids[si][vi];
             for id in expected {
                 let ok = actual.contains(id);

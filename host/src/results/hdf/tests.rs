@@ -5,7 +5,12 @@ use serde_json::{Value, json};
 use super::*;
 
 fn parse_doc(doc: Value) -> Scan {
-    parse(doc.to_string().as_bytes(), "t.json", &ParseOptions::default()).expect("parses")
+    parse(
+        doc.to_string().as_bytes(),
+        "t.json",
+        &ParseOptions::default(),
+    )
+    .expect("parses")
 }
 
 fn one(control: Value) -> Control {
@@ -26,13 +31,50 @@ fn r(status: &str) -> Value {
 fn status_rules_first_match_wins() {
     use ControlStatus::*;
     let cases: Vec<(Value, ControlStatus, &str)> = vec![
-        (with_results(0.5, json!([r("passed"), r("error")])), ProfileError, "any error"),
-        (with_results(0.5, json!([r("passed"), {"status": "passed", "backtrace": ["boom"]}])), ProfileError, "truthy backtrace"),
-        (with_results(0.5, json!([r("passed"), {"status": "passed", "backtrace": []}])), ProfileError, "empty backtrace is truthy in JS"),
-        (with_results(0.5, json!([r("passed"), {"status": "passed", "backtrace": null}])), Passed, "null backtrace is falsy"),
-        (with_results(0.0, json!([r("failed"), r("error")])), ProfileError, "error beats impact 0"),
-        (with_results(0.0, json!([r("failed")])), NotApplicable, "impact 0"),
-        (with_results(0.0, json!([])), NotApplicable, "impact 0 beats no results"),
+        (
+            with_results(0.5, json!([r("passed"), r("error")])),
+            ProfileError,
+            "any error",
+        ),
+        (
+            with_results(
+                0.5,
+                json!([r("passed"), {"status": "passed", "backtrace": ["boom"]}]),
+            ),
+            ProfileError,
+            "truthy backtrace",
+        ),
+        (
+            with_results(
+                0.5,
+                json!([r("passed"), {"status": "passed", "backtrace": []}]),
+            ),
+            ProfileError,
+            "empty backtrace is truthy in JS",
+        ),
+        (
+            with_results(
+                0.5,
+                json!([r("passed"), {"status": "passed", "backtrace": null}]),
+            ),
+            Passed,
+            "null backtrace is falsy",
+        ),
+        (
+            with_results(0.0, json!([r("failed"), r("error")])),
+            ProfileError,
+            "error beats impact 0",
+        ),
+        (
+            with_results(0.0, json!([r("failed")])),
+            NotApplicable,
+            "impact 0",
+        ),
+        (
+            with_results(0.0, json!([])),
+            NotApplicable,
+            "impact 0 beats no results",
+        ),
         (
             json!({"id": "c", "impact": 0.7, "tags": {}, "results": [r("failed")], "waiver_data": {"skipped_due_to_waiver": true}}),
             NotApplicable,
@@ -44,12 +86,36 @@ fn status_rules_first_match_wins() {
             "waiver not applied",
         ),
         (with_results(0.5, json!([])), ProfileError, "no results"),
-        (json!({"id": "c", "impact": 0.5, "tags": {}}), ProfileError, "results missing"),
-        (with_results(0.5, json!([r("passed"), r("failed"), r("skipped")])), Failed, "failed beats passed"),
-        (with_results(0.5, json!([r("skipped"), r("passed")])), Passed, "passed beats skipped"),
-        (with_results(0.5, json!([r("skipped")])), NotReviewed, "only skipped"),
-        (with_results(0.5, json!([{"code_desc": "no status"}])), ProfileError, "no status at all"),
-        (with_results(0.5, json!([r("weird")])), ProfileError, "unknown status"),
+        (
+            json!({"id": "c", "impact": 0.5, "tags": {}}),
+            ProfileError,
+            "results missing",
+        ),
+        (
+            with_results(0.5, json!([r("passed"), r("failed"), r("skipped")])),
+            Failed,
+            "failed beats passed",
+        ),
+        (
+            with_results(0.5, json!([r("skipped"), r("passed")])),
+            Passed,
+            "passed beats skipped",
+        ),
+        (
+            with_results(0.5, json!([r("skipped")])),
+            NotReviewed,
+            "only skipped",
+        ),
+        (
+            with_results(0.5, json!([{"code_desc": "no status"}])),
+            ProfileError,
+            "no status at all",
+        ),
+        (
+            with_results(0.5, json!([r("weird")])),
+            ProfileError,
+            "unknown status",
+        ),
     ];
     for (control, want, why) in cases {
         assert_eq!(one(control).status, want, "{why}");
@@ -71,12 +137,42 @@ fn severity_rules() {
         (tagged(json!({}), 0.89), High, "below 0.9"),
         (tagged(json!({}), 0.9), Critical, "0.9"),
         (tagged(json!({}), 1.0), Critical, "1.0"),
-        (tagged(json!({"severity": "low"}), 1.0), Low, "tag beats impact"),
-        (tagged(json!({"severity": "low", "severityoverride": "critical"}), 0.5), Critical, "override beats tag"),
-        (tagged(json!({"severity": "bogus"}), 0.5), Medium, "unknown tag falls back to impact"),
-        (tagged(json!({"severityoverride": "bogus", "severity": "high"}), 0.1), High, "unknown override falls back to tag"),
-        (tagged(json!({"severity": "High"}), 0.1), High, "capitalised tag: dscan lower-cases (SAF drops it)"),
-        (tagged(json!({"severity": 3}), 0.5), Medium, "non-string tag ignored"),
+        (
+            tagged(json!({"severity": "low"}), 1.0),
+            Low,
+            "tag beats impact",
+        ),
+        (
+            tagged(
+                json!({"severity": "low", "severityoverride": "critical"}),
+                0.5,
+            ),
+            Critical,
+            "override beats tag",
+        ),
+        (
+            tagged(json!({"severity": "bogus"}), 0.5),
+            Medium,
+            "unknown tag falls back to impact",
+        ),
+        (
+            tagged(
+                json!({"severityoverride": "bogus", "severity": "high"}),
+                0.1,
+            ),
+            High,
+            "unknown override falls back to tag",
+        ),
+        (
+            tagged(json!({"severity": "High"}), 0.1),
+            High,
+            "capitalised tag: dscan lower-cases (SAF drops it)",
+        ),
+        (
+            tagged(json!({"severity": 3}), 0.5),
+            Medium,
+            "non-string tag ignored",
+        ),
     ];
     for (control, want, why) in cases {
         assert_eq!(one(control).severity, want, "{why}");
@@ -99,11 +195,17 @@ fn overlays_count_the_first_profile_with_root_status_and_severity() {
             ctl("z", 0.5, json!([r("failed")])),
         ]},
     ]}));
-    let got: Vec<(&str, ControlStatus, Severity)> =
-        scan.controls.iter().map(|c| (c.id.as_str(), c.status, c.severity)).collect();
+    let got: Vec<(&str, ControlStatus, Severity)> = scan
+        .controls
+        .iter()
+        .map(|c| (c.id.as_str(), c.status, c.severity))
+        .collect();
     assert_eq!(
         got,
-        vec![("a", ControlStatus::Failed, Severity::Critical), ("b", ControlStatus::Passed, Severity::Medium)],
+        vec![
+            ("a", ControlStatus::Failed, Severity::Critical),
+            ("b", ControlStatus::Passed, Severity::Medium)
+        ],
         "only the first profile's controls count, with the baseline's data; `z` is not counted"
     );
     assert_eq!(scan.controls[0].source_profile, "base");
@@ -139,8 +241,15 @@ fn without_links_duplicate_ids_resolve_to_the_first_with_results() {
     let scan = parse_doc(json!({"profiles": [
         {"name": "p", "controls": [ctl("a", 0.5, json!([])), ctl("a", 0.5, json!([r("passed")])), ctl("b", 0.5, json!([r("failed")]))]},
     ]}));
-    let got: Vec<(&str, ControlStatus)> = scan.controls.iter().map(|c| (c.id.as_str(), c.status)).collect();
-    assert_eq!(got, vec![("a", ControlStatus::Passed), ("b", ControlStatus::Failed)]);
+    let got: Vec<(&str, ControlStatus)> = scan
+        .controls
+        .iter()
+        .map(|c| (c.id.as_str(), c.status))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("a", ControlStatus::Passed), ("b", ControlStatus::Failed)]
+    );
 
     // Two unlinked profiles both with results for `a`: the second links to
     // the first, which is then extended and not counted (as in SAF).
@@ -161,14 +270,24 @@ fn an_overlay_cycle_is_an_error_not_a_hang() {
     ]});
     // `x` is unlinked and resolves `a` to the first populated/first control:
     // itself; nothing loops from the counted profile.
-    parse(doc.to_string().as_bytes(), "t.json", &ParseOptions::default()).expect("no loop reachable");
+    parse(
+        doc.to_string().as_bytes(),
+        "t.json",
+        &ParseOptions::default(),
+    )
+    .expect("no loop reachable");
 
     let doc = json!({"profiles": [
         {"name": "a1", "parent_profile": "b1", "controls": [ctl("k", 0.5, json!([]))]},
         {"name": "b1", "parent_profile": "a1", "controls": [ctl("k", 0.5, json!([]))]},
     ]});
     // Each links to the other: every control is extended, none counts.
-    let scan = parse(doc.to_string().as_bytes(), "t.json", &ParseOptions::default()).expect("parses");
+    let scan = parse(
+        doc.to_string().as_bytes(),
+        "t.json",
+        &ParseOptions::default(),
+    )
+    .expect("parses");
     assert!(scan.controls.is_empty());
 
     // A duplicate id in the counted profile reaches the loop (SAF recurses
@@ -177,9 +296,17 @@ fn an_overlay_cycle_is_an_error_not_a_hang() {
         {"name": "top", "parent_profile": "a", "controls": [ctl("k", 0.5, json!([])), ctl("k", 0.5, json!([]))]},
         {"name": "a", "parent_profile": "top", "controls": [ctl("k", 0.5, json!([r("passed")]))]},
     ]});
-    let err = parse(doc.to_string().as_bytes(), "t.json", &ParseOptions::default()).expect_err("cycle");
+    let err = parse(
+        doc.to_string().as_bytes(),
+        "t.json",
+        &ParseOptions::default(),
+    )
+    .expect_err("cycle");
     assert!(matches!(err, HdfError::OverlayCycle { .. }), "{err}");
-    assert!(err.to_string().contains("control `k` form a cycle"), "{err}");
+    assert!(
+        err.to_string().contains("control `k` form a cycle"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -197,7 +324,11 @@ fn fields_are_carried_into_the_model() {
     assert_eq!(c.desc.as_deref(), Some("D"));
     assert_eq!(c.descriptions.len(), 2);
     assert_eq!(c.descriptions[1].label, "fix");
-    assert!(c.tags.iter().any(|(k, v)| k == "nist" && v == &json!(["AC-6"])));
+    assert!(
+        c.tags
+            .iter()
+            .any(|(k, v)| k == "nist" && v == &json!(["AC-6"]))
+    );
     assert!(!c.waived);
     assert_eq!(c.waiver_justification.as_deref(), Some("accepted"));
     assert!(c.attested);
@@ -227,7 +358,16 @@ fn counts_and_compliance_follow_saf() {
         ctl("e", 0.0, json!([r("passed")])),
     ]}]}));
     let c = &scan.counts;
-    assert_eq!((c.passed.total, c.failed.total, c.not_reviewed.total, c.profile_error.total, c.not_applicable.total), (1, 1, 1, 1, 1));
+    assert_eq!(
+        (
+            c.passed.total,
+            c.failed.total,
+            c.not_reviewed.total,
+            c.profile_error.total,
+            c.not_applicable.total
+        ),
+        (1, 1, 1, 1, 1)
+    );
     assert_eq!(c.not_applicable.none, 1);
     assert_eq!(c.compliance, 25, "N/A is excluded from the denominator");
 }

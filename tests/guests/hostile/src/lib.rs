@@ -1,7 +1,7 @@
 //! A threshold evaluator that does whatever its `mode` option says, so the
 //! host's sandbox can be tested against each kind of misbehaviour.
 
-use dscan_plugin_sdk::evaluator::{Check, Guest, PluginInfo, Request, Scan, Verdict};
+use dscan_plugin_sdk::evaluator::{Check, Detail, Guest, PluginInfo, Request, Scan, Verdict};
 
 struct Hostile;
 
