@@ -5,6 +5,7 @@ mod error;
 mod generate;
 mod options;
 mod plugins;
+mod report;
 mod summary;
 mod validate;
 
@@ -38,6 +39,8 @@ enum Command {
     View(summary::ViewCommand),
     /// Summarise results (alias of `view summary`).
     Summary(summary::SummaryArgs),
+    /// Render results with a reporter plugin (markdown, json, yaml, junit, sarif…).
+    Report(report::ReportArgs),
     /// Generate files from results (`saf generate threshold`).
     #[command(subcommand)]
     Generate(generate::GenerateCommand),
@@ -78,6 +81,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Validate(cmd) => validate::run(global, cmd),
         Command::View(cmd) => summary::run_view(global, cmd),
         Command::Summary(args) => summary::run(global, args),
+        Command::Report(args) => report::run(global, args),
         Command::Generate(cmd) => generate::run(global, cmd),
         Command::Completions(args) => completions::run(args),
     }

@@ -53,7 +53,7 @@ impl fmt::Display for PluginSource {
     }
 }
 
-/// How much of a scan a plugin is given (it asks in its `info()`).
+/// How much of a scan a plugin is given (it says before each call).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Detail {
     /// Profiles and counts only.
@@ -75,8 +75,6 @@ pub struct PluginInfo {
     pub contract: String,
     /// One sentence.
     pub description: String,
-    /// How much of each scan it needs.
-    pub detail: Detail,
     /// Wants the original document with every call.
     pub wants_raw_json: bool,
 }
@@ -357,7 +355,6 @@ impl PluginHost {
                 version: String::new(),
                 contract: inspection.contract.clone(),
                 description: String::new(),
-                detail: Detail::Summary,
                 wants_raw_json: false,
             },
             label,
@@ -597,8 +594,13 @@ impl Plugin {
         request: &EvaluationRequest,
     ) -> Result<Verdict, PluginError> {
         self.expect_kind(PluginKind::ThresholdEvaluator)?;
-        let wit_scan = convert::scan(scan, self.info.detail, self.info.wants_raw_json);
         let wit_request = convert::request(request);
+        let detail = self.call("needs", |store, pre| {
+            let p = bindings::evaluator::ThresholdEvaluatorPre::new(pre.clone())?
+                .instantiate(&mut *store)?;
+            p.dscan_plugin_evaluator().call_needs(store, &wit_request)
+        })?;
+        let wit_scan = convert::scan(scan, convert::detail(detail), self.info.wants_raw_json);
         let outcome = self.call("evaluate", |store, pre| {
             let p = bindings::evaluator::ThresholdEvaluatorPre::new(pre.clone())?
                 .instantiate(&mut *store)?;
@@ -632,11 +634,16 @@ impl Plugin {
         options: &[(String, String)],
     ) -> Result<Vec<u8>, PluginError> {
         self.expect_kind(PluginKind::Reporter)?;
+        let wit_options = convert::options(options);
+        let detail = self.call("needs", |store, pre| {
+            let p = bindings::reporter::ReporterPre::new(pre.clone())?.instantiate(&mut *store)?;
+            p.dscan_plugin_report().call_needs(store, &wit_options)
+        })?;
+        let detail = convert::detail(detail);
         let wit_scans: Vec<_> = scans
             .iter()
-            .map(|s| convert::scan(s, self.info.detail, self.info.wants_raw_json))
+            .map(|s| convert::scan(s, detail, self.info.wants_raw_json))
             .collect();
-        let wit_options = convert::options(options);
         let outcome = self.call("render", |store, pre| {
             let p = bindings::reporter::ReporterPre::new(pre.clone())?.instantiate(&mut *store)?;
             p.dscan_plugin_report()

@@ -29,9 +29,12 @@ impl Guest for NistGate {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "nist-gate",
-            "fails on failed controls in blocking NIST 800-53 families, else needs a minimum compliance",
-            Detail::Controls
+            "fails on failed controls in blocking NIST 800-53 families, else needs a minimum compliance"
         )
+    }
+
+    fn needs(_request: Request) -> Detail {
+        Detail::Controls
     }
 
     fn evaluate(scan: Scan, request: Request) -> Result<Verdict, String> {

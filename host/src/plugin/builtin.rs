@@ -23,4 +23,9 @@ pub(crate) const BUILTINS: &[BuiltIn] = &[
     builtin!("report_markdown.wasm"),
     builtin!("report_json.wasm"),
     builtin!("report_yaml.wasm"),
+    builtin!("report_junit.wasm"),
+    builtin!("report_sarif.wasm"),
+    builtin!("report_csv.wasm"),
+    builtin!("report_github.wasm"),
+    builtin!("report_html.wasm"),
 ];

@@ -12,12 +12,15 @@ pub(super) fn plugin_info(i: bindings::PluginInfo) -> PluginInfo {
         version: i.version,
         contract: i.contract,
         description: i.description,
-        detail: match i.detail {
-            WitDetail::Summary => Detail::Summary,
-            WitDetail::Controls => Detail::Controls,
-            WitDetail::Full => Detail::Full,
-        },
         wants_raw_json: i.wants_raw_json,
+    }
+}
+
+pub(super) fn detail(d: WitDetail) -> Detail {
+    match d {
+        WitDetail::Summary => Detail::Summary,
+        WitDetail::Controls => Detail::Controls,
+        WitDetail::Full => Detail::Full,
     }
 }
 

@@ -1,7 +1,7 @@
 //! `json` reporter: the summary as SAF CLI's `view summary -f json` prints it.
 
 use dscan_plugin_sdk::reporter::{Detail, FormatInfo, Guest, OptionPair, PluginInfo, Scan};
-use dscan_summary::{ProfileSummary, bool_option, js_number, summarize};
+use dscan_report_kit::{ProfileSummary, bool_option, js_number, summarize};
 
 struct Json;
 
@@ -88,8 +88,7 @@ impl Guest for Json {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "json",
-            "compliance summary as JSON (saf view summary -f json)",
-            Detail::Summary
+            "compliance summary as JSON (saf view summary -f json)"
         )
     }
 
@@ -99,6 +98,10 @@ impl Guest for Json {
             extension: "json".into(),
             media_type: "application/json".into(),
         }
+    }
+
+    fn needs(_options: Vec<OptionPair>) -> Detail {
+        Detail::Summary
     }
 
     fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {

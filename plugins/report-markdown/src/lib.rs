@@ -1,8 +1,11 @@
 //! `markdown` reporter: SAF CLI's `view summary -f markdown` tables, byte for
 //! byte (GitHub-flavoured, columns aligned).
 
+use dscan_plugin_sdk::reporter::ControlStatus;
 use dscan_plugin_sdk::reporter::{Detail, FormatInfo, Guest, OptionPair, PluginInfo, Scan};
-use dscan_summary::{ProfileSummary, bool_option, js_number, summarize};
+use dscan_report_kit::controls::{first_problem, severity_label, severity_rank};
+use dscan_report_kit::escape::{markdown_cell, markdown_heading};
+use dscan_report_kit::{ProfileSummary, bool_option, js_number, summarize};
 
 struct Markdown;
 
@@ -85,12 +88,43 @@ fn table(s: &ProfileSummary) -> String {
     out.join("\n")
 }
 
+/// Failed and errored controls of one profile's scans, most severe first.
+fn failure_table(scans: &[Scan], profile: &str) -> String {
+    let mut rows: Vec<_> = scans
+        .iter()
+        .filter(|s| s.profiles.first().is_some_and(|p| p.name == profile))
+        .flat_map(|s| s.controls.iter())
+        .filter(|c| {
+            matches!(
+                c.status,
+                ControlStatus::Failed | ControlStatus::ProfileError
+            )
+        })
+        .collect();
+    rows.sort_by_key(|c| severity_rank(c.severity));
+    if rows.is_empty() {
+        return "\n\nNo failed controls.".to_string();
+    }
+    let mut out = String::from(
+        "\n\n| Control | Severity | Title | First failure |\n| :-- | :-- | :-- | :-- |",
+    );
+    for c in rows {
+        out.push_str(&format!(
+            "\n| {} | {} | {} | {} |",
+            markdown_cell(&c.id),
+            severity_label(c.severity),
+            markdown_cell(c.title.as_deref().unwrap_or("")),
+            markdown_cell(&first_problem(c).unwrap_or_default())
+        ));
+    }
+    out
+}
+
 impl Guest for Markdown {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "markdown",
-            "compliance summary as Markdown tables (saf view summary -f markdown)",
-            Detail::Summary
+            "compliance summary as Markdown tables (saf view summary -f markdown)"
         )
     }
 
@@ -102,17 +136,32 @@ impl Guest for Markdown {
         }
     }
 
+    fn needs(options: Vec<OptionPair>) -> Detail {
+        // The failures table needs each control's results; the summary
+        // tables need only the counts.
+        if bool_option(&options, "failures", false).unwrap_or(false) {
+            Detail::Full
+        } else {
+            Detail::Summary
+        }
+    }
+
     fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
         let titles = bool_option(&options, "title-table", true)?;
+        let failures = bool_option(&options, "failures", false)?;
         let tables: Vec<String> = summarize(&scans)
             .iter()
             .map(|s| {
                 let title = if titles {
-                    format!("# {}\n\n", s.profile_name)
+                    format!("# {}\n\n", markdown_heading(&s.profile_name))
                 } else {
                     String::new()
                 };
-                format!("{title}{}", table(s))
+                let mut text = format!("{title}{}", table(s));
+                if failures {
+                    text.push_str(&failure_table(&scans, &s.profile_name));
+                }
+                text
             })
             .collect();
         Ok(tables.join("\n\n").into_bytes())

@@ -1,7 +1,7 @@
 //! `yaml` reporter: the summary as SAF CLI's `view summary -f yaml` prints it.
 
 use dscan_plugin_sdk::reporter::{Detail, FormatInfo, Guest, OptionPair, PluginInfo, Scan};
-use dscan_summary::{js_number, summarize, yaml_string};
+use dscan_report_kit::{js_number, summarize, yaml_string};
 
 struct Yaml;
 
@@ -9,8 +9,7 @@ impl Guest for Yaml {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "yaml",
-            "compliance summary as YAML (saf view summary -f yaml)",
-            Detail::Summary
+            "compliance summary as YAML (saf view summary -f yaml)"
         )
     }
 
@@ -20,6 +19,10 @@ impl Guest for Yaml {
             extension: "yml".into(),
             media_type: "application/yaml".into(),
         }
+    }
+
+    fn needs(_options: Vec<OptionPair>) -> Detail {
+        Detail::Summary
     }
 
     fn render(scans: Vec<Scan>, _options: Vec<OptionPair>) -> Result<Vec<u8>, String> {

@@ -14,9 +14,16 @@ impl Guest for SafThresholds {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
             "saf-thresholds",
-            "SAF CLI threshold files and inline thresholds (compliance, status and severity counts, control ids)",
-            Detail::Controls
+            "SAF CLI threshold files and inline thresholds (compliance, status and severity counts, control ids)"
         )
+    }
+
+    fn needs(request: Request) -> Detail {
+        // Control ids are only read for `*.controls` keys.
+        match request.threshold {
+            Some(t) if t.contains("controls") => Detail::Controls,
+            _ => Detail::Summary,
+        }
     }
 
     fn evaluate(scan: Scan, request: Request) -> Result<Verdict, String> {

@@ -22,21 +22,16 @@
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
 /// Builds a `PluginInfo` with the given name and description, the calling
-/// crate's version, this SDK's contract version, and the scan detail the
-/// plugin needs (`Detail::Full` when not given). Expects `PluginInfo` and
-/// `Detail` of the plugin's world in scope.
+/// crate's version and this SDK's contract version. Expects the world's
+/// `PluginInfo` in scope.
 #[macro_export]
 macro_rules! info {
     ($name:expr, $description:expr) => {
-        $crate::info!($name, $description, Detail::Full)
-    };
-    ($name:expr, $description:expr, $detail:expr) => {
         PluginInfo {
             name: ::std::string::String::from($name),
             version: ::std::string::String::from(env!("CARGO_PKG_VERSION")),
             contract: ::std::string::String::from($crate::CONTRACT_VERSION),
             description: ::std::string::String::from($description),
-            detail: $detail,
             wants_raw_json: false,
         }
     };

@@ -21,6 +21,10 @@ impl Guest for Hostile {
         dscan_plugin_sdk::info!("hostile", "misbehaves on request (test fixture)")
     }
 
+    fn needs(_request: Request) -> Detail {
+        Detail::Full
+    }
+
     fn evaluate(scan: Scan, request: Request) -> Result<Verdict, String> {
         let mode = request
             .options

@@ -1,9 +1,13 @@
-//! The summary SAF CLI's `view summary` prints, computed from the host's
-//! scans, for the json, yaml and markdown reporters.
+//! Shared code for reporter plugins: the summary SAF CLI's `view summary`
+//! prints ([`summarize`]), escaping for each format ([`escape`]) and control
+//! helpers ([`controls`]).
 //!
 //! Scans are grouped by the name of their first profile, in order of first
 //! appearance; counts are summed over a group's files and the compliance is
 //! the mean of the files' compliance scores.
+
+pub mod controls;
+pub mod escape;
 
 use dscan_plugin_sdk::reporter::{OptionPair, Scan, SeverityCounts};
 
@@ -145,5 +149,38 @@ pub fn bool_option(options: &[OptionPair], key: &str, default: bool) -> Result<b
         Some("true" | "yes" | "1") => Ok(true),
         Some("false" | "no" | "0") => Ok(false),
         Some(other) => Err(format!("option {key}: `{other}` is not true or false")),
+    }
+}
+
+/// A string option, `None` when absent.
+pub fn str_option<'a>(options: &'a [OptionPair], key: &str) -> Option<&'a str> {
+    dscan_plugin_sdk::option(
+        options.iter().map(|o| (o.key.as_str(), o.value.as_str())),
+        key,
+    )
+}
+
+/// The threshold verdict the host passes to reporters (`verdict=passed` or
+/// `failed`, `verdict-detail=<first failure>`), if thresholds were evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub passed: bool,
+    pub detail: Option<String>,
+}
+
+/// Reads the verdict options; `Err` on a malformed value.
+pub fn verdict(options: &[OptionPair]) -> Result<Option<Verdict>, String> {
+    let detail = str_option(options, "verdict-detail").map(str::to_string);
+    match str_option(options, "verdict") {
+        None => Ok(None),
+        Some("passed") => Ok(Some(Verdict {
+            passed: true,
+            detail,
+        })),
+        Some("failed") => Ok(Some(Verdict {
+            passed: false,
+            detail,
+        })),
+        Some(other) => Err(format!("option verdict: `{other}` is not passed or failed")),
     }
 }
