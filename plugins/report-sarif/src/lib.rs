@@ -68,11 +68,13 @@ fn rule(c: &Control) -> Value {
         help = full.clone();
     }
     let mut tags = vec!["security".to_string(), "compliance".to_string()];
-    tags.extend(
-        tag_list(c, "nist")
-            .into_iter()
-            .map(|n| format!("NIST-800-53/{n}")),
-    );
+    for nist in tag_list(c, "nist") {
+        // SARIF requires unique tags; profiles repeat NIST references.
+        let tag = format!("NIST-800-53/{nist}");
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
     json!({
         "id": c.id,
         "shortDescription": {"text": title},
