@@ -560,7 +560,20 @@ fn plugins_list_and_inspect() {
         .iter()
         .map(|p| p["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(names, ["saf-thresholds", "markdown", "json", "yaml"]);
+    assert_eq!(
+        names,
+        [
+            "saf-thresholds",
+            "markdown",
+            "json",
+            "yaml",
+            "junit",
+            "sarif",
+            "csv",
+            "github",
+            "html"
+        ]
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let copy = dir.path().join("saf.wasm");

@@ -286,7 +286,9 @@ fn every_format_shows_the_same_counts_and_verdict() {
         "{github}"
     );
     assert!(
-        github.contains("**Verdict: :x: thresholds not met** — Overall compliance minimum was not satisfied"),
+        github.contains(
+            "**Verdict: :x: thresholds not met** — Overall compliance minimum was not satisfied"
+        ),
         "{github}"
     );
     let html =

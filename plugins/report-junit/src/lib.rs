@@ -49,10 +49,8 @@ fn suite(out: &mut String, scan: &Scan) {
     if let Some(v) = &scan.tool_version {
         props.push(("scanner-version", v.clone()));
     }
-    if let Some(p) = scan.profiles.first() {
-        if let Some(v) = &p.version {
-            props.push(("profile-version", v.clone()));
-        }
+    if let Some(v) = scan.profiles.first().and_then(|p| p.version.as_ref()) {
+        props.push(("profile-version", v.clone()));
     }
     for (k, v) in props {
         let _ = writeln!(
