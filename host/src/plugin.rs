@@ -234,6 +234,16 @@ pub enum PluginError {
         /// Its explanation.
         message: String,
     },
+    /// A plugin was called as another kind than it is.
+    #[error("plugin {plugin} is of kind {actual}, not {expected}")]
+    WrongKind {
+        /// Which plugin.
+        plugin: String,
+        /// The kind the call needs.
+        expected: PluginKind,
+        /// Its kind.
+        actual: PluginKind,
+    },
     /// No plugin of that kind and name is loaded.
     #[error(
         "no {kind} plugin named `{name}` is loaded (loaded: {available}); see `dscan plugins list`"
@@ -580,10 +590,10 @@ impl Plugin {
         if self.kind == kind {
             return Ok(());
         }
-        Err(PluginError::NotFound {
-            kind,
-            name: self.info.name.clone(),
-            available: format!("it is a {}", self.kind),
+        Err(PluginError::WrongKind {
+            plugin: self.label.clone(),
+            expected: kind,
+            actual: self.kind,
         })
     }
 

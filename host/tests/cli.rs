@@ -637,3 +637,26 @@ fn the_user_plugin_dir_is_scanned() {
     assert!(stdout(&o).contains("nist-gate"), "{}", stdout(&o));
     assert!(stdout(&o).contains("(plugin dir)"), "{}", stdout(&o));
 }
+
+#[test]
+fn the_plugin_cache_survives_a_process_restart() {
+    let cache = tempfile::tempdir().expect("tempdir");
+    let run = || {
+        dscan_in(&fixtures())
+            .env("DSCAN_PLUGIN_CACHE", cache.path())
+            .args(["-vv", "plugins", "list"])
+            .output()
+            .expect("run")
+    };
+    let first = stderr(&run());
+    assert!(first.contains("plugin=`saf-thresholds` 0.1.0 (built-in) cache=Miss"), "{first}");
+    let second = stderr(&run());
+    assert!(second.contains("plugin=`saf-thresholds` 0.1.0 (built-in) cache=Hit"), "{second}");
+    assert!(!second.contains("cache=Miss"), "{second}");
+}
+
+#[test]
+fn logs_are_plain_text_when_not_on_a_terminal() {
+    let o = dscan(&["-vv", "plugins", "list"]);
+    assert!(!stderr(&o).contains('\u{1b}'), "no ANSI escapes in captured logs");
+}

@@ -291,6 +291,23 @@ fn every_format_shows_the_same_counts_and_verdict() {
         ),
         "{github}"
     );
+    let failing = ["-I", "{compliance.min: 70}"];
+    let junit = String::from_utf8(render(input, "junit", &failing)).expect("utf8");
+    assert!(
+        junit.contains(r#"<property name="verdict" value="failed"/>"#),
+        "{}",
+        &junit[..900]
+    );
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&render(input, "sarif", &failing)).expect("json");
+    assert_eq!(sarif["runs"][0]["properties"]["verdict"]["passed"], false);
+    let md = String::from_utf8(render(input, "markdown", &failing)).expect("utf8");
+    assert!(
+        md.trim_end().ends_with(
+            "**Verdict: thresholds not met** — Overall compliance minimum was not satisfied"
+        ),
+        "{md}"
+    );
     let html =
         String::from_utf8(render(input, "html", &["-I", "{compliance.min: 60}"])).expect("utf8");
     assert!(

@@ -175,3 +175,27 @@ fn a_broken_plugin_in_the_plugin_dir_is_an_error_not_silently_skipped() {
         .expect_err("broken");
     assert!(err.to_string().contains("broken.wasm"), "{err}");
 }
+
+#[test]
+fn an_access_strategy_plugin_loads_and_is_listed_as_one() {
+    let path = guest("strategy_probe");
+    let plugin = host(None)
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("strategy loads");
+    assert_eq!(plugin.kind(), PluginKind::AccessStrategy);
+    assert_eq!(plugin.info().name, "strategy-probe");
+    assert_eq!(plugin.info().contract, "0.1.0");
+    assert_eq!(plugin.inspection().exports, ["dscan:plugin/strategy@0.1.0"]);
+    // It is not an evaluator: asking it to judge is a clear error.
+    let err = plugin
+        .evaluate(
+            &fixture_scan("minimal-hdf.json"),
+            &EvaluationRequest::default(),
+        )
+        .expect_err("wrong kind");
+    assert!(
+        err.to_string()
+            .contains("is of kind access-strategy, not threshold-evaluator"),
+        "{err}"
+    );
+}

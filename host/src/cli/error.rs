@@ -56,7 +56,8 @@ impl CliError {
             CliError::Plugin(
                 PluginError::Read { .. }
                 | PluginError::Inspect { .. }
-                | PluginError::NotFound { .. },
+                | PluginError::NotFound { .. }
+                | PluginError::WrongKind { .. },
             ) => exit::USAGE,
             CliError::Plugin(_) => exit::PLUGIN,
             CliError::Io { .. } => exit::IO,

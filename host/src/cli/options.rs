@@ -44,17 +44,20 @@ pub struct GlobalOptions {
 impl GlobalOptions {
     /// Installs the tracing subscriber (stderr).
     pub fn init_logging(&self) {
+        // -v raises dscan's own logs; wasmtime and cranelift stay at warn
+        // unless RUST_LOG says otherwise (their debug output is per function).
         let default = match self.verbose {
             0 => "warn",
-            1 => "info",
-            2 => "debug",
-            _ => "trace",
+            1 => "warn,dscan=info",
+            2 => "warn,dscan=debug",
+            _ => "info,dscan=trace",
         };
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
         let _ = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_target(false)
             .try_init();
     }

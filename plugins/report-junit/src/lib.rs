@@ -12,6 +12,7 @@ use dscan_report_kit::controls::{
     first_problem, run_time, severity_label, skip_reason, status_label,
 };
 use dscan_report_kit::escape::{xml_attr, xml_text};
+use dscan_report_kit::{Verdict, verdict};
 
 struct Junit;
 
@@ -19,7 +20,7 @@ fn seconds(s: f64) -> String {
     format!("{s:.6}")
 }
 
-fn suite(out: &mut String, scan: &Scan) {
+fn suite(out: &mut String, scan: &Scan, verdict: Option<&Verdict>) {
     let name = scan
         .profiles
         .first()
@@ -51,6 +52,15 @@ fn suite(out: &mut String, scan: &Scan) {
     }
     if let Some(v) = scan.profiles.first().and_then(|p| p.version.as_ref()) {
         props.push(("profile-version", v.clone()));
+    }
+    if let Some(v) = verdict {
+        props.push((
+            "verdict",
+            if v.passed { "passed" } else { "failed" }.to_string(),
+        ));
+        if let Some(d) = &v.detail {
+            props.push(("verdict-detail", d.clone()));
+        }
     }
     for (k, v) in props {
         let _ = writeln!(
@@ -164,7 +174,8 @@ impl Guest for Junit {
         Detail::Full
     }
 
-    fn render(scans: Vec<Scan>, _options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+    fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        let verdict = verdict(&options)?;
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let tests: usize = scans.iter().map(|s| s.controls.len()).sum();
         let failures: u32 = scans.iter().map(|s| s.counts.failed.total).sum();
@@ -184,7 +195,7 @@ impl Guest for Junit {
             seconds(time)
         );
         for scan in &scans {
-            suite(&mut out, scan);
+            suite(&mut out, scan, verdict.as_ref());
         }
         out.push_str("</testsuites>\n");
         Ok(out.into_bytes())

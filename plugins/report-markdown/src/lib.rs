@@ -5,7 +5,7 @@ use dscan_plugin_sdk::reporter::ControlStatus;
 use dscan_plugin_sdk::reporter::{Detail, FormatInfo, Guest, OptionPair, PluginInfo, Scan};
 use dscan_report_kit::controls::{first_problem, severity_label, severity_rank};
 use dscan_report_kit::escape::{markdown_cell, markdown_heading};
-use dscan_report_kit::{ProfileSummary, bool_option, js_number, summarize};
+use dscan_report_kit::{ProfileSummary, bool_option, js_number, summarize, verdict};
 
 struct Markdown;
 
@@ -164,7 +164,20 @@ impl Guest for Markdown {
                 text
             })
             .collect();
-        Ok(tables.join("\n\n").into_bytes())
+        let mut out = tables.join("\n\n");
+        // Only when thresholds were evaluated, so the plain summary stays
+        // byte-identical to SAF's.
+        match verdict(&options)? {
+            Some(v) if v.passed => out.push_str("\n\n**Verdict: thresholds passed**"),
+            Some(v) => {
+                out.push_str("\n\n**Verdict: thresholds not met**");
+                if let Some(d) = v.detail {
+                    out.push_str(&format!(" — {}", markdown_cell(&d)));
+                }
+            }
+            None => {}
+        }
+        Ok(out.into_bytes())
     }
 }
 

@@ -10,6 +10,7 @@ use dscan_plugin_sdk::reporter::{
 use dscan_report_kit::controls::{
     description, first_problem, severity_label, status_label, tag_list,
 };
+use dscan_report_kit::{Verdict, verdict};
 use serde_json::{Value, json};
 
 struct Sarif;
@@ -91,7 +92,7 @@ fn rule(c: &Control) -> Value {
     })
 }
 
-fn run(scan: &Scan) -> Value {
+fn run(scan: &Scan, verdict: Option<&Verdict>) -> Value {
     let profile = scan.profiles.first();
     let name = profile.map(|p| p.name.as_str()).unwrap_or("results");
     let rules: Vec<Value> = scan.controls.iter().map(rule).collect();
@@ -129,7 +130,7 @@ fn run(scan: &Scan) -> Value {
         })
         .collect();
     let c = &scan.counts;
-    json!({
+    let mut run = json!({
         "tool": {"driver": {
             "name": "dscan",
             "semanticVersion": env!("CARGO_PKG_VERSION"),
@@ -154,7 +155,11 @@ fn run(scan: &Scan) -> Value {
                 "profileError": c.profile_error.total
             }
         }
-    })
+    });
+    if let Some(v) = verdict {
+        run["properties"]["verdict"] = json!({"passed": v.passed, "detail": v.detail});
+    }
+    run
 }
 
 impl Guest for Sarif {
@@ -177,11 +182,12 @@ impl Guest for Sarif {
         Detail::Full
     }
 
-    fn render(scans: Vec<Scan>, _options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+    fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        let verdict = verdict(&options)?;
         let log = json!({
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
             "version": "2.1.0",
-            "runs": scans.iter().map(run).collect::<Vec<_>>()
+            "runs": scans.iter().map(|s| run(s, verdict.as_ref())).collect::<Vec<_>>()
         });
         serde_json::to_vec_pretty(&log).map_err(|e| format!("cannot serialise SARIF: {e}"))
     }

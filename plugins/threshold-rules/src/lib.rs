@@ -322,4 +322,69 @@ mod tests {
         assert_eq!(js(66.5), "66.5");
         assert_eq!(js(-1.0), "-1");
     }
+
+    /// Every threshold key reads the right count: put 7 in one cell only
+    /// and check that exactly that key's check sees it.
+    #[test]
+    fn every_key_reads_its_own_count() {
+        for (si, status) in STATUS_NAMES.iter().enumerate() {
+            for (vi, severity) in SEVERITY_NAMES.iter().enumerate() {
+                if vi == NONE && si != NO_IMPACT {
+                    continue;
+                }
+                let mut o = Observed::default();
+                o.counts[si][vi] = 7;
+                o.ids[si][vi] = vec!["V-7".into()];
+                for (bound, limit, relation) in
+                    [("min", 8, "less than"), ("max", 6, "greater than")]
+                {
+                    let key = format!("{status}.{severity}.{bound}");
+                    let t = threshold::parse_file(&format!("{key}: {limit}")).unwrap();
+                    let failed: Vec<Check> =
+                        evaluate(&t, &o).into_iter().filter(|c| !c.passed).collect();
+                    assert_eq!(failed.len(), 1, "{key}");
+                    assert_eq!(failed[0].name, key);
+                    assert_eq!(
+                        failed[0].message,
+                        format!(
+                            "{key}: Threshold not met. Number of received total {status} controls (7) is {relation} your set threshold for the number of {status} controls ({limit})"
+                        )
+                    );
+                }
+                let key = format!("{status}.{severity}.controls");
+                let t = threshold::parse_file(&format!("{key}: [V-7]")).unwrap();
+                assert!(evaluate(&t, &o).iter().all(|c| c.passed), "{key}");
+                let t = threshold::parse_file(&format!("{key}: [V-8]")).unwrap();
+                assert!(evaluate(&t, &o).iter().any(|c| !c.passed), "{key}");
+            }
+            let mut o = Observed::default();
+            o.totals[si] = 7;
+            for (key, text) in [
+                (format!("{status}.total"), format!("{status}.total: 8")),
+                (
+                    format!("{status}.total.min"),
+                    format!("{status}.total.min: 8"),
+                ),
+                (
+                    format!("{status}.total.max"),
+                    format!("{status}.total.max: 6"),
+                ),
+            ] {
+                let t = threshold::parse_file(&text).unwrap();
+                let failed: Vec<Check> =
+                    evaluate(&t, &o).into_iter().filter(|c| !c.passed).collect();
+                assert_eq!(failed.len(), 1, "{key}");
+                assert_eq!(failed[0].name, key);
+                assert!(
+                    failed[0].message.contains("controls (7)"),
+                    "{}",
+                    failed[0].message
+                );
+                // And the same value passes.
+                let passing = text.replace(": 8", ": 7").replace(": 6", ": 7");
+                let t = threshold::parse_file(&passing).unwrap();
+                assert!(evaluate(&t, &o).iter().all(|c| c.passed), "{passing}");
+            }
+        }
+    }
 }
