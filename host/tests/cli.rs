@@ -649,14 +649,23 @@ fn the_plugin_cache_survives_a_process_restart() {
             .expect("run")
     };
     let first = stderr(&run());
-    assert!(first.contains("plugin=`saf-thresholds` 0.1.0 (built-in) cache=Miss"), "{first}");
+    assert!(
+        first.contains("plugin=`saf-thresholds` 0.1.0 (built-in) cache=Miss"),
+        "{first}"
+    );
     let second = stderr(&run());
-    assert!(second.contains("plugin=`saf-thresholds` 0.1.0 (built-in) cache=Hit"), "{second}");
+    assert!(
+        second.contains("plugin=`saf-thresholds` 0.1.0 (built-in) cache=Hit"),
+        "{second}"
+    );
     assert!(!second.contains("cache=Miss"), "{second}");
 }
 
 #[test]
 fn logs_are_plain_text_when_not_on_a_terminal() {
     let o = dscan(&["-vv", "plugins", "list"]);
-    assert!(!stderr(&o).contains('\u{1b}'), "no ANSI escapes in captured logs");
+    assert!(
+        !stderr(&o).contains('\u{1b}'),
+        "no ANSI escapes in captured logs"
+    );
 }
