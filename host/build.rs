@@ -16,9 +16,22 @@ fn main() {
         .to_path_buf();
     let guest_dir = build_guests(&root);
     println!("cargo:rustc-env=DSCAN_GUEST_DIR={}", guest_dir.display());
-    for watched in ["plugins", "wit"] {
+    for watched in ["plugins", "wit", "rust-toolchain.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+}
+
+/// The `channel` of rust-toolchain.toml.
+fn pinned_toolchain(root: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(root.join("rust-toolchain.toml")).ok()?;
+    text.lines().find_map(|line| {
+        let value = line.trim().strip_prefix("channel")?.trim_start().strip_prefix('=')?;
+        Some(value.trim().trim_matches('"').to_string())
+    })
+}
+
+fn rustup_present() -> bool {
+    std::env::var_os("RUSTUP_HOME").is_some() || std::env::var_os("RUSTUP_TOOLCHAIN").is_some()
 }
 
 fn env(key: &str) -> String {
@@ -32,8 +45,17 @@ pub fn build_guests(root: &Path) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
         .join("guests");
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // Guests are built with the toolchain the repository pins (it carries
+    // the wasm32-wasip2 target) even when the host is built with another one,
+    // e.g. `cargo +nightly fuzz build`. Without rustup, use this cargo.
+    let (cargo, toolchain) = match pinned_toolchain(root) {
+        Some(channel) if rustup_present() => ("cargo".into(), Some(channel)),
+        _ => (std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()), None),
+    };
     let mut cmd = Command::new(cargo);
+    if let Some(channel) = toolchain {
+        cmd.env("RUSTUP_TOOLCHAIN", channel);
+    }
     cmd.current_dir(root.join("plugins"))
         .args([
             "build",
