@@ -25,7 +25,11 @@ fn main() {
 fn pinned_toolchain(root: &Path) -> Option<String> {
     let text = std::fs::read_to_string(root.join("rust-toolchain.toml")).ok()?;
     text.lines().find_map(|line| {
-        let value = line.trim().strip_prefix("channel")?.trim_start().strip_prefix('=')?;
+        let value = line
+            .trim()
+            .strip_prefix("channel")?
+            .trim_start()
+            .strip_prefix('=')?;
         Some(value.trim().trim_matches('"').to_string())
     })
 }
@@ -50,11 +54,17 @@ pub fn build_guests(root: &Path) -> PathBuf {
     // e.g. `cargo +nightly fuzz build`. Without rustup, use this cargo.
     let (cargo, toolchain) = match pinned_toolchain(root) {
         Some(channel) if rustup_present() => ("cargo".into(), Some(channel)),
-        _ => (std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()), None),
+        _ => (
+            std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
+            None,
+        ),
     };
     let mut cmd = Command::new(cargo);
     if let Some(channel) = toolchain {
-        cmd.env("RUSTUP_TOOLCHAIN", channel);
+        // Cargo hands build scripts the outer toolchain's compiler paths.
+        cmd.env("RUSTUP_TOOLCHAIN", channel)
+            .env_remove("RUSTC")
+            .env_remove("RUSTDOC");
     }
     cmd.current_dir(root.join("plugins"))
         .args([
