@@ -52,20 +52,22 @@ pub fn build_guests(root: &Path) -> PathBuf {
     // Guests are built with the toolchain the repository pins (it carries
     // the wasm32-wasip2 target) even when the host is built with another one,
     // e.g. `cargo +nightly fuzz build`. Without rustup, use this cargo.
-    let (cargo, toolchain) = match pinned_toolchain(root) {
-        Some(channel) if rustup_present() => ("cargo".into(), Some(channel)),
-        _ => (
-            std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()),
-            None,
-        ),
+    // `rustup run` rather than RUSTUP_TOOLCHAIN: under `cargo +nightly` the
+    // outer toolchain's bin directory leads PATH, so a bare `cargo` would not
+    // be rustup's proxy.
+    let mut cmd = match pinned_toolchain(root) {
+        Some(channel) if rustup_present() => {
+            let mut c = Command::new("rustup");
+            c.args(["run", &channel, "cargo"])
+                // Cargo hands build scripts the outer toolchain's tools.
+                .env_remove("RUSTC")
+                .env_remove("RUSTDOC")
+                .env_remove("CARGO")
+                .env_remove("RUSTUP_TOOLCHAIN");
+            c
+        }
+        _ => Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())),
     };
-    let mut cmd = Command::new(cargo);
-    if let Some(channel) = toolchain {
-        // Cargo hands build scripts the outer toolchain's compiler paths.
-        cmd.env("RUSTUP_TOOLCHAIN", channel)
-            .env_remove("RUSTC")
-            .env_remove("RUSTDOC");
-    }
     cmd.current_dir(root.join("plugins"))
         .args([
             "build",
