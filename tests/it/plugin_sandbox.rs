@@ -91,8 +91,7 @@ fn a_1_gib_allocation_fails_with_a_memory_error() {
 
 #[test]
 fn the_guest_sees_no_files_no_environment_no_network_no_stdin() {
-    // Make sure there is something to leak if the sandbox were open.
-    // SAFETY of set_var: this test binary's other tests do not read env.
+    // The test process has files, an environment and a network to leak.
     let plugin = hostile();
     let verdict = run(&plugin, "sandbox", &[]).expect("sandbox probe runs");
     let report = &verdict.checks[0].message;
