@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 use support::{dscan, dscan_in, fixtures, guest, stderr, stdout};
 
+/// `dscan validate threshold -i INPUT -I THRESHOLDS`.
+fn validate_inline(input: &str, thresholds: &str) -> std::process::Output {
+    dscan(&["validate", "threshold", "-i", input, "-I", thresholds])
+}
+
 fn hdf_path(name: &str) -> String {
     fixtures().join("hdf").join(name).display().to_string()
 }
@@ -169,14 +174,7 @@ fn bad_threshold_files_fail_closed_with_the_reason() {
             started.elapsed()
         );
     }
-    let o = dscan(&[
-        "validate",
-        "threshold",
-        "-i",
-        "hdf/minimal-hdf.json",
-        "-I",
-        "{compliance.min: lots}",
-    ]);
+    let o = validate_inline("hdf/minimal-hdf.json", "{compliance.min: lots}");
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("`lots` is not a number"),
@@ -188,14 +186,7 @@ fn bad_threshold_files_fail_closed_with_the_reason() {
 #[test]
 fn compliance_max_zero_is_honoured() {
     // SAF never checks a maximum of 0 (it is falsy); dscan does.
-    let o = dscan(&[
-        "validate",
-        "threshold",
-        "-i",
-        "hdf/rhel-8_hardened.json",
-        "-I",
-        "{compliance.max: 0}",
-    ]);
+    let o = validate_inline("hdf/rhel-8_hardened.json", "{compliance.max: 0}");
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
@@ -232,27 +223,13 @@ fn every_flattened_key_is_kept() {
 #[test]
 fn no_impact_total_bounds_are_checked() {
     // rhel-8_hardened has 33 Not Applicable controls; SAF ignores these keys.
-    let o = dscan(&[
-        "validate",
-        "threshold",
-        "-i",
-        "hdf/rhel-8_hardened.json",
-        "-I",
-        "{no_impact.total.max: 10}",
-    ]);
+    let o = validate_inline("hdf/rhel-8_hardened.json", "{no_impact.total.max: 10}");
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
         stderr(&o),
         "Error: no_impact.total.max: Threshold not met. Number of received total no_impact controls (33) is greater than your set threshold for the number of no_impact controls (10)\n"
     );
-    let o = dscan(&[
-        "validate",
-        "threshold",
-        "-i",
-        "hdf/rhel-8_hardened.json",
-        "-I",
-        "{no_impact.total.min: 34}",
-    ]);
+    let o = validate_inline("hdf/rhel-8_hardened.json", "{no_impact.total.min: 34}");
     assert_eq!(o.status.code(), Some(1));
 }
 
