@@ -1,6 +1,8 @@
 //! The API server through the real `kube` client: discovery, pods and
 //! watches, ephemeral-container validation, PSA, tokens, RBAC, faults.
 
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
 mod support;
 
 use std::time::Duration;

@@ -154,7 +154,7 @@ async fn stream(
     let mut sent = 0usize;
     while out_open || err_open {
         tokio::select! {
-            _ = dropped.changed() => { process.kill(); return; }
+            _ = dropped.changed() => { tracing::warn!("exec stream dropped (injected)"); process.kill(); return; }
             n = stdout.read(&mut buf_out), if out_open => match n {
                 Ok(0) | Err(_) => out_open = false,
                 Ok(n) => {
@@ -171,8 +171,10 @@ async fn stream(
             },
             msg = rx.next() => match msg {
                 Some(Ok(Message::Binary(data))) if !data.is_empty() => match data[0] {
-                    0 => if let Some(s) = stdin.as_mut() {
-                        if s.write_all(&data[1..]).await.is_err() { stdin = None; }
+                    0 => if let Some(s) = stdin.as_mut()
+                        && s.write_all(&data[1..]).await.is_err()
+                    {
+                        stdin = None;
                     },
                     255 if v5 && data.get(1) == Some(&0) => { stdin = None; }
                     _ => {}

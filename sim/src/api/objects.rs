@@ -42,7 +42,7 @@ pub(super) async fn serve(
         _ => Err(ApiError::new(
             405,
             "MethodNotAllowed",
-            format!("the server does not allow this method on the requested resource"),
+            "the server does not allow this method on the requested resource",
         )),
     }
 }

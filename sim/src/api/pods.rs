@@ -102,10 +102,9 @@ pub(super) async fn ephemeral(
     next["spec"]["ephemeralContainers"] = if eph.is_null() { json!([]) } else { eph };
     if next["spec"]["ephemeralContainers"] == json!([])
         && current["spec"].get("ephemeralContainers").is_none()
+        && let Some(spec) = next["spec"].as_object_mut()
     {
-        if let Some(spec) = next["spec"].as_object_mut() {
-            spec.remove("ephemeralContainers");
-        }
+        spec.remove("ephemeralContainers");
     }
     let causes = podspec::validate_ephemeral_update(&current, &next);
     if !causes.is_empty() {

@@ -275,10 +275,8 @@ fn find_busybox() -> Result<PathBuf, String> {
         .chain(["/usr/bin/busybox", "/bin/busybox"].map(PathBuf::from))
         .collect();
     for c in candidates {
-        if let Ok(bytes) = fs::read(&c) {
-            if is_static_elf(&bytes) {
-                return Ok(c);
-            }
+        if fs::read(&c).is_ok_and(|bytes| is_static_elf(&bytes)) {
+            return Ok(c);
         }
     }
     Err("no statically linked busybox found: install Debian's busybox-static (apt-get install busybox-static) or set DSCAN_SIM_BUSYBOX".into())
