@@ -125,6 +125,15 @@ impl Tokens {
         IssuedToken { token, expires }
     }
 
+    /// Every ServiceAccount token issued so far (tests check none leaks into output).
+    pub fn issued_service_account_tokens(&self) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, r)| r.user.service_account().is_some())
+            .map(|(t, _)| t.clone())
+            .collect()
+    }
+
     /// Resolves a bearer token, or `401 Unauthorized`.
     pub fn authenticate(
         &self,

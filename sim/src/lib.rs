@@ -310,6 +310,11 @@ impl Sim {
         })
     }
 
+    /// Every ServiceAccount token the server has issued (for leak checks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.shared.tokens.issued_service_account_tokens()
+    }
+
     /// Creates a namespace with a Pod Security `enforce` level.
     pub fn create_namespace(&self, name: &str, level: Level) -> Result<(), SimError> {
         self.shared.store.create(

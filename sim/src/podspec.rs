@@ -83,6 +83,30 @@ fn names(spec: &Value, list: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A container's name (a DNS label, unique among `seen`) and image (required).
+fn check_name_and_image(
+    path: &str,
+    c: &Value,
+    seen: &mut HashSet<String>,
+    out: &mut Vec<FieldCause>,
+) {
+    let name = c["name"].as_str().unwrap_or_default();
+    if name.is_empty() {
+        out.push(FieldCause::required(format!("{path}.name")));
+    } else if !is_dns_label(name) {
+        out.push(FieldCause::invalid(
+            format!("{path}.name"),
+            &format!("{name:?}"),
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+        ));
+    } else if !seen.insert(name.to_string()) {
+        out.push(FieldCause::duplicate(format!("{path}.name"), name));
+    }
+    if c["image"].as_str().unwrap_or_default().is_empty() {
+        out.push(FieldCause::required(format!("{path}.image")));
+    }
+}
+
 /// Validates a pod on create.
 pub fn validate_pod(pod: &Value) -> Vec<FieldCause> {
     let spec = &pod["spec"];
@@ -97,22 +121,7 @@ pub fn validate_pod(pod: &Value) -> Vec<FieldCause> {
         ("containers", Some(&containers)),
     ] {
         for (i, c) in cs.into_iter().flatten().enumerate() {
-            let name = c["name"].as_str().unwrap_or_default();
-            let path = format!("spec.{list}[{i}]");
-            if name.is_empty() {
-                out.push(FieldCause::required(format!("{path}.name")));
-            } else if !is_dns_label(name) {
-                out.push(FieldCause::invalid(
-                    format!("{path}.name"),
-                    &format!("{name:?}"),
-                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-                ));
-            } else if !seen.insert(name.to_string()) {
-                out.push(FieldCause::duplicate(format!("{path}.name"), name));
-            }
-            if c["image"].as_str().unwrap_or_default().is_empty() {
-                out.push(FieldCause::required(format!("{path}.image")));
-            }
+            check_name_and_image(&format!("spec.{list}[{i}]"), c, &mut seen, &mut out);
         }
     }
     if spec
@@ -168,21 +177,7 @@ pub fn validate_ephemeral_update(old: &Value, new: &Value) -> Vec<FieldCause> {
         .unwrap_or_default();
     for (i, c) in eph.iter().enumerate() {
         let path = format!("spec.ephemeralContainers[{i}]");
-        let name = c["name"].as_str().unwrap_or_default();
-        if name.is_empty() {
-            out.push(FieldCause::required(format!("{path}.name")));
-        } else if !is_dns_label(name) {
-            out.push(FieldCause::invalid(
-                format!("{path}.name"),
-                &format!("{name:?}"),
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
-            ));
-        } else if !taken.insert(name.to_string()) {
-            out.push(FieldCause::duplicate(format!("{path}.name"), name));
-        }
-        if c["image"].as_str().unwrap_or_default().is_empty() {
-            out.push(FieldCause::required(format!("{path}.image")));
-        }
+        check_name_and_image(&path, c, &mut taken, &mut out);
         match c["terminationMessagePolicy"].as_str() {
             Some("File" | "FallbackToLogsOnError") => {}
             None => out.push(FieldCause::required(format!(

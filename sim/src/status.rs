@@ -208,6 +208,15 @@ impl ApiError {
         )
     }
 
+    /// `MethodNotAllowed` (405) for a verb a resource does not serve.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+    }
+
     /// `InternalError` (500).
     pub fn internal(message: impl Into<String>) -> Self {
         let message = message.into();

@@ -39,11 +39,7 @@ pub(super) async fn serve(
         "patch" => patch(shared, call, &key, body).await.map(|o| json(200, o)),
         "delete" => delete(shared, &key, json_body(body).await?).map(|o| json(200, o)),
         "deletecollection" => delete_collection(shared, call, kind, ns),
-        _ => Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        )),
+        _ => Err(ApiError::method_not_allowed()),
     }
 }
 

@@ -78,11 +78,7 @@ pub(super) async fn ephemeral(
             body
         }
         _ => {
-            return Err(ApiError::new(
-                405,
-                "MethodNotAllowed",
-                "the server does not allow this method on the requested resource",
-            ));
+            return Err(ApiError::method_not_allowed());
         }
     };
     let mut next = current.clone();

@@ -22,11 +22,7 @@ pub(super) async fn token_request(
     body: Body,
 ) -> Result<Response, ApiError> {
     if call.info.verb != "create" {
-        return Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let ns = &call.info.namespace;
     let sa_name = &call.info.name;
@@ -125,11 +121,7 @@ pub(super) async fn self_subject_access_review(
     body: Body,
 ) -> Result<Response, ApiError> {
     if call.info.verb != "create" {
-        return Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let mut review = json_body(body).await?;
     let spec = &review["spec"];
