@@ -788,6 +788,25 @@ async fn rbac_table_direct_calls_and_access_reviews_agree() {
         api_err(pods.list(&ListParams::default()).await.unwrap_err()).code,
         403
     );
+    // A watch narrowed to the pinned pod by name is allowed; to another, not.
+    let mut w = pods
+        .watch(
+            &WatchParams::default()
+                .fields("metadata.name=web")
+                .timeout(2),
+            "0",
+        )
+        .await
+        .unwrap()
+        .boxed();
+    assert!(matches!(
+        w.try_next().await.unwrap(),
+        Some(WatchEvent::Added(_))
+    ));
+    let denied = pods
+        .watch(&WatchParams::default().fields("metadata.name=db"), "0")
+        .await;
+    assert_eq!(api_err(denied.err().unwrap()).code, 403);
     assert_eq!(
         api_err(
             Api::<Pod>::namespaced(sa.clone(), "other")

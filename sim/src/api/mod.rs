@@ -88,7 +88,16 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    let info = request::parse(&parts.method, &path, query.flag("watch"));
+    let mut info = request::parse(&parts.method, &path, query.flag("watch"));
+    // As kube-apiserver does, a list/watch narrowed to one object by
+    // `metadata.name` is authorized as a request for that name, so rules
+    // pinned with resourceNames can watch their object.
+    if matches!(info.verb.as_str(), "list" | "watch")
+        && info.name.is_empty()
+        && let Some(name) = query.get("fieldSelector").and_then(single_name)
+    {
+        info.name = name;
+    }
     let token = bearer(
         parts
             .headers
@@ -137,6 +146,15 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> R
     record.code = response.status().as_u16();
     shared.faults.record(record);
     response
+}
+
+/// `metadata.name=x` (or `==`) as the only requirement of a field selector.
+fn single_name(selector: &str) -> Option<String> {
+    let (key, value) = selector
+        .split_once("==")
+        .or_else(|| selector.split_once('='))?;
+    (key.trim() == "metadata.name" && !value.contains(',') && !key.contains('!'))
+        .then(|| value.trim().to_string())
 }
 
 fn attributes(info: &RequestInfo) -> Attributes {
