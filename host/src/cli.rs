@@ -1,7 +1,10 @@
 //! The command-line interface: flags, dispatch, error reporting, exit codes.
 
+mod check;
+mod cluster_args;
 mod completions;
 mod error;
+mod gc;
 mod generate;
 mod options;
 mod plugins;
@@ -44,6 +47,11 @@ enum Command {
     /// Generate files from results (`saf generate threshold`).
     #[command(subcommand)]
     Generate(generate::GenerateCommand),
+    /// Check that a pod can be scanned: preflight, distroless probe, the
+    /// temporary identity, and verified cleanup (everything but the scan).
+    Check(check::CheckArgs),
+    /// Remove what dead or expired runs left in the cluster.
+    Gc(gc::GcArgs),
     /// Print shell completions.
     Completions(completions::CompletionsArgs),
 }
@@ -83,6 +91,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Summary(args) => summary::run(global, args),
         Command::Report(args) => report::run(global, args),
         Command::Generate(cmd) => generate::run(global, cmd),
+        Command::Check(args) => check::run(args),
+        Command::Gc(args) => gc::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

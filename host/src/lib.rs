@@ -5,9 +5,12 @@
 //! - [`results`]: the HDF results model with SAF CLI semantics;
 //! - [`plugin`]: the sandboxed WebAssembly plugin host (threshold evaluators,
 //!   reporters, access strategies);
+//! - [`cluster`]: Kubernetes — preflight, the temporary identity, cleanup,
+//!   the run journal and garbage collection;
 //! - [`cli`]: the command-line layer (thin: parses flags, calls the above,
 //!   maps errors to exit codes).
 
 pub mod cli;
+pub mod cluster;
 pub mod plugin;
 pub mod results;

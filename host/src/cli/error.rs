@@ -21,6 +21,10 @@ pub mod exit {
     pub const PLUGIN: u8 = 6;
     /// Writing output failed.
     pub const IO: u8 = 7;
+    /// Stopped by SIGINT after cleanup ran (128 + 2, as shells report it).
+    pub const INTERRUPTED_INT: u8 = 130;
+    /// Stopped by SIGTERM after cleanup ran (128 + 15).
+    pub const INTERRUPTED_TERM: u8 = 143;
 }
 
 /// An error at the command-line edge.
@@ -35,6 +39,9 @@ pub enum CliError {
     /// A plugin failed or rejected its input.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// A cluster operation failed.
+    #[error(transparent)]
+    Cluster(crate::cluster::ClusterError),
     /// Reading or writing a file failed.
     #[error("{what} {path}: {source}")]
     Io {
@@ -61,6 +68,15 @@ impl CliError {
             ) => exit::USAGE,
             CliError::Plugin(_) => exit::PLUGIN,
             CliError::Io { .. } => exit::IO,
+            CliError::Cluster(crate::cluster::ClusterError::Interrupted(sig)) => {
+                if *sig == "SIGINT" {
+                    exit::INTERRUPTED_INT
+                } else {
+                    exit::INTERRUPTED_TERM
+                }
+            }
+            CliError::Cluster(crate::cluster::ClusterError::Io { .. }) => exit::IO,
+            CliError::Cluster(_) => exit::CLUSTER,
         }
     }
 

@@ -1,0 +1,83 @@
+//! Flags shared by the commands that talk to a cluster.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use super::CliError;
+use crate::cluster::{ClusterError, ConnectOptions, journal};
+
+/// How to reach the cluster and where run state lives.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, then ~/.kube/config, then in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Where run journals and the restricted kubeconfig live.
+    #[arg(long, value_name = "DIR", env = "DSCAN_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Output for machines or humans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Progress and a summary on stderr.
+    Human,
+    /// The run record as JSON on stdout (progress stays on stderr).
+    Json,
+}
+
+impl ClusterArgs {
+    /// Connection options.
+    pub fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> Result<PathBuf, CliError> {
+        self.state_dir.clone().or_else(journal::default_state_dir).ok_or_else(|| {
+            CliError::Usage("no state directory: set --state-dir or DSCAN_STATE_DIR (no home directory was found)".into())
+        })
+    }
+}
+
+/// A multi-threaded runtime for cluster commands (the CLI itself is sync).
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Io {
+            what: "start the async runtime",
+            path: String::new(),
+            source,
+        })
+}
+
+/// Who runs dscan, for the audit annotation.
+pub fn created_by(context: Option<&str>) -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let mut who = format!("{user}@{host}");
+    if let Some(c) = context {
+        who.push_str(&format!(" (context {c})"));
+    }
+    // Annotation values are free text, but keep them short.
+    who.chars().take(200).collect()
+}
+
+impl From<ClusterError> for CliError {
+    fn from(e: ClusterError) -> Self {
+        CliError::Cluster(e)
+    }
+}

@@ -1,0 +1,138 @@
+//! Cleanup: delete what a run created, retrying transient failures with
+//! backoff, and verify by reading back that every object is gone.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::Api;
+use kube::api::DeleteParams;
+use serde::Serialize;
+
+use super::identity::{ObjectKind, ObjectRef};
+use super::{CALL_TIMEOUT, ClusterError, bounded};
+
+/// What cleanup did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CleanupReport {
+    /// Objects verified gone.
+    pub removed: Vec<ObjectRef>,
+    /// Objects that may remain, with why.
+    pub remaining: Vec<(ObjectRef, String)>,
+    /// Whether the restricted kubeconfig was overwritten and deleted.
+    pub kubeconfig_removed: bool,
+}
+
+impl CleanupReport {
+    /// Nothing left behind.
+    pub fn complete(&self) -> bool {
+        self.remaining.is_empty() && self.kubeconfig_removed
+    }
+}
+
+const ATTEMPTS: u32 = 6;
+
+async fn delete_once(client: &kube::Client, obj: &ObjectRef) -> Result<(), ClusterError> {
+    let action = format!("delete {obj}");
+    let dp = DeleteParams::default();
+    let result = match obj.kind {
+        ObjectKind::ServiceAccount => bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<ServiceAccount>::namespaced(client.clone(), &obj.namespace)
+                .delete(&obj.name, &dp),
+        )
+        .await
+        .map(|_| ()),
+        ObjectKind::Role => bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<Role>::namespaced(client.clone(), &obj.namespace).delete(&obj.name, &dp),
+        )
+        .await
+        .map(|_| ()),
+        ObjectKind::RoleBinding => bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<RoleBinding>::namespaced(client.clone(), &obj.namespace).delete(&obj.name, &dp),
+        )
+        .await
+        .map(|_| ()),
+    };
+    match result {
+        Err(e) if e.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether the object still exists.
+async fn exists(client: &kube::Client, obj: &ObjectRef) -> Result<bool, ClusterError> {
+    let action = format!("verify {obj} is gone");
+    let found = match obj.kind {
+        ObjectKind::ServiceAccount => bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<ServiceAccount>::namespaced(client.clone(), &obj.namespace).get_opt(&obj.name),
+        )
+        .await?
+        .is_some(),
+        ObjectKind::Role => bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<Role>::namespaced(client.clone(), &obj.namespace).get_opt(&obj.name),
+        )
+        .await?
+        .is_some(),
+        ObjectKind::RoleBinding => bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<RoleBinding>::namespaced(client.clone(), &obj.namespace).get_opt(&obj.name),
+        )
+        .await?
+        .is_some(),
+    };
+    Ok(found)
+}
+
+/// Deletes one object and verifies it is gone, retrying transient failures.
+pub async fn remove(client: &kube::Client, obj: &ObjectRef) -> Result<(), ClusterError> {
+    let mut delay = Duration::from_millis(100);
+    let mut last = None;
+    for attempt in 1..=ATTEMPTS {
+        let result = async {
+            delete_once(client, obj).await?;
+            if exists(client, obj).await? {
+                return Err(ClusterError::Api {
+                    action: format!("verify {obj} is gone"),
+                    message: "it still exists after deletion".into(),
+                    code: Some(409),
+                });
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if (e.is_transient()
+                    || matches!(
+                        e,
+                        ClusterError::Api {
+                            code: Some(409),
+                            ..
+                        }
+                    ))
+                    && attempt < ATTEMPTS =>
+            {
+                tracing::debug!(
+                    "cleanup attempt {attempt} for {obj} failed, retrying in {delay:?}: {e}"
+                );
+                last = Some(e);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(ClusterError::Internal("cleanup retries exhausted".into())))
+}

@@ -1,0 +1,233 @@
+//! `dscan gc`: removes what dead or expired runs left in the cluster — from
+//! local journals of runs whose process is gone, and by label for objects
+//! whose expiry annotation has passed (runs from other machines).
+
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::ListParams;
+use serde::Serialize;
+
+use super::identity::{ObjectKind, ObjectRef};
+use super::journal;
+use super::{
+    CALL_TIMEOUT, ClusterConnection, ClusterError, EXPIRES_AT, MANAGED_BY, RUN_ID_LABEL, bounded,
+    cleanup, kubeconfig,
+};
+
+/// One thing gc did (or would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct GcAction {
+    /// The object.
+    pub object: ObjectRef,
+    /// Why it is garbage.
+    pub reason: String,
+    /// Whether it was removed (false in a dry run or on failure).
+    pub removed: bool,
+    /// The failure, if any.
+    pub error: Option<String>,
+}
+
+/// What gc found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcReport {
+    /// Objects handled.
+    pub actions: Vec<GcAction>,
+    /// Runs still in progress (left alone).
+    pub live_runs: Vec<String>,
+    /// Journals removed.
+    pub journals_removed: Vec<String>,
+    /// Journals for another API server (left alone).
+    pub other_clusters: Vec<String>,
+}
+
+impl GcReport {
+    /// Whether everything found was removed.
+    pub fn complete(&self) -> bool {
+        self.actions.iter().all(|a| a.removed || a.error.is_none())
+    }
+}
+
+fn expired(meta: &ObjectMeta, now: k8s_openapi::jiff::Timestamp) -> bool {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(EXPIRES_AT))
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .is_some_and(|t| t < now)
+}
+
+async fn act(
+    conn: &ClusterConnection,
+    object: ObjectRef,
+    reason: String,
+    dry_run: bool,
+) -> GcAction {
+    if dry_run {
+        return GcAction {
+            object,
+            reason,
+            removed: false,
+            error: None,
+        };
+    }
+    match cleanup::remove(&conn.client, &object).await {
+        Ok(()) => GcAction {
+            object,
+            reason,
+            removed: true,
+            error: None,
+        },
+        Err(e) => GcAction {
+            object,
+            reason,
+            removed: false,
+            error: Some(e.to_string()),
+        },
+    }
+}
+
+/// Sweeps journals under `state_dir` and, by label, the given namespaces.
+pub async fn run(
+    conn: &ClusterConnection,
+    state_dir: &Path,
+    namespaces: &[String],
+    dry_run: bool,
+) -> Result<GcReport, ClusterError> {
+    let mut report = GcReport::default();
+    let mut swept: Vec<String> = namespaces.to_vec();
+    let mut live: Vec<String> = vec![];
+    for (dir, journal) in journal::list(state_dir) {
+        let Ok(journal) = journal else {
+            tracing::warn!("skipping unreadable journal in {}", dir.display());
+            continue;
+        };
+        if journal.owner_alive() {
+            live.push(journal.run_id.clone());
+            continue;
+        }
+        if journal.server != conn.server {
+            report.other_clusters.push(journal.run_id.clone());
+            continue;
+        }
+        if !swept.contains(&journal.namespace) {
+            swept.push(journal.namespace.clone());
+        }
+        if let Some(path) = &journal.kubeconfig
+            && !dry_run
+        {
+            kubeconfig::shred(path)?;
+        }
+        let mut all_gone = true;
+        for object in journal.outstanding() {
+            let action = act(
+                conn,
+                object,
+                format!(
+                    "run {} ended without cleanup (process {} is gone)",
+                    journal.run_id, journal.pid
+                ),
+                dry_run,
+            )
+            .await;
+            all_gone &= action.removed;
+            report.actions.push(action);
+        }
+        if all_gone && !dry_run {
+            std::fs::remove_dir_all(&dir).map_err(|source| ClusterError::Io {
+                what: "remove journal",
+                path: dir.display().to_string(),
+                source,
+            })?;
+            report.journals_removed.push(journal.run_id.clone());
+        }
+    }
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let selector = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
+    for ns in &swept {
+        let lp = ListParams::default().labels(&selector);
+        let mut found: Vec<(ObjectRef, ObjectMeta)> = vec![];
+        let action = format!("list dscan objects in {ns}");
+        for sa in bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<ServiceAccount>::namespaced(conn.client.clone(), ns).list(&lp),
+        )
+        .await?
+        {
+            found.push((
+                obj(ObjectKind::ServiceAccount, ns, &sa.metadata),
+                sa.metadata,
+            ));
+        }
+        for r in bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<Role>::namespaced(conn.client.clone(), ns).list(&lp),
+        )
+        .await?
+        {
+            found.push((obj(ObjectKind::Role, ns, &r.metadata), r.metadata));
+        }
+        for rb in bounded(
+            &action,
+            CALL_TIMEOUT,
+            Api::<RoleBinding>::namespaced(conn.client.clone(), ns).list(&lp),
+        )
+        .await?
+        {
+            found.push((obj(ObjectKind::RoleBinding, ns, &rb.metadata), rb.metadata));
+        }
+        for (object, meta) in found {
+            if report.actions.iter().any(|a| a.object == object) {
+                continue;
+            }
+            let run = meta
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(RUN_ID_LABEL).cloned())
+                .unwrap_or_default();
+            if live.contains(&run) {
+                continue;
+            }
+            if expired(&meta, now) {
+                report
+                    .actions
+                    .push(act(conn, object, format!("run {run} expired"), dry_run).await);
+            }
+        }
+    }
+    report.live_runs = live;
+    Ok(report)
+}
+
+fn obj(kind: ObjectKind, ns: &str, meta: &ObjectMeta) -> ObjectRef {
+    ObjectRef {
+        kind,
+        namespace: ns.to_string(),
+        name: meta.name.clone().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn expiry_comes_from_the_annotation() {
+        let now: k8s_openapi::jiff::Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        let meta = |t: &str| ObjectMeta {
+            annotations: Some(BTreeMap::from([(EXPIRES_AT.to_string(), t.to_string())])),
+            ..Default::default()
+        };
+        assert!(expired(&meta("2026-05-31T23:59:59Z"), now));
+        assert!(!expired(&meta("2026-06-01T00:10:00Z"), now));
+        assert!(
+            !expired(&ObjectMeta::default(), now),
+            "no annotation: never swept by label"
+        );
+    }
+}

@@ -1,0 +1,449 @@
+//! Preflight: everything checked before anything is created, in a report a
+//! human can act on — server version, whether ephemeral containers are served,
+//! the namespace's Pod Security level, the caller's permissions (by
+//! SelfSubjectAccessReview), and the target pod and container.
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::Api;
+use kube::api::PostParams;
+use serde::Serialize;
+
+use super::{CALL_TIMEOUT, ClusterConnection, ClusterError, bounded};
+
+/// The container to scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// Container (`None`: the pod's only container, or its default container).
+    pub container: Option<String>,
+}
+
+/// One permission, as SelfSubjectAccessReview asks it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Permission {
+    /// Verb.
+    pub verb: &'static str,
+    /// API group ("" for core).
+    pub group: &'static str,
+    /// Resource.
+    pub resource: &'static str,
+    /// Subresource.
+    pub subresource: &'static str,
+    /// Object name ("" for any).
+    pub name: String,
+    /// Why dscan needs it.
+    pub why: &'static str,
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let res = if self.subresource.is_empty() {
+            self.resource.to_string()
+        } else {
+            format!("{}/{}", self.resource, self.subresource)
+        };
+        let group = if self.group.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", self.group)
+        };
+        let name = if self.name.is_empty() {
+            String::new()
+        } else {
+            format!(" {:?}", self.name)
+        };
+        write!(f, "{} {res}{group}{name} ({})", self.verb, self.why)
+    }
+}
+
+/// What the caller must be allowed to do for setup, the grant and cleanup.
+/// The Role dscan creates grants the scan-phase verbs, and RBAC only lets a
+/// caller grant what it holds, so those are required too.
+pub fn required_permissions(pod: &str) -> Vec<Permission> {
+    let p = |verb, group, resource, subresource, name: &str, why| Permission {
+        verb,
+        group,
+        resource,
+        subresource,
+        name: name.to_string(),
+        why,
+    };
+    vec![
+        p("get", "", "pods", "", pod, "read the target"),
+        p("watch", "", "pods", "", pod, "granted to the scan identity"),
+        p(
+            "get",
+            "",
+            "pods",
+            "ephemeralcontainers",
+            pod,
+            "granted to the scan identity",
+        ),
+        p(
+            "patch",
+            "",
+            "pods",
+            "ephemeralcontainers",
+            pod,
+            "granted to the scan identity: adds the debug container",
+        ),
+        p(
+            "create",
+            "",
+            "pods",
+            "exec",
+            pod,
+            "probe the target for a shell; granted to the scan identity",
+        ),
+        p(
+            "get",
+            "",
+            "pods",
+            "exec",
+            pod,
+            "WebSocket exec; granted to the scan identity",
+        ),
+        p(
+            "create",
+            "",
+            "serviceaccounts",
+            "",
+            "",
+            "create the temporary ServiceAccount",
+        ),
+        p("get", "", "serviceaccounts", "", "", "verify cleanup"),
+        p("delete", "", "serviceaccounts", "", "", "cleanup"),
+        p(
+            "create",
+            "",
+            "serviceaccounts",
+            "token",
+            "",
+            "issue the short-lived token",
+        ),
+        p(
+            "create",
+            "rbac.authorization.k8s.io",
+            "roles",
+            "",
+            "",
+            "create the pinned Role",
+        ),
+        p(
+            "get",
+            "rbac.authorization.k8s.io",
+            "roles",
+            "",
+            "",
+            "verify cleanup",
+        ),
+        p(
+            "delete",
+            "rbac.authorization.k8s.io",
+            "roles",
+            "",
+            "",
+            "cleanup",
+        ),
+        p(
+            "create",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "",
+            "",
+            "bind the Role",
+        ),
+        p(
+            "get",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "",
+            "",
+            "verify cleanup",
+        ),
+        p(
+            "delete",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "",
+            "",
+            "cleanup",
+        ),
+    ]
+}
+
+/// Asks the API server whether the current identity may do `perm` in `namespace`.
+pub async fn can_i(
+    client: &kube::Client,
+    namespace: &str,
+    perm: &Permission,
+) -> Result<bool, ClusterError> {
+    let review = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.to_string()),
+                verb: Some(perm.verb.to_string()),
+                group: Some(perm.group.to_string()),
+                resource: Some(perm.resource.to_string()),
+                subresource: Some(perm.subresource.to_string()),
+                name: (!perm.name.is_empty()).then(|| perm.name.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let answer = bounded(
+        "SelfSubjectAccessReview",
+        CALL_TIMEOUT,
+        api.create(&PostParams::default(), &review),
+    )
+    .await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+/// Checks many permissions, four at a time; returns the denied ones.
+pub async fn missing_permissions(
+    client: &kube::Client,
+    namespace: &str,
+    perms: &[Permission],
+) -> Result<Vec<Permission>, ClusterError> {
+    let answers: Vec<(Permission, bool)> = futures::stream::iter(perms.iter().cloned())
+        .map(|perm| async move { can_i(client, namespace, &perm).await.map(|ok| (perm, ok)) })
+        .buffered(4)
+        .try_collect()
+        .await?;
+    Ok(answers
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(p, _)| p)
+        .collect())
+}
+
+/// What preflight found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreflightReport {
+    /// `v1.35.0`.
+    pub server_version: String,
+    /// Whether `pods/ephemeralcontainers` is served.
+    pub ephemeral_containers: bool,
+    /// The namespace's `pod-security.kubernetes.io/enforce` level (`None`:
+    /// could not be read; unset reads as `privileged`).
+    pub pod_security: Option<String>,
+    /// The container to scan.
+    pub container: String,
+    /// The pod's UID (the token and journal are bound to it).
+    pub pod_uid: String,
+    /// The target container runs as this UID, when the spec says so.
+    pub run_as_user: Option<i64>,
+}
+
+fn pod_security(ns: &Namespace) -> String {
+    ns.metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("pod-security.kubernetes.io/enforce").cloned())
+        .unwrap_or_else(|| "privileged".into())
+}
+
+/// Runs every check; any problem is an error listing all of them.
+pub async fn run(
+    conn: &ClusterConnection,
+    target: &Target,
+) -> Result<PreflightReport, ClusterError> {
+    let client = &conn.client;
+    let version = bounded(
+        "read the server version",
+        CALL_TIMEOUT,
+        client.apiserver_version(),
+    )
+    .await?;
+    let core = bounded(
+        "discover the core API",
+        CALL_TIMEOUT,
+        client.list_core_api_resources("v1"),
+    )
+    .await?;
+    let ephemeral_containers = core
+        .resources
+        .iter()
+        .any(|r| r.name == "pods/ephemeralcontainers");
+    let mut problems = vec![];
+    if !ephemeral_containers {
+        problems.push(format!(
+            "the API server ({}) does not serve pods/ephemeralcontainers: ephemeral containers are GA since Kubernetes 1.25 (beta, on by default, since 1.23); upgrade the cluster or enable the EphemeralContainers feature gate",
+            version.git_version
+        ));
+    }
+    let missing = missing_permissions(
+        client,
+        &target.namespace,
+        &required_permissions(&target.pod),
+    )
+    .await?;
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|p| format!("  - {p}")).collect();
+        problems.push(format!(
+            "your identity lacks {} permission(s) in namespace {:?}:\n{}\n  (the built-in admin and edit roles do not include pods/ephemeralcontainers; ask for a Role with these verbs)",
+            missing.len(),
+            target.namespace,
+            list.join("\n")
+        ));
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let pod_security = match bounded(
+        "read the namespace",
+        CALL_TIMEOUT,
+        namespaces.get(&target.namespace),
+    )
+    .await
+    {
+        Ok(ns) => Some(pod_security(&ns)),
+        Err(e) if e.is_not_found() => {
+            return Err(ClusterError::Target(format!(
+                "namespace {:?} does not exist",
+                target.namespace
+            )));
+        }
+        Err(_) => None,
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &target.namespace);
+    let pod = match bounded("read the target pod", CALL_TIMEOUT, pods.get(&target.pod)).await {
+        Ok(p) => Some(p),
+        Err(e) if e.is_not_found() => {
+            return Err(ClusterError::Target(format!(
+                "pod {:?} does not exist in namespace {:?}",
+                target.pod, target.namespace
+            )));
+        }
+        Err(e) if !missing.is_empty() => {
+            tracing::debug!("reading the pod failed, permissions already reported: {e}");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mut container = target.container.clone().unwrap_or_default();
+    let mut pod_uid = String::new();
+    let mut run_as_user = None;
+    if let Some(pod) = pod {
+        match check_pod(&pod, target) {
+            Ok((c, uid)) => {
+                container = c;
+                pod_uid = pod.metadata.uid.clone().unwrap_or_default();
+                run_as_user = uid;
+            }
+            Err(p) => problems.push(p),
+        }
+    }
+    if !problems.is_empty() {
+        let text: Vec<String> = problems.iter().map(|p| format!("- {p}")).collect();
+        return Err(ClusterError::Preflight(text.join("\n")));
+    }
+    Ok(PreflightReport {
+        server_version: version.git_version,
+        ephemeral_containers,
+        pod_security,
+        container,
+        pod_uid,
+        run_as_user,
+    })
+}
+
+/// Static pods, the container choice, running and ready.
+fn check_pod(pod: &Pod, target: &Target) -> Result<(String, Option<i64>), String> {
+    let meta = &pod.metadata;
+    let mirror = meta
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+    let node_owned = meta
+        .owner_references
+        .as_ref()
+        .is_some_and(|o| o.iter().any(|r| r.kind == "Node"));
+    if mirror || node_owned {
+        return Err(format!(
+            "pod {:?} is a static (mirror) pod: the kubelet manages it from a file and ephemeral containers cannot be added to it",
+            target.pod
+        ));
+    }
+    let spec = pod.spec.clone().unwrap_or_default();
+    let names: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
+    let container = match &target.container {
+        Some(c) if names.contains(c) => c.clone(),
+        Some(c) => {
+            return Err(format!(
+                "pod {:?} has no container {c:?} (it has: {})",
+                target.pod,
+                names.join(", ")
+            ));
+        }
+        None => {
+            let default = meta
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("kubectl.kubernetes.io/default-container").cloned());
+            match (default, names.as_slice()) {
+                (Some(d), _) if names.contains(&d) => d,
+                (_, [only]) => only.clone(),
+                _ => {
+                    return Err(format!(
+                        "pod {:?} has several containers ({}); choose one with --container",
+                        target.pod,
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+    };
+    let status = pod.status.clone().unwrap_or_default();
+    let cs = status
+        .container_statuses
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.name == container);
+    let Some(cs) = cs else {
+        return Err(format!(
+            "container {container:?} has no status yet (pod phase {:?})",
+            status.phase.unwrap_or_default()
+        ));
+    };
+    let state = cs.state.unwrap_or_default();
+    if state.running.is_none() {
+        let why = state
+            .waiting
+            .map(|w| format!("waiting: {}", w.reason.unwrap_or_default()))
+            .or_else(|| {
+                state.terminated.map(|t| {
+                    format!(
+                        "terminated: {} (exit {})",
+                        t.reason.unwrap_or_default(),
+                        t.exit_code
+                    )
+                })
+            })
+            .unwrap_or_else(|| "not running".into());
+        return Err(format!(
+            "container {container:?} is not running ({why}); dscan scans running containers"
+        ));
+    }
+    if !cs.ready {
+        return Err(format!(
+            "container {container:?} is running but not ready; wait until it is ready"
+        ));
+    }
+    let run_as_user = spec
+        .containers
+        .iter()
+        .find(|c| c.name == container)
+        .and_then(|c| c.security_context.as_ref()?.run_as_user)
+        .or_else(|| spec.security_context.as_ref()?.run_as_user);
+    Ok((container, run_as_user))
+}

@@ -1,0 +1,344 @@
+//! A run: preflight → probe → setup (journaled) → the work, as the temporary
+//! identity → cleanup, which always runs: after success, errors, SIGINT,
+//! SIGTERM and panics in the work.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::cleanup::{self, CleanupReport};
+use super::identity::{self, ObjectKind, ObjectRef, ScanIdentity};
+use super::journal::{EntryState, Journal};
+use super::preflight::{self, PreflightReport, Target};
+use super::probe::{self, ShellProbe};
+use super::{ClusterConnection, ClusterError, kubeconfig};
+
+/// Settings of a run.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// What to scan.
+    pub target: Target,
+    /// Requested token lifetime in seconds (raised to the API's 600 s minimum).
+    pub token_seconds: i64,
+    /// Where journals and the restricted kubeconfig live.
+    pub state_dir: PathBuf,
+    /// Who runs dscan (annotation).
+    pub created_by: String,
+    /// Test hook: stop at this phase boundary and wait (see [`hold`]).
+    pub hold_at: Option<String>,
+}
+
+/// Time spent in one phase.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseTiming {
+    /// Phase name.
+    pub phase: &'static str,
+    /// Seconds.
+    pub seconds: f64,
+    /// Whether it succeeded.
+    pub ok: bool,
+}
+
+/// The machine-readable record of a run (`--output json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// Run id (part of every object name).
+    pub run_id: String,
+    /// The target.
+    pub target: Target,
+    /// What preflight found.
+    pub preflight: Option<PreflightReport>,
+    /// What the distroless probe found.
+    pub probe: Option<ShellProbe>,
+    /// Objects created in the cluster.
+    pub objects: Vec<ObjectRef>,
+    /// ServiceAccount the scan ran as.
+    pub identity: Option<String>,
+    /// Token lifetime granted by the server, seconds.
+    pub token_seconds: Option<i64>,
+    /// Token expiry, as the server reported it.
+    pub token_expires_at: Option<String>,
+    /// Phase timings.
+    pub phases: Vec<PhaseTiming>,
+    /// Cleanup outcome (absent when nothing was created).
+    pub cleanup: Option<CleanupReport>,
+    /// The error, if the run failed.
+    pub error: Option<String>,
+}
+
+/// Test hook for crash-safety tests: with `DSCAN_TEST_HOLD_AT=<boundary>`, the
+/// run prints `dscan: holding at <boundary>` on stderr and waits (up to 60 s)
+/// so a harness can kill it there. Boundaries are named in the README.
+pub async fn hold(options: &SessionOptions, boundary: &str) {
+    if options.hold_at.as_deref() == Some(boundary) {
+        eprintln!("dscan: holding at {boundary} (test hook)");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+}
+
+struct Clock(Instant);
+
+impl Clock {
+    fn lap(&mut self, record: &mut RunRecord, phase: &'static str, ok: bool) {
+        record.phases.push(PhaseTiming {
+            phase,
+            seconds: self.0.elapsed().as_secs_f64(),
+            ok,
+        });
+        self.0 = Instant::now();
+    }
+}
+
+fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now())
+        .to_string()
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn signalled() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without handlers, never fire (the default disposition applies).
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
+}
+
+/// Runs the whole session; `work` runs as the temporary identity.
+pub async fn run<F, Fut>(
+    conn: ClusterConnection,
+    options: SessionOptions,
+    work: F,
+) -> (RunRecord, Result<(), ClusterError>)
+where
+    F: FnOnce(ScanIdentity) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), ClusterError>> + Send + 'static,
+{
+    let run_id = identity::new_run_id();
+    let mut record = RunRecord {
+        run_id: run_id.clone(),
+        target: options.target.clone(),
+        preflight: None,
+        probe: None,
+        objects: vec![],
+        identity: None,
+        token_seconds: None,
+        token_expires_at: None,
+        phases: vec![],
+        cleanup: None,
+        error: None,
+    };
+    let mut clock = Clock(Instant::now());
+    // Signal handlers are installed before anything is created, so that from
+    // here on SIGINT/SIGTERM lead to cleanup instead of killing the process.
+    let signals = signalled();
+    tokio::pin!(signals);
+
+    let report = tokio::select! {
+        r = preflight::run(&conn, &options.target) => r,
+        sig = &mut signals => Err(ClusterError::Interrupted(sig)),
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            clock.lap(&mut record, "preflight", false);
+            record.error = Some(e.to_string());
+            return (record, Err(e));
+        }
+    };
+    clock.lap(&mut record, "preflight", true);
+    let container = report.container.clone();
+    let pod_uid = report.pod_uid.clone();
+    record.preflight = Some(report);
+    let shell = tokio::select! {
+        s = probe::probe(&conn.client, &options.target.namespace, &options.target.pod, &container) => s,
+        sig = &mut signals => {
+            let e = ClusterError::Interrupted(sig);
+            record.error = Some(e.to_string());
+            return (record, Err(e));
+        }
+    };
+    tracing::info!(
+        "target {}/{} {container}: {}",
+        options.target.namespace,
+        options.target.pod,
+        shell.describe()
+    );
+    let probe_blocks = matches!(
+        shell,
+        ShellProbe::ExecForbidden(_) | ShellProbe::NotRunning(_)
+    );
+    record.probe = Some(shell.clone());
+    clock.lap(&mut record, "probe", !probe_blocks);
+    if probe_blocks {
+        let e = ClusterError::Target(format!("the distroless probe failed: {}", shell.describe()));
+        record.error = Some(e.to_string());
+        return (record, Err(e));
+    }
+    hold(&options, "after-preflight").await;
+
+    let mut journal = Journal::new(
+        &run_id,
+        &conn.server,
+        &options.target.namespace,
+        &options.target.pod,
+        &now_rfc3339(),
+    );
+    let outcome = {
+        let setup_and_work = async {
+            let identity = setup(
+                &conn,
+                &options,
+                &run_id,
+                &pod_uid,
+                &container,
+                &mut journal,
+                &mut record,
+            )
+            .await?;
+            clock.lap(&mut record, "setup", true);
+            hold(&options, "after-setup").await;
+            // The work runs in its own task so that a panic in it is caught
+            // and cleanup still runs.
+            let handle = tokio::spawn(work(identity));
+            let result = match handle.await {
+                Ok(r) => r,
+                Err(e) if e.is_panic() => {
+                    Err(ClusterError::Internal("the scan phase panicked".into()))
+                }
+                Err(e) => Err(ClusterError::Internal(e.to_string())),
+            };
+            clock.lap(&mut record, "scan", result.is_ok());
+            result
+        };
+        tokio::select! {
+            r = setup_and_work => r,
+            sig = &mut signals => Err(ClusterError::Interrupted(sig)),
+        }
+    };
+    if record.phases.last().is_some_and(|p| p.phase == "probe") {
+        clock.lap(&mut record, "setup", false);
+    }
+    hold(&options, "before-cleanup").await;
+    let cleanup = cleanup_run(&conn, &options, &mut journal).await;
+    clock.lap(&mut record, "cleanup", cleanup.complete());
+    record.cleanup = Some(cleanup);
+    if let Err(e) = &outcome {
+        record.error = Some(e.to_string());
+    }
+    (record, outcome)
+}
+
+async fn setup(
+    conn: &ClusterConnection,
+    options: &SessionOptions,
+    run_id: &str,
+    pod_uid: &str,
+    container: &str,
+    journal: &mut Journal,
+    record: &mut RunRecord,
+) -> Result<ScanIdentity, ClusterError> {
+    let ns = &options.target.namespace;
+    let objects = identity::planned_objects(ns, run_id);
+    let created_at = now_rfc3339();
+    let seconds = identity::token_seconds(options.token_seconds);
+    // The annotation promises an expiry before the token exists: the requested
+    // lifetime from now (the server may only shorten it).
+    let expires = k8s_openapi::jiff::Timestamp::now()
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(seconds + 60))
+        .map(|t| {
+            t.round(k8s_openapi::jiff::Unit::Second)
+                .unwrap_or(t)
+                .to_string()
+        })
+        .unwrap_or_default();
+    journal.expires_at = Some(expires.clone());
+    journal.save(&options.state_dir)?;
+    for obj in &objects {
+        journal.mark(obj, EntryState::Planned);
+        journal.save(&options.state_dir)?;
+        let meta = identity::metadata(obj, run_id, &created_at, &expires, &options.created_by);
+        identity::create(&conn.client, obj, meta, &options.target.pod).await?;
+        journal.mark(obj, EntryState::Created);
+        journal.save(&options.state_dir)?;
+        record.objects.push(obj.clone());
+        let boundary = match obj.kind {
+            ObjectKind::ServiceAccount => "after-service-account",
+            ObjectKind::Role => "after-role",
+            ObjectKind::RoleBinding => "after-role-binding",
+        };
+        hold(options, boundary).await;
+    }
+    let sa = &objects[0].name;
+    let token =
+        identity::request_token(&conn.client, ns, sa, &options.target.pod, pod_uid, seconds)
+            .await?;
+    record.token_seconds = Some(token.seconds);
+    record.token_expires_at = Some(token.expires_at.clone());
+    hold(options, "after-token").await;
+    let username = format!("system:serviceaccount:{ns}:{sa}");
+    let dir = journal.dir(&options.state_dir);
+    journal.kubeconfig = Some(dir.join("kubeconfig"));
+    journal.save(&options.state_dir)?;
+    let path = kubeconfig::write(&dir, conn, ns, sa, &token.token)?;
+    drop(token);
+    hold(options, "after-kubeconfig").await;
+    let client = kubeconfig::client_from(&path).await?;
+    record.identity = Some(username.clone());
+    Ok(ScanIdentity {
+        client,
+        kubeconfig: path,
+        username,
+        namespace: ns.clone(),
+        pod: options.target.pod.clone(),
+        container: container.to_string(),
+    })
+}
+
+/// Cleanup in the seed's order: kubeconfig, ServiceAccount (its tokens die
+/// with it), Role, RoleBinding; then the journal goes if nothing remains.
+pub async fn cleanup_run(
+    conn: &ClusterConnection,
+    options: &SessionOptions,
+    journal: &mut Journal,
+) -> CleanupReport {
+    let kubeconfig_removed = match &journal.kubeconfig {
+        Some(path) => match kubeconfig::shred(path) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("could not remove the restricted kubeconfig: {e}");
+                false
+            }
+        },
+        None => true,
+    };
+    let mut report = CleanupReport {
+        kubeconfig_removed,
+        ..Default::default()
+    };
+    hold(options, "after-cleanup-kubeconfig").await;
+    for obj in journal.outstanding() {
+        match cleanup::remove(&conn.client, &obj).await {
+            Ok(()) => {
+                journal.mark(&obj, EntryState::Deleted);
+                let _ = journal.save(&options.state_dir);
+                report.removed.push(obj);
+            }
+            Err(e) => report.remaining.push((obj, e.to_string())),
+        }
+    }
+    if report.complete() {
+        let _ = std::fs::remove_dir_all(journal.dir(&options.state_dir));
+    }
+    report
+}

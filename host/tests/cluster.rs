@@ -1,0 +1,741 @@
+//! Setup and cleanup against the simulator, through the `dscan` binary:
+//! `dscan check` (preflight, probe, temporary identity, verified cleanup),
+//! least privilege, token hygiene, a fault campaign over every API call setup
+//! and cleanup make, kill -9 at every phase boundary followed by `dscan gc`,
+//! and SIGINT/SIGTERM during setup.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use dscan_sim::{ApiError, KubeletMode, Level, Matcher, Sim};
+use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::Api;
+use kube::api::{ListParams, PostParams};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+struct Harness {
+    sim: Sim,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn record(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        let sim = Sim::start().await.unwrap();
+        sim.create_namespace("apps", Level::Baseline).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        std::fs::write(&kubeconfig, sim.kubeconfig_yaml().unwrap()).unwrap();
+        let client = sim.client().await.unwrap();
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web"},
+            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
+        .unwrap();
+        Api::<Pod>::namespaced(client.clone(), "apps")
+            .create(&PostParams::default(), &pod)
+            .await
+            .unwrap();
+        let pods: Api<Pod> = Api::namespaced(client, "apps");
+        for _ in 0..500 {
+            let p = pods.get("web").await.unwrap();
+            if p.status
+                .and_then(|s| s.container_statuses)
+                .is_some_and(|c| c.iter().any(|s| s.ready))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Harness {
+            sim,
+            dir,
+            kubeconfig,
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dscan"));
+        cmd.args(args)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--state-dir")
+            .arg(self.state_dir())
+            .env_remove("RUST_LOG")
+            .env_remove("DSCAN_TEST_HOLD_AT")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn dscan(&self, args: &[&str]) -> Run {
+        let out = tokio::time::timeout(Duration::from_secs(120), self.command(args).output())
+            .await
+            .expect("dscan finishes")
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn check(&self) -> Run {
+        self.dscan(&["check", "-n", "apps", "-p", "web", "--output", "json"])
+            .await
+    }
+
+    /// dscan-labelled objects left in the namespace.
+    async fn leftovers(&self) -> Vec<String> {
+        let client = self.sim.client().await.unwrap();
+        let lp = ListParams::default().labels("app.kubernetes.io/managed-by=dscan");
+        let mut out = vec![];
+        for sa in Api::<ServiceAccount>::namespaced(client.clone(), "apps")
+            .list(&lp)
+            .await
+            .unwrap()
+        {
+            out.push(format!("ServiceAccount {}", sa.metadata.name.unwrap()));
+        }
+        for r in Api::<Role>::namespaced(client.clone(), "apps")
+            .list(&lp)
+            .await
+            .unwrap()
+        {
+            out.push(format!("Role {}", r.metadata.name.unwrap()));
+        }
+        for rb in Api::<RoleBinding>::namespaced(client, "apps")
+            .list(&lp)
+            .await
+            .unwrap()
+        {
+            out.push(format!("RoleBinding {}", rb.metadata.name.unwrap()));
+        }
+        out
+    }
+
+    fn journals(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.state_dir().join("runs"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default()
+    }
+
+    /// No token the server issued appears in any of the texts.
+    fn assert_no_token(&self, texts: &[&str]) {
+        for t in self.sim.issued_tokens() {
+            for text in texts {
+                assert!(!text.contains(&t), "a token leaked into output: {text}");
+            }
+        }
+    }
+
+    /// Starts `dscan check` held at a boundary; returns the child once it holds.
+    async fn held(&self, boundary: &str) -> tokio::process::Child {
+        let mut cmd = self.command(&["check", "-n", "apps", "-p", "web", "--output", "json"]);
+        cmd.env("DSCAN_TEST_HOLD_AT", boundary);
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let wanted = format!("dscan: holding at {boundary}");
+        let found = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(&wanted) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await
+        .unwrap_or(false);
+        assert!(found, "dscan never reached {boundary}");
+        // Keep draining stderr so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        child
+    }
+}
+
+#[tokio::test]
+async fn check_runs_as_the_temporary_identity_and_leaves_nothing() {
+    let h = Harness::new().await;
+    h.sim.faults().clear_requests();
+    let run = h
+        .dscan(&[
+            "check", "-n", "apps", "-p", "web", "--output", "json", "-vvv",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let record = run.record();
+    assert_eq!(record["objects"].as_array().unwrap().len(), 3);
+    assert_eq!(record["token_seconds"], 600);
+    assert_eq!(record["cleanup"]["remaining"], json!([]));
+    assert_eq!(record["cleanup"]["kubeconfig_removed"], true);
+    let phases: Vec<&str> = record["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["preflight", "probe", "setup", "scan", "cleanup"]);
+    if *h.sim.kubelet_mode() == KubeletMode::Namespaces {
+        assert_eq!(record["probe"]["kind"], "no-shell", "{}", record["probe"]);
+    }
+    assert!(h.leftovers().await.is_empty(), "{:?}", h.leftovers().await);
+    assert!(
+        h.journals().is_empty(),
+        "journal removed after a clean run: {:?}",
+        h.journals()
+    );
+    assert!(!h.sim.issued_tokens().is_empty(), "the run issued a token");
+    h.assert_no_token(&[&run.stdout, &run.stderr]);
+
+    // Between setup and cleanup only the temporary identity talks to the API server.
+    let identity = record["identity"].as_str().unwrap().to_string();
+    let log = h.sim.faults().requests();
+    let first_sa = log
+        .iter()
+        .position(|r| r.user == identity)
+        .expect("the identity made calls");
+    let last_sa = log.iter().rposition(|r| r.user == identity).unwrap();
+    let admin_between: Vec<_> = log[first_sa..=last_sa]
+        .iter()
+        .filter(|r| r.user != identity)
+        .collect();
+    assert!(
+        admin_between.is_empty(),
+        "caller-identity calls during the scan phase: {admin_between:?}"
+    );
+    assert!(
+        log[first_sa..=last_sa]
+            .iter()
+            .any(|r| r.verb == "watch" && r.code == 200),
+        "watched as the identity"
+    );
+    let token_request = log
+        .iter()
+        .position(|r| r.resource == "serviceaccounts/token")
+        .unwrap();
+    assert!(token_request < first_sa);
+    assert!(
+        log[last_sa..]
+            .iter()
+            .any(|r| r.verb == "delete" && r.resource == "serviceaccounts"),
+        "cleanup after the scan"
+    );
+}
+
+#[tokio::test]
+async fn the_identity_is_least_privilege_and_its_kubeconfig_private() {
+    let h = Harness::new().await;
+    let client = h.sim.client().await.unwrap();
+    Api::<Pod>::namespaced(client, "apps")
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "db"},
+            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    h.sim.create_namespace("other", Level::Privileged).unwrap();
+    let mut child = h.held("after-setup").await;
+    let run_dir = h.journals().pop().expect("a run directory");
+    let kubeconfig = run_dir.join("kubeconfig");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&kubeconfig), 0o600);
+    assert_eq!(mode(&run_dir), 0o700);
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    let config: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        config["users"][0]["user"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["token"],
+        "token only"
+    );
+    assert_eq!(config["contexts"][0]["context"]["namespace"], "apps");
+    let token = config["users"][0]["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sa = h.sim.client_for_token(&token).await.unwrap();
+    let reviews: Api<SelfSubjectAccessReview> = Api::all(sa.clone());
+    // (verb, group, resource, subresource, namespace, name, allowed)
+    let table = [
+        ("get", "", "pods", "", "apps", "web", true),
+        ("watch", "", "pods", "", "apps", "web", true),
+        (
+            "get",
+            "",
+            "pods",
+            "ephemeralcontainers",
+            "apps",
+            "web",
+            true,
+        ),
+        (
+            "patch",
+            "",
+            "pods",
+            "ephemeralcontainers",
+            "apps",
+            "web",
+            true,
+        ),
+        ("create", "", "pods", "exec", "apps", "web", true),
+        ("get", "", "pods", "exec", "apps", "web", true),
+        ("get", "", "pods", "", "apps", "db", false),
+        ("create", "", "pods", "exec", "apps", "db", false),
+        (
+            "patch",
+            "",
+            "pods",
+            "ephemeralcontainers",
+            "apps",
+            "db",
+            false,
+        ),
+        ("list", "", "pods", "", "apps", "", false),
+        ("get", "", "pods", "", "other", "web", false),
+        ("create", "", "pods", "", "apps", "", false),
+        ("delete", "", "pods", "", "apps", "web", false),
+        ("update", "", "pods", "", "apps", "web", false),
+        ("get", "", "secrets", "", "apps", "", false),
+        ("list", "", "secrets", "", "apps", "", false),
+        (
+            "create",
+            "rbac.authorization.k8s.io",
+            "roles",
+            "",
+            "apps",
+            "",
+            false,
+        ),
+        (
+            "create",
+            "rbac.authorization.k8s.io",
+            "rolebindings",
+            "",
+            "apps",
+            "",
+            false,
+        ),
+        (
+            "delete",
+            "rbac.authorization.k8s.io",
+            "roles",
+            "",
+            "apps",
+            "",
+            false,
+        ),
+        ("create", "", "serviceaccounts", "token", "apps", "", false),
+    ];
+    for (verb, group, resource, sub, ns, name, allowed) in table {
+        let review: SelfSubjectAccessReview = serde_json::from_value(json!({"spec": {"resourceAttributes": {
+            "verb": verb, "group": group, "resource": resource, "subresource": sub, "namespace": ns, "name": name}}}))
+        .unwrap();
+        let answer = reviews
+            .create(&PostParams::default(), &review)
+            .await
+            .unwrap()
+            .status
+            .unwrap();
+        assert_eq!(
+            answer.allowed, allowed,
+            "{verb} {group}/{resource}/{sub} {ns}/{name}"
+        );
+    }
+    // And directly: the pinned pod yes, another no.
+    Api::<Pod>::namespaced(sa.clone(), "apps")
+        .get("web")
+        .await
+        .unwrap();
+    assert!(
+        Api::<Pod>::namespaced(sa.clone(), "apps")
+            .get("db")
+            .await
+            .is_err()
+    );
+
+    // SIGINT: cleanup runs in-process; the kubeconfig and every object are gone,
+    // and the token no longer works.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(!kubeconfig.exists());
+    assert!(h.leftovers().await.is_empty(), "{:?}", h.leftovers().await);
+    let err = Api::<Pod>::namespaced(sa, "apps")
+        .get("web")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(s) if s.code == 401),
+        "the token died with its ServiceAccount"
+    );
+}
+
+#[tokio::test]
+async fn token_lifetime_is_what_was_asked_or_the_server_clamp() {
+    let h = Harness::new().await;
+    let run = h
+        .dscan(&[
+            "check",
+            "-n",
+            "apps",
+            "-p",
+            "web",
+            "--output",
+            "json",
+            "--token-ttl",
+            "900",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.record()["token_seconds"], 900);
+    let short = h
+        .dscan(&["check", "-n", "apps", "-p", "web", "--token-ttl", "599"])
+        .await;
+    assert_eq!(short.code, 2, "{}", short.stderr);
+    assert!(short.stderr.contains("600"), "{}", short.stderr);
+
+    let sim = Sim::start_with(dscan_sim::SimConfig {
+        max_token_seconds: Some(700),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    sim.create_namespace("apps", Level::Baseline).unwrap();
+    let clamped = Harness {
+        kubeconfig: h.dir.path().join("clamped.kubeconfig"),
+        ..Harness::new_with(sim).await
+    };
+    std::fs::write(&clamped.kubeconfig, clamped.sim.kubeconfig_yaml().unwrap()).unwrap();
+    let run = clamped
+        .dscan(&[
+            "check",
+            "-n",
+            "apps",
+            "-p",
+            "web",
+            "--output",
+            "json",
+            "--token-ttl",
+            "3600",
+        ])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.record()["token_seconds"], 700);
+}
+
+impl Harness {
+    async fn new_with(sim: Sim) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("admin.kubeconfig");
+        std::fs::write(&kubeconfig, sim.kubeconfig_yaml().unwrap()).unwrap();
+        let client = sim.client().await.unwrap();
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web"},
+            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
+        .unwrap();
+        Api::<Pod>::namespaced(client.clone(), "apps")
+            .create(&PostParams::default(), &pod)
+            .await
+            .unwrap();
+        for _ in 0..500 {
+            let p = Api::<Pod>::namespaced(client.clone(), "apps")
+                .get("web")
+                .await
+                .unwrap();
+            if p.status
+                .and_then(|s| s.container_statuses)
+                .is_some_and(|c| c.iter().any(|s| s.ready))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Harness {
+            sim,
+            dir,
+            kubeconfig,
+        }
+    }
+}
+
+#[tokio::test]
+async fn preflight_lists_missing_permissions_and_creates_nothing() {
+    let h = Harness::new().await;
+    let alice = h.sim.add_user("alice", &["devs"]);
+    let client = h.sim.client().await.unwrap();
+    let rb: RoleBinding = serde_json::from_value(json!({"metadata": {"name": "alice-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"kind": "User", "name": "alice"}]}))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(client, "apps")
+        .create(&PostParams::default(), &rb)
+        .await
+        .unwrap();
+    let alice_config = h.dir.path().join("alice.kubeconfig");
+    let config = h.sim.kubeconfig_for("alice", &alice, Some("apps"));
+    std::fs::write(&alice_config, serde_json::to_string(&config).unwrap()).unwrap();
+    h.sim.faults().clear_requests();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args(["check", "-p", "web", "--kubeconfig"])
+        .arg(&alice_config)
+        .arg("--state-dir")
+        .arg(h.state_dir())
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("preflight failed; nothing was created"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("patch pods/ephemeralcontainers \"web\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("get pods/ephemeralcontainers \"web\""),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("create serviceaccounts "),
+        "admin may create ServiceAccounts: {stderr}"
+    );
+    let writes: Vec<_> = h
+        .sim
+        .faults()
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            matches!(r.verb.as_str(), "create" | "delete" | "patch")
+                && r.resource != "selfsubjectaccessreviews"
+        })
+        .collect();
+    assert!(writes.is_empty(), "preflight wrote: {writes:?}");
+    assert!(h.leftovers().await.is_empty());
+}
+
+/// Every call setup and cleanup make, failed: the run ends with nothing left
+/// (after `dscan gc` where cleanup itself could not finish), the right exit
+/// code, and a message naming the failed step.
+#[tokio::test]
+async fn fault_campaign_leaves_nothing_behind() {
+    let h = Harness::new().await;
+    let boom = || ApiError::internal("etcdserver: request timed out");
+    let setup_calls = [
+        ("create", "serviceaccounts"),
+        ("create", "roles"),
+        ("create", "rolebindings"),
+        ("create", "serviceaccounts/token"),
+        ("create", "selfsubjectaccessreviews"),
+        ("get", "pods"),
+        ("watch", "pods"),
+        ("get", "pods/ephemeralcontainers"),
+    ];
+    for (verb, resource) in setup_calls {
+        h.sim
+            .faults()
+            .fail_always(Matcher::call(verb, resource), boom());
+        let run = h.check().await;
+        h.sim.faults().clear();
+        assert_eq!(run.code, 3, "{verb} {resource}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("etcdserver: request timed out"),
+            "{verb} {resource}: {}",
+            run.stderr
+        );
+        assert!(
+            h.leftovers().await.is_empty(),
+            "{verb} {resource}: {:?}",
+            h.leftovers().await
+        );
+        assert!(
+            h.journals().is_empty(),
+            "{verb} {resource}: journal left: {:?}",
+            h.journals()
+        );
+        h.assert_no_token(&[&run.stdout, &run.stderr]);
+    }
+
+    // A transient cleanup failure is retried; the run succeeds.
+    for resource in ["serviceaccounts", "roles", "rolebindings"] {
+        h.sim
+            .faults()
+            .fail_nth(Matcher::call("delete", resource), 1, boom());
+        let run = h.check().await;
+        h.sim.faults().clear();
+        assert_eq!(run.code, 0, "transient delete {resource}: {}", run.stderr);
+        assert!(h.leftovers().await.is_empty());
+    }
+    // A lasting cleanup failure: exit 5, the journal stays, `dscan gc` finishes the job.
+    for resource in ["serviceaccounts", "roles", "rolebindings"] {
+        h.sim
+            .faults()
+            .fail_always(Matcher::call("delete", resource), boom());
+        let run = h.check().await;
+        h.sim.faults().clear();
+        assert_eq!(run.code, 5, "lasting delete {resource}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("cleanup is incomplete") && run.stderr.contains("dscan gc"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(h.leftovers().await.len(), 1, "{:?}", h.leftovers().await);
+        let gc = h.dscan(&["gc"]).await;
+        assert_eq!(gc.code, 0, "{}", gc.stdout);
+        assert!(gc.stdout.contains("removed"), "{}", gc.stdout);
+        assert!(h.leftovers().await.is_empty(), "{:?}", h.leftovers().await);
+        assert!(h.journals().is_empty());
+    }
+    // Latency on every call: slower, still clean.
+    h.sim
+        .faults()
+        .latency(Matcher::any(), Duration::from_millis(50));
+    let run = h.check().await;
+    h.sim.faults().clear();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Dropped watch connections: the scan phase fails clearly; cleanup still runs.
+    h.sim.faults().drop_watches_after(Some(0));
+    let run = h.check().await;
+    h.sim.faults().clear();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("watching the target"), "{}", run.stderr);
+    assert!(h.leftovers().await.is_empty());
+    h.assert_no_token(&[&run.stdout, &run.stderr]);
+}
+
+const BOUNDARIES: [&str; 9] = [
+    "after-preflight",
+    "after-service-account",
+    "after-role",
+    "after-role-binding",
+    "after-token",
+    "after-kubeconfig",
+    "after-setup",
+    "before-cleanup",
+    "after-cleanup-kubeconfig",
+];
+
+#[tokio::test]
+async fn kill_9_at_every_phase_boundary_then_gc_leaves_nothing() {
+    let h = Harness::new().await;
+    for boundary in BOUNDARIES {
+        let mut child = h.held(boundary).await;
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
+        let gc = h.dscan(&["gc"]).await;
+        assert_eq!(gc.code, 0, "{boundary}: {}\n{}", gc.stdout, gc.stderr);
+        assert!(
+            h.leftovers().await.is_empty(),
+            "{boundary}: {:?}",
+            h.leftovers().await
+        );
+        assert!(h.journals().is_empty(), "{boundary}: {:?}", h.journals());
+        h.assert_no_token(&[&gc.stdout, &gc.stderr]);
+    }
+    // A dry run reports and removes nothing.
+    let mut child = h.held("after-role-binding").await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let dry = h.dscan(&["gc", "--dry-run"]).await;
+    assert!(dry.stdout.contains("would remove"), "{}", dry.stdout);
+    assert_eq!(h.leftovers().await.len(), 3);
+    assert_eq!(h.dscan(&["gc"]).await.code, 0);
+    assert!(h.leftovers().await.is_empty());
+}
+
+#[tokio::test]
+async fn sigint_and_sigterm_during_setup_clean_up_in_process() {
+    let h = Harness::new().await;
+    for (signal, code) in [
+        (nix::sys::signal::Signal::SIGINT, 130),
+        (nix::sys::signal::Signal::SIGTERM, 143),
+    ] {
+        let mut child = h.held("after-role").await;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id().unwrap() as i32),
+            signal,
+        )
+        .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.code(), Some(code), "{signal:?}");
+        assert!(
+            h.leftovers().await.is_empty(),
+            "{signal:?}: {:?}",
+            h.leftovers().await
+        );
+        assert!(h.journals().is_empty(), "{signal:?}: {:?}", h.journals());
+    }
+}
+
+#[tokio::test]
+async fn gc_leaves_live_runs_alone() {
+    let h = Harness::new().await;
+    let mut child = h.held("after-setup").await;
+    let gc = h.dscan(&["gc", "-n", "apps"]).await;
+    assert_eq!(gc.code, 0, "{}", gc.stdout);
+    assert!(gc.stdout.contains("still in progress"), "{}", gc.stdout);
+    assert_eq!(h.leftovers().await.len(), 3, "a live run keeps its objects");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    assert_eq!(h.dscan(&["gc"]).await.code, 0);
+    assert!(h.leftovers().await.is_empty());
+}
+
+#[tokio::test]
+async fn no_token_in_trace_logs_or_errors() {
+    let h = Harness::new().await;
+    let mut cmd = h.command(&["check", "-n", "apps", "-p", "web", "-vvv"]);
+    cmd.env("RUST_LOG", "trace");
+    let out = cmd.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        &stderr[stderr.len().saturating_sub(3000)..]
+    );
+    assert!(stderr.lines().count() > 50, "trace logging is on");
+    assert!(!h.sim.issued_tokens().is_empty());
+    h.assert_no_token(&[&stderr, &String::from_utf8_lossy(&out.stdout)]);
+}
