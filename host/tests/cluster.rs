@@ -604,26 +604,44 @@ async fn fault_campaign_leaves_nothing_behind() {
         assert_eq!(run.code, 0, "transient delete {resource}: {}", run.stderr);
         assert!(h.leftovers().await.is_empty());
     }
-    // A lasting cleanup failure: exit 5, the journal stays, `dscan gc` finishes the job.
-    for resource in ["serviceaccounts", "roles", "rolebindings"] {
+    // A lasting cleanup failure (the delete, or the read-back that verifies
+    // it): exit 5, the journal stays, `dscan gc` finishes the job.
+    for (verb, resource) in [
+        ("delete", "serviceaccounts"),
+        ("delete", "roles"),
+        ("delete", "rolebindings"),
+        ("get", "serviceaccounts"),
+        ("get", "roles"),
+        ("get", "rolebindings"),
+    ] {
         h.sim
             .faults()
-            .fail_always(Matcher::call("delete", resource), boom());
+            .fail_always(Matcher::call(verb, resource), boom());
         let run = h.check().await;
         h.sim.faults().clear();
-        assert_eq!(run.code, 5, "lasting delete {resource}: {}", run.stderr);
+        assert_eq!(run.code, 5, "lasting {verb} {resource}: {}", run.stderr);
         assert!(
             run.stderr.contains("cleanup is incomplete") && run.stderr.contains("dscan gc"),
             "{}",
             run.stderr
         );
-        assert_eq!(h.leftovers().await.len(), 1, "{:?}", h.leftovers().await);
+        assert_eq!(h.journals().len(), 1, "the journal stays for gc");
         let gc = h.dscan(&["gc"]).await;
         assert_eq!(gc.code, 0, "{}", gc.stdout);
         assert!(gc.stdout.contains("removed"), "{}", gc.stdout);
         assert!(h.leftovers().await.is_empty(), "{:?}", h.leftovers().await);
         assert!(h.journals().is_empty());
     }
+    // Version and discovery failing: preflight stops before anything exists.
+    h.sim.faults().fail_always(Matcher::call("get", ""), boom());
+    let run = h.check().await;
+    h.sim.faults().clear();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("read the server version failed"),
+        "{}",
+        run.stderr
+    );
     // Latency on every call: slower, still clean.
     h.sim
         .faults()
@@ -738,4 +756,101 @@ async fn no_token_in_trace_logs_or_errors() {
     assert!(stderr.lines().count() > 50, "trace logging is on");
     assert!(!h.sim.issued_tokens().is_empty());
     h.assert_no_token(&[&stderr, &String::from_utf8_lossy(&out.stdout)]);
+}
+
+#[tokio::test]
+async fn a_target_with_a_shell_is_recognised_and_contexts_are_honoured() {
+    let h = Harness::new().await;
+    let client = h.sim.client().await.unwrap();
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "sh"},
+        "spec": {"containers": [{"name": "app", "image": dscan_sim::images::SHELL_APP}]}}))
+    .unwrap();
+    Api::<Pod>::namespaced(client.clone(), "apps")
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
+    for _ in 0..500 {
+        let p = Api::<Pod>::namespaced(client.clone(), "apps")
+            .get("sh")
+            .await
+            .unwrap();
+        if p.status
+            .and_then(|s| s.container_statuses)
+            .is_some_and(|c| c.iter().any(|s| s.ready))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let run = h
+        .dscan(&["check", "-n", "apps", "-p", "sh", "--output", "json"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    if *h.sim.kubelet_mode() == KubeletMode::Namespaces {
+        assert_eq!(
+            run.record()["probe"],
+            json!({"kind": "shell-present", "detail": "sh"})
+        );
+    }
+
+    // A kubeconfig whose current context is unreachable: --context picks the good one.
+    let mut config = serde_json::to_value(h.sim.kubeconfig()).unwrap();
+    config["clusters"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "dead", "cluster": {"server": "https://127.0.0.1:1"}}));
+    config["contexts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "dead", "context": {"cluster": "dead", "user": "kubernetes-admin"}}));
+    config["current-context"] = json!("dead");
+    let path = h.dir.path().join("two.kubeconfig");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let base = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dscan"));
+        cmd.args(["check", "-n", "apps", "-p", "web", "--kubeconfig"])
+            .arg(&path)
+            .arg("--state-dir")
+            .arg(h.state_dir())
+            .args(extra);
+        cmd
+    };
+    let dead = base(&[]).output().await.unwrap();
+    assert_eq!(
+        dead.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&dead.stderr)
+    );
+    let good = base(&["--context", "dscan-sim"]).output().await.unwrap();
+    assert_eq!(
+        good.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    // KUBECONFIG is honoured when --kubeconfig is absent.
+    let env = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args([
+            "check",
+            "-n",
+            "apps",
+            "-p",
+            "web",
+            "--context",
+            "dscan-sim",
+            "--state-dir",
+        ])
+        .arg(h.state_dir())
+        .env("KUBECONFIG", &path)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        env.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&env.stderr)
+    );
+    assert!(h.leftovers().await.is_empty());
 }
