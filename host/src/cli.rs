@@ -3,12 +3,14 @@
 mod check;
 mod cluster_args;
 mod completions;
+mod demo;
 mod error;
 mod gc;
 mod generate;
 mod options;
 mod plugins;
 mod report;
+mod scan;
 mod summary;
 mod validate;
 
@@ -16,6 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub use demo::SIM_RUNTIME_ARG;
 pub use error::{CliError, exit};
 pub use options::GlobalOptions;
 
@@ -47,6 +50,12 @@ enum Command {
     /// Generate files from results (`saf generate threshold`).
     #[command(subcommand)]
     Generate(generate::GenerateCommand),
+    /// Scan a running (distroless) container: setup, debug container, the
+    /// profile run as a temporary identity, thresholds, reports, cleanup.
+    Scan(Box<scan::ScanArgs>),
+    /// Run the whole workflow against the built-in cluster simulator (not a
+    /// real cluster) with a distroless target and dscan's stand-in checks.
+    Demo(demo::DemoArgs),
     /// Check that a pod can be scanned: preflight, distroless probe, the
     /// temporary identity, and verified cleanup (everything but the scan).
     Check(check::CheckArgs),
@@ -91,6 +100,8 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Summary(args) => summary::run(global, args),
         Command::Report(args) => report::run(global, args),
         Command::Generate(cmd) => generate::run(global, cmd),
+        Command::Scan(args) => scan::run(global, *args),
+        Command::Demo(args) => demo::run(global, args),
         Command::Check(args) => check::run(args),
         Command::Gc(args) => gc::run(args),
         Command::Completions(args) => completions::run(args),

@@ -7,6 +7,7 @@
 
 pub mod cleanup;
 pub mod connect;
+pub mod debug;
 pub mod gc;
 pub mod identity;
 pub mod journal;
@@ -20,7 +21,7 @@ use std::time::Duration;
 pub use connect::{ClusterConnection, ConnectOptions};
 pub use identity::{ObjectRef, ScanIdentity};
 pub use preflight::{PreflightReport, Target};
-pub use session::{PhaseTiming, RunRecord, SessionOptions};
+pub use session::{DebugSlot, PhaseTiming, RunRecord, ScanContext, SessionOptions};
 
 /// `app.kubernetes.io/managed-by` value on everything dscan creates.
 pub const MANAGED_BY: &str = "dscan";
@@ -78,6 +79,12 @@ pub enum ClusterError {
         /// Why.
         source: std::io::Error,
     },
+    /// The scan itself failed (scanner error, unusable results).
+    #[error("{0}")]
+    Scan(String),
+    /// No access strategy can reach the target, or a plan broke policy.
+    #[error("{0}")]
+    Strategy(String),
     /// An internal failure (a panic in the run) — cleanup still ran.
     #[error("internal error: {0}")]
     Internal(String),

@@ -10,7 +10,9 @@
 //! - [`cli`]: the command-line layer (thin: parses flags, calls the above,
 //!   maps errors to exit codes).
 
+pub mod access;
 pub mod cli;
 pub mod cluster;
 pub mod plugin;
 pub mod results;
+pub mod scan;

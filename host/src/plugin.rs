@@ -15,6 +15,7 @@ mod engine;
 mod inspect;
 mod registry;
 mod sandbox;
+mod strategy;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -595,6 +596,23 @@ impl Plugin {
             expected: kind,
             actual: self.kind,
         })
+    }
+
+    /// Asks an access strategy for a plan.
+    pub fn plan(
+        &self,
+        facts: &crate::access::TargetFacts,
+    ) -> Result<crate::access::Decision, PluginError> {
+        self.expect_kind(PluginKind::AccessStrategy)?;
+        let wit_facts = strategy::facts(facts);
+        let answer = self.call("plan", |store, pre| {
+            let p = bindings::strategy::AccessStrategyPre::new(pre.clone())?
+                .instantiate(&mut *store)?;
+            p.dscan_plugin_strategy().call_plan(store, &wit_facts)
+        })?;
+        let (decision, size) = strategy::decision(answer);
+        self.check_output("plan", size)?;
+        Ok(decision)
     }
 
     /// Asks a threshold evaluator for its verdict on `scan`.

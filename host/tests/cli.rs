@@ -548,7 +548,8 @@ fn plugins_list_and_inspect() {
             "sarif",
             "csv",
             "github",
-            "html"
+            "html",
+            "chroot-wrapper"
         ]
     );
 

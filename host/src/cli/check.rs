@@ -12,7 +12,7 @@ use super::cluster_args::{ClusterArgs, OutputFormat, created_by, runtime};
 use super::{CliError, exit};
 use crate::cluster::preflight::{Permission, can_i};
 use crate::cluster::{
-    CALL_TIMEOUT, ClusterError, ScanIdentity, SessionOptions, Target, bounded, connect, session,
+    CALL_TIMEOUT, ClusterError, ScanContext, SessionOptions, Target, bounded, connect, session,
 };
 
 /// Arguments of `dscan check`.
@@ -56,6 +56,7 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
             state_dir,
             created_by: created_by(args.cluster.context.as_deref()),
             hold_at: std::env::var("DSCAN_TEST_HOLD_AT").ok(),
+            keep_debug_container: false,
         };
         let (record, outcome) = session::run(conn, options, prove).await;
         let cleanup_complete = record.cleanup.as_ref().is_none_or(|c| c.complete());
@@ -119,7 +120,8 @@ fn print_human(record: &session::RunRecord) {
 /// The scan phase of `check`: using only the temporary identity, read and
 /// watch the target and confirm by access review that the identity can do
 /// what the scan needs and nothing broader.
-async fn prove(identity: ScanIdentity) -> Result<(), ClusterError> {
+async fn prove(ctx: ScanContext) -> Result<(), ClusterError> {
+    let identity = ctx.identity;
     let pods: Api<Pod> = Api::namespaced(identity.client.clone(), &identity.namespace);
     bounded(
         "read the target as the scan identity",

@@ -76,6 +76,7 @@ impl CliError {
                 }
             }
             CliError::Cluster(crate::cluster::ClusterError::Io { .. }) => exit::IO,
+            CliError::Cluster(crate::cluster::ClusterError::Scan(_)) => exit::SCAN,
             CliError::Cluster(_) => exit::CLUSTER,
         }
     }

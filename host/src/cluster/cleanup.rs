@@ -21,12 +21,23 @@ pub struct CleanupReport {
     pub remaining: Vec<(ObjectRef, String)>,
     /// Whether the restricted kubeconfig was overwritten and deleted.
     pub kubeconfig_removed: bool,
+    /// The debug container the run added, if any (it stays in the pod spec as
+    /// a terminated entry: ephemeral containers cannot be removed).
+    pub debug_container: Option<String>,
+    /// Whether it was stopped and seen terminated.
+    pub debug_container_stopped: bool,
+    /// Whether it was left running on request.
+    pub debug_container_kept: bool,
 }
 
 impl CleanupReport {
     /// Nothing left behind.
     pub fn complete(&self) -> bool {
-        self.remaining.is_empty() && self.kubeconfig_removed
+        self.remaining.is_empty()
+            && self.kubeconfig_removed
+            && (self.debug_container.is_none()
+                || self.debug_container_stopped
+                || self.debug_container_kept)
     }
 }
 

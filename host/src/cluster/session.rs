@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -28,6 +29,48 @@ pub struct SessionOptions {
     pub created_by: String,
     /// Test hook: stop at this phase boundary and wait (see [`hold`]).
     pub hold_at: Option<String>,
+    /// Leave the debug container running after the run (for debugging).
+    pub keep_debug_container: bool,
+}
+
+/// The debug container a run added, recorded beside the journal as soon as it
+/// exists so that cleanup (and `dscan gc`) can stop it.
+#[derive(Debug, Clone)]
+pub struct DebugSlot {
+    dir: PathBuf,
+    name: Arc<Mutex<Option<String>>>,
+}
+
+impl DebugSlot {
+    /// Records the debug container's name.
+    pub fn register(&self, name: &str) -> Result<(), ClusterError> {
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
+        kubeconfig::private_dir(&self.dir)?;
+        std::fs::write(self.dir.join("debug-container"), name).map_err(|source| ClusterError::Io {
+            what: "record the debug container",
+            path: self.dir.display().to_string(),
+            source,
+        })
+    }
+
+    /// The recorded name.
+    pub fn name(&self) -> Option<String> {
+        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// What the scan phase gets: the identity, what preflight found, and where to
+/// record the debug container.
+#[derive(Debug)]
+pub struct ScanContext {
+    /// The temporary identity.
+    pub identity: ScanIdentity,
+    /// Preflight's findings.
+    pub preflight: PreflightReport,
+    /// Record the debug container here as soon as it is added.
+    pub debug: DebugSlot,
+    /// The run id (debug container names use it).
+    pub run_id: String,
 }
 
 /// Time spent in one phase.
@@ -115,14 +158,15 @@ async fn signalled() -> &'static str {
 }
 
 /// Runs the whole session; `work` runs as the temporary identity.
-pub async fn run<F, Fut>(
+pub async fn run<F, Fut, T>(
     conn: ClusterConnection,
     options: SessionOptions,
     work: F,
-) -> (RunRecord, Result<(), ClusterError>)
+) -> (RunRecord, Result<T, ClusterError>)
 where
-    F: FnOnce(ScanIdentity) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), ClusterError>> + Send + 'static,
+    F: FnOnce(ScanContext) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, ClusterError>> + Send + 'static,
+    T: Send + 'static,
 {
     let run_id = identity::new_run_id();
     let mut record = RunRecord {
@@ -159,6 +203,7 @@ where
     clock.lap(&mut record, "preflight", true);
     let container = report.container.clone();
     let pod_uid = report.pod_uid.clone();
+    let preflight_report = report.clone();
     record.preflight = Some(report);
     let shell = tokio::select! {
         s = probe::probe(&conn.client, &options.target.namespace, &options.target.pod, &container) => s,
@@ -194,6 +239,11 @@ where
         &options.target.pod,
         &now_rfc3339(),
     );
+    let debug = DebugSlot {
+        dir: journal.dir(&options.state_dir),
+        name: Arc::new(Mutex::new(None)),
+    };
+    let slot = debug.clone();
     let outcome = {
         let setup_and_work = async {
             let identity = setup(
@@ -210,7 +260,12 @@ where
             hold(&options, "after-setup").await;
             // The work runs in its own task so that a panic in it is caught
             // and cleanup still runs.
-            let handle = tokio::spawn(work(identity));
+            let handle = tokio::spawn(work(ScanContext {
+                identity,
+                preflight: preflight_report,
+                debug: slot,
+                run_id: run_id.clone(),
+            }));
             let result = match handle.await {
                 Ok(r) => r,
                 Err(e) if e.is_panic() => {
@@ -230,7 +285,26 @@ where
         clock.lap(&mut record, "setup", false);
     }
     hold(&options, "before-cleanup").await;
-    let cleanup = cleanup_run(&conn, &options, &mut journal).await;
+    let mut cleanup = CleanupReport::default();
+    if let Some(name) = debug.name() {
+        cleanup.debug_container = Some(name.clone());
+        if options.keep_debug_container {
+            cleanup.debug_container_kept = true;
+        } else {
+            match super::debug::stop(
+                &conn.client,
+                &options.target.namespace,
+                &options.target.pod,
+                &name,
+            )
+            .await
+            {
+                Ok(()) => cleanup.debug_container_stopped = true,
+                Err(e) => tracing::warn!("could not stop the debug container {name}: {e}"),
+            }
+        }
+    }
+    let cleanup = cleanup_run(&conn, &options, &mut journal, cleanup).await;
     clock.lap(&mut record, "cleanup", cleanup.complete());
     record.cleanup = Some(cleanup);
     if let Err(e) = &outcome {
@@ -311,6 +385,7 @@ pub async fn cleanup_run(
     conn: &ClusterConnection,
     options: &SessionOptions,
     journal: &mut Journal,
+    mut report: CleanupReport,
 ) -> CleanupReport {
     let kubeconfig_removed = match &journal.kubeconfig {
         Some(path) => match kubeconfig::shred(path) {
@@ -322,10 +397,7 @@ pub async fn cleanup_run(
         },
         None => true,
     };
-    let mut report = CleanupReport {
-        kubeconfig_removed,
-        ..Default::default()
-    };
+    report.kubeconfig_removed = kubeconfig_removed;
     hold(options, "after-cleanup-kubeconfig").await;
     for obj in journal.outstanding() {
         match cleanup::remove(&conn.client, &obj).await {

@@ -28,4 +28,5 @@ pub(crate) const BUILTINS: &[BuiltIn] = &[
     builtin!("report_csv.wasm"),
     builtin!("report_github.wasm"),
     builtin!("report_html.wasm"),
+    builtin!("strategy_chroot_wrapper.wasm"),
 ];

@@ -1,0 +1,175 @@
+//! `dscan demo`: the full workflow against the built-in cluster simulator.
+//!
+//! It starts the simulator in-process (an HTTPS Kubernetes API and a kubelet
+//! that runs containers as real processes in Linux namespaces, which needs
+//! root), creates a distroless target pod in a `baseline` namespace, and runs
+//! exactly what `dscan scan` runs — preflight, temporary identity, the
+//! chroot-wrapper debug container, the scan, thresholds, a report, cleanup —
+//! with dscan's stand-in checks in place of CINC Auditor, and says so.
+
+use std::time::Duration;
+
+use clap::Args;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::PostParams;
+
+use super::cluster_args::{OutputFormat, runtime};
+use super::scan::{ScanArgs, cluster_part, finish, prepare};
+use super::{CliError, GlobalOptions, exit};
+use crate::cluster::{ClusterError, ConnectOptions};
+use crate::scan::Runner;
+
+/// The hidden first argument that makes `dscan` act as the simulator's runtime helper.
+pub const SIM_RUNTIME_ARG: &str = "__dscan-sim-runtime";
+
+/// `dscan demo` flags.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Report format printed at the end (any loaded reporter).
+    #[arg(long, default_value = "markdown")]
+    pub report: String,
+    /// Where the HDF results are written.
+    #[arg(long, value_name = "PATH", default_value = "dscan-demo-results.json")]
+    pub results: std::path::PathBuf,
+}
+
+/// Runs the demo.
+pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
+    eprintln!(
+        "dscan demo: this runs against dscan's built-in Kubernetes simulator, NOT a real cluster."
+    );
+    eprintln!(
+        "  The scanner is dscan's stand-in checks, NOT CINC Auditor (not installed/used here);"
+    );
+    eprintln!(
+        "  they read the simulated target's real files through the chroot-wrapper debug container."
+    );
+    let exe = std::env::current_exe().map_err(|source| CliError::Io {
+        what: "find the dscan executable",
+        path: String::new(),
+        source,
+    })?;
+    let work = tempfile::Builder::new()
+        .prefix("dscan-demo-")
+        .tempdir()
+        .map_err(|source| CliError::Io {
+            what: "create a work directory",
+            path: "tmp".into(),
+            source,
+        })?;
+    let kubeconfig = work.path().join("admin.kubeconfig");
+    let scan_args = ScanArgs {
+        namespace: Some("demo".into()),
+        pod: "distroless-app".into(),
+        container: None,
+        profile: None,
+        runner: Runner::Standin,
+        scanner: None,
+        strategy: vec!["chroot-wrapper".into()],
+        strategy_opts: vec![],
+        debug_image: dscan_sim::images::BUSYBOX.into(),
+        allow_privileged: false,
+        threshold: None,
+        threshold_inline: None,
+        reports: vec![args.report.clone()],
+        results: args.results.clone(),
+        timeout: 300,
+        start_timeout: 60,
+        max_results_mib: 16,
+        keep_debug_container_running: false,
+        output: OutputFormat::Human,
+        cluster: super::cluster_args::ClusterArgs {
+            kubeconfig: Some(kubeconfig.clone()),
+            context: None,
+            state_dir: Some(work.path().join("state")),
+        },
+    };
+    let mut prepared = prepare(global, &scan_args, work.path().join("state"))?;
+    let rt = runtime()?;
+    let result = rt.block_on(async {
+        let config = dscan_sim::SimConfig {
+            runtime: Some(dscan_sim::RuntimeCommand { program: exe, args: vec![SIM_RUNTIME_ARG.into()] }),
+            ..Default::default()
+        };
+        let sim = dscan_sim::Sim::start_with(config).await.map_err(|e| sim_error(&e.to_string()))?;
+        if let dscan_sim::KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
+            return Err(sim_error(&format!(
+                "the simulator cannot run containers here ({why}); run the demo as root (containers are real processes in namespaces)"
+            )));
+        }
+        // The debug image pinned by digest, as production use should.
+        if let Some(pinned) = sim.images().pinned(dscan_sim::images::BUSYBOX) {
+            prepared.set_debug_image(pinned);
+        }
+        sim.create_namespace("demo", dscan_sim::Level::Baseline).map_err(|e| sim_error(&e.to_string()))?;
+        let client = sim.client().await.map_err(|e| sim_error(&e.to_string()))?;
+        let pods: Api<Pod> = Api::namespaced(client, "demo");
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "distroless-app", "labels": {"app": "distroless-app"}},
+            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}
+        }))
+        .map_err(|e| sim_error(&e.to_string()))?;
+        pods.create(&PostParams::default(), &pod).await.map_err(|e| sim_error(&e.to_string()))?;
+        eprintln!("simulator: {} — namespace demo (Pod Security baseline), pod distroless-app ({})", sim.url(), dscan_sim::images::DISTROLESS);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let p = pods.get("distroless-app").await.map_err(|e| sim_error(&e.to_string()))?;
+            if p.status.and_then(|s| s.container_statuses).is_some_and(|c| c.iter().any(|s| s.ready)) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(sim_error("the demo pod did not start within 30 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let yaml = sim.kubeconfig_yaml().map_err(|e| sim_error(&e.to_string()))?;
+        write_private(&kubeconfig, &yaml)?;
+        let outcome = cluster_part(&prepared, &ConnectOptions { kubeconfig: Some(kubeconfig.clone()), context: None }).await;
+        drop(sim);
+        outcome
+    });
+    let (record, outcome) = result?;
+    let code = finish(
+        global,
+        &prepared,
+        &args.results,
+        OutputFormat::Human,
+        record,
+        outcome,
+    )?;
+    eprintln!(
+        "demo finished with exit code {code} ({}); the results above come from the simulator and the stand-in checks.",
+        match code {
+            exit::OK => "thresholds passed",
+            exit::THRESHOLD_NOT_MET => "thresholds not met",
+            _ => "see above",
+        }
+    );
+    Ok(code)
+}
+
+fn sim_error(message: &str) -> CliError {
+    CliError::Cluster(ClusterError::Internal(format!("demo simulator: {message}")))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), CliError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| CliError::Io {
+            what: "write kubeconfig",
+            path: path.display().to_string(),
+            source,
+        })?;
+    f.write_all(text.as_bytes()).map_err(|source| CliError::Io {
+        what: "write kubeconfig",
+        path: path.display().to_string(),
+        source,
+    })
+}

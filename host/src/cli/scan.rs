@@ -1,0 +1,369 @@
+//! `dscan scan`: the whole workflow — setup, debug injection, the scan as the
+//! temporary identity, results, thresholds, reports, and cleanup.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::cluster_args::{ClusterArgs, OutputFormat, created_by, runtime};
+use super::{CliError, GlobalOptions, exit};
+use crate::cluster::{
+    ClusterError, ConnectOptions, RunRecord, SessionOptions, Target, connect, session,
+};
+use crate::plugin::{PluginKind, PluginSet};
+use crate::results::{self, ParseOptions};
+use crate::scan::{self, Runner, ScanOutcome, ScanSettings};
+
+/// The default threshold when none is given (as the reference workflow uses).
+pub const DEFAULT_THRESHOLD: &str = "{compliance.min: 70}";
+
+/// The default debug image. Not pinned by digest: pass a digest-pinned
+/// reference with --debug-image for production (see the README).
+pub const DEFAULT_DEBUG_IMAGE: &str = "docker.io/library/busybox:1.36";
+
+/// `dscan scan` flags.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Namespace of the target pod (default: the context's namespace).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Target pod.
+    #[arg(short, long)]
+    pub pod: String,
+    /// Target container (default: the pod's only or default container).
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// CINC Auditor / InSpec profile (directory or archive), for the local runner.
+    #[arg(long, value_name = "PATH")]
+    pub profile: Option<PathBuf>,
+    /// How the profile runs.
+    #[arg(long, value_enum, default_value_t = Runner::Local)]
+    pub runner: Runner,
+    /// The scanner executable (default: cinc-auditor, then inspec, on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub scanner: Option<PathBuf>,
+    /// Access strategies to try, in order (built-in: chroot-wrapper; plugins
+    /// loaded with --plugin add more).
+    #[arg(
+        long,
+        value_name = "NAME[,NAME...]",
+        value_delimiter = ',',
+        default_value = "chroot-wrapper"
+    )]
+    pub strategy: Vec<String>,
+    /// An option for the strategies, `KEY=VALUE` (repeatable).
+    #[arg(long = "strategy-opt", value_name = "KEY=VALUE")]
+    pub strategy_opts: Vec<String>,
+    /// Debug container image; pin it by digest (`image@sha256:…`) in production.
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_DEBUG_IMAGE)]
+    pub debug_image: String,
+    /// Allow plans with a privileged debug container.
+    #[arg(long)]
+    pub allow_privileged: bool,
+    /// Threshold file (YAML/JSON); default `compliance.min: 70`.
+    #[arg(
+        short = 'T',
+        long = "threshold",
+        value_name = "FILE",
+        conflicts_with = "threshold_inline"
+    )]
+    pub threshold: Option<PathBuf>,
+    /// Inline thresholds, as for `validate threshold -I`.
+    #[arg(short = 'I', long = "threshold-inline", value_name = "THRESHOLDS")]
+    pub threshold_inline: Option<String>,
+    /// A report to render: `FORMAT` (stdout) or `FORMAT=PATH` (repeatable).
+    #[arg(long = "report", value_name = "FORMAT[=PATH]")]
+    pub reports: Vec<String>,
+    /// Where the HDF results are written (always).
+    #[arg(long, value_name = "PATH", default_value = "dscan-results.json")]
+    pub results: PathBuf,
+    /// Limit for the scanner, seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    pub timeout: u64,
+    /// Limit for the debug container to start, seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub start_timeout: u64,
+    /// Largest results accepted, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub max_results_mib: usize,
+    /// Leave the debug container running afterwards (it still exits at its dead-man timer).
+    #[arg(long)]
+    pub keep_debug_container_running: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Everything decided before touching the cluster.
+pub(super) struct Prepared {
+    plugins: Arc<PluginSet>,
+    threshold: (String, bool, bool),
+    reports: Vec<(String, Option<PathBuf>)>,
+    settings: ScanSettings,
+    session: SessionOptions,
+}
+
+impl Prepared {
+    /// Replaces the debug image (the demo pins the simulator's by digest).
+    pub(super) fn set_debug_image(&mut self, image: String) {
+        self.settings.debug_image = image;
+    }
+}
+
+pub(super) fn prepare(
+    global: &GlobalOptions,
+    args: &ScanArgs,
+    state_dir: PathBuf,
+) -> Result<Prepared, CliError> {
+    let threshold = match super::validate::threshold_text(
+        args.threshold.as_deref(),
+        args.threshold_inline.as_deref(),
+    )? {
+        Some((text, inline)) => (text, inline, false),
+        None => (DEFAULT_THRESHOLD.to_string(), true, true),
+    };
+    let mut reports = vec![];
+    for r in &args.reports {
+        match r.split_once('=') {
+            Some((f, p)) => reports.push((f.to_string(), Some(PathBuf::from(p)))),
+            None => reports.push((r.clone(), None)),
+        }
+    }
+    let plugins = global.load_plugins(&[
+        PluginKind::AccessStrategy,
+        PluginKind::ThresholdEvaluator,
+        PluginKind::Reporter,
+    ])?;
+    for name in &args.strategy {
+        plugins.get(PluginKind::AccessStrategy, name)?;
+    }
+    for (format, _) in &reports {
+        plugins.get(PluginKind::Reporter, format)?;
+    }
+    if args.runner == Runner::Local && args.profile.is_none() {
+        return Err(CliError::Usage(
+            "--runner local needs --profile PATH (a CINC Auditor/InSpec profile)".into(),
+        ));
+    }
+    let mut strategy_options = vec![];
+    for raw in &args.strategy_opts {
+        let (k, v) = raw
+            .split_once('=')
+            .ok_or_else(|| CliError::Usage(format!("--strategy-opt `{raw}` is not KEY=VALUE")))?;
+        strategy_options.push((k.to_string(), v.to_string()));
+    }
+    let settings = ScanSettings {
+        strategies: args.strategy.clone(),
+        runner: args.runner,
+        profile: args.profile.clone(),
+        scanner: args.scanner.clone(),
+        debug_image: args.debug_image.clone(),
+        allow_privileged: args.allow_privileged,
+        strategy_options,
+        start_timeout: Duration::from_secs(args.start_timeout),
+        scan_timeout: Duration::from_secs(args.timeout),
+        max_results: args.max_results_mib.saturating_mul(1 << 20),
+    };
+    // The token must outlive the scan: its lifetime covers both limits plus
+    // setup and cleanup, never under the API's 600 s.
+    let token_seconds = i64::try_from(args.timeout + args.start_timeout + 300)
+        .unwrap_or(i64::MAX)
+        .max(600);
+    let session = SessionOptions {
+        target: Target {
+            namespace: args.namespace.clone().unwrap_or_default(),
+            pod: args.pod.clone(),
+            container: args.container.clone(),
+        },
+        token_seconds,
+        state_dir,
+        created_by: created_by(args.cluster.context.as_deref()),
+        hold_at: std::env::var("DSCAN_TEST_HOLD_AT").ok(),
+        keep_debug_container: args.keep_debug_container_running,
+    };
+    Ok(Prepared {
+        plugins: Arc::new(plugins),
+        threshold,
+        reports,
+        settings,
+        session,
+    })
+}
+
+/// The cluster part (async): connect and run the session with the scan phase.
+pub(super) async fn cluster_part(
+    prepared: &Prepared,
+    connect_options: &ConnectOptions,
+) -> Result<(RunRecord, Result<ScanOutcome, ClusterError>), CliError> {
+    let conn = connect::connect(connect_options).await?;
+    let mut options = prepared.session.clone();
+    if options.target.namespace.is_empty() {
+        options.target.namespace = conn.default_namespace.clone();
+    }
+    let settings = prepared.settings.clone();
+    let plugins = prepared.plugins.clone();
+    Ok(session::run(conn, options, move |ctx| scan::run(ctx, settings, plugins)).await)
+}
+
+/// The local part (sync, plugins run here): results, thresholds, reports, exit code.
+pub(super) fn finish(
+    global: &GlobalOptions,
+    prepared: &Prepared,
+    results_path: &std::path::Path,
+    output: OutputFormat,
+    record: RunRecord,
+    outcome: Result<ScanOutcome, ClusterError>,
+) -> Result<u8, CliError> {
+    let cleanup_complete = record.cleanup.as_ref().is_none_or(|c| c.complete());
+    let mut verdict = serde_json::json!(null);
+    let mut code = match &outcome {
+        Err(_) => None,
+        Ok(scan_outcome) => {
+            if output == OutputFormat::Human {
+                for (name, why) in &scan_outcome.declined {
+                    eprintln!("strategy {name} declined: {why}");
+                }
+                eprintln!(
+                    "strategy: {} ({})",
+                    scan_outcome.strategy,
+                    scan_outcome.plan.notes.join("; ")
+                );
+            }
+            std::fs::write(results_path, &scan_outcome.results).map_err(|source| CliError::Io {
+                what: "cannot write results",
+                path: results_path.display().to_string(),
+                source,
+            })?;
+            let scan = results::parse(
+                &scan_outcome.results,
+                &results_path.display().to_string(),
+                &ParseOptions { keep_raw: false },
+            )
+            .map_err(|e| {
+                CliError::Cluster(ClusterError::Scan(format!(
+                    "the scanner's results are not valid HDF: {e}"
+                )))
+            })?;
+            let (text, inline, default) = &prepared.threshold;
+            if *default && output == OutputFormat::Human {
+                eprintln!(
+                    "thresholds: {DEFAULT_THRESHOLD} (the default; --threshold/-I to change)"
+                );
+            }
+            let judgement =
+                super::validate::judge(global, &prepared.plugins, &scan, text, *inline)?;
+            let passed = judgement.failures.is_empty();
+            for f in &judgement.failures {
+                eprintln!("Error: {f}");
+            }
+            verdict = serde_json::json!({"passed": passed, "failures": judgement.failures});
+            for (format, path) in &prepared.reports {
+                let reporter = prepared.plugins.get(PluginKind::Reporter, format)?;
+                let mut options = vec![(
+                    "verdict".to_string(),
+                    if passed { "passed" } else { "failed" }.to_string(),
+                )];
+                if let Some(first) = judgement.failures.first() {
+                    options.push(("verdict-detail".into(), first.clone()));
+                }
+                options.extend(global.options_for(&reporter.info().name)?);
+                let bytes = reporter.render(std::slice::from_ref(&scan), &options)?;
+                match path {
+                    Some(p) => std::fs::write(p, &bytes).map_err(|source| CliError::Io {
+                        what: "cannot write report",
+                        path: p.display().to_string(),
+                        source,
+                    })?,
+                    None => {
+                        use std::io::Write;
+                        let mut out = std::io::stdout().lock();
+                        out.write_all(&bytes)
+                            .and_then(|_| out.write_all(b"\n"))
+                            .map_err(|source| CliError::Io {
+                                what: "cannot write",
+                                path: "stdout".into(),
+                                source,
+                            })?;
+                    }
+                }
+            }
+            Some(if passed {
+                exit::OK
+            } else {
+                exit::THRESHOLD_NOT_MET
+            })
+        }
+    };
+    match output {
+        OutputFormat::Json => {
+            let doc = serde_json::json!({
+                "run": record,
+                "scan": outcome.as_ref().ok(),
+                "results": results_path,
+                "verdict": verdict,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        OutputFormat::Human => {
+            for p in &record.phases {
+                eprintln!(
+                    "{} {:<10} {:>7.2}s",
+                    if p.ok { "ok  " } else { "FAIL" },
+                    p.phase,
+                    p.seconds
+                );
+            }
+            if let Some(c) = &record.cleanup {
+                let debug = match (
+                    &c.debug_container,
+                    c.debug_container_stopped,
+                    c.debug_container_kept,
+                ) {
+                    (Some(d), true, _) => format!(
+                        "; debug container {d} stopped (it stays in the pod spec as a terminated entry)"
+                    ),
+                    (Some(d), _, true) => format!("; debug container {d} left running on request"),
+                    (Some(d), false, false) => {
+                        format!("; debug container {d} could NOT be stopped")
+                    }
+                    (None, ..) => String::new(),
+                };
+                eprintln!(
+                    "cleanup: {} object(s) removed and verified gone{debug}",
+                    c.removed.len()
+                );
+            }
+            if outcome.is_ok() {
+                eprintln!("results: {}", results_path.display());
+            }
+        }
+    }
+    if !cleanup_complete {
+        eprintln!("Error: cleanup is incomplete; run `dscan gc` to remove what is left");
+        code = Some(exit::CLEANUP_INCOMPLETE);
+    }
+    match (code, outcome) {
+        (Some(c), _) => Ok(c),
+        (None, Err(e)) => Err(CliError::Cluster(e)),
+        (None, Ok(_)) => Ok(exit::OK),
+    }
+}
+
+/// Runs `dscan scan`.
+pub fn run(global: &GlobalOptions, args: ScanArgs) -> Result<u8, CliError> {
+    let prepared = prepare(global, &args, args.cluster.state_dir()?)?;
+    let (record, outcome) =
+        runtime()?.block_on(cluster_part(&prepared, &args.cluster.connect_options()))?;
+    finish(
+        global,
+        &prepared,
+        &args.results,
+        args.output,
+        record,
+        outcome,
+    )
+}

@@ -1,0 +1,378 @@
+//! The debug container: add it (strategic-merge patch of
+//! `pods/ephemeralcontainers`), watch until it runs, prove it reaches the
+//! target's root, run commands in it, and stop it.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
+use kube::Api;
+use kube::api::{AttachParams, Patch, PatchParams, WatchEvent, WatchParams};
+use serde_json::json;
+
+use super::{CALL_TIMEOUT, ClusterError, bounded};
+use crate::access::DebugContainer;
+
+/// Output of one command.
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    /// stdout (capped).
+    pub stdout: Vec<u8>,
+    /// stderr (capped).
+    pub stderr: Vec<u8>,
+    /// Exit code when the command ran.
+    pub code: Option<i32>,
+    /// The status message when it did not (or failed).
+    pub message: String,
+}
+
+/// Runs `argv` in a container, with a deadline and an output cap.
+pub async fn exec(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    argv: &[&str],
+    limit: Duration,
+    cap: usize,
+) -> Result<ExecOutput, ClusterError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = AttachParams::default()
+        .container(container)
+        .stdout(true)
+        .stderr(true);
+    let action = format!(
+        "exec {:?} in {namespace}/{pod}/{container}",
+        argv.first().copied().unwrap_or_default()
+    );
+    let mut attached = bounded(
+        &action,
+        CALL_TIMEOUT,
+        api.exec(pod, argv.iter().copied(), &params),
+    )
+    .await?;
+    let (mut out, mut err) = (attached.stdout(), attached.stderr());
+    let status = attached.take_status();
+    let read = |stream: Option<_>| async move {
+        let mut buf = Vec::new();
+        if let Some(mut s) = stream {
+            let mut chunk = [0u8; 16 * 1024];
+            loop {
+                let n: usize = match tokio::io::AsyncReadExt::read(&mut s, &mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if buf.len() + n > cap {
+                    return Err(buf.len() + n);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+        Ok(buf)
+    };
+    let _ = (&mut out, &mut err);
+    let work = async {
+        let (o, e, s) = tokio::join!(read(out.take()), read(err.take()), async {
+            match status {
+                Some(s) => s.await,
+                None => None,
+            }
+        });
+        (o, e, s)
+    };
+    let (o, e, s) = tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| ClusterError::Timeout {
+            action: action.clone(),
+            after: limit,
+        })?;
+    let (stdout, stderr) = match (o, e) {
+        (Ok(o), Ok(e)) => (o, e),
+        (Err(n), _) | (_, Err(n)) => {
+            return Err(ClusterError::Scan(format!(
+                "{action}: output exceeded the {cap}-byte cap ({n} bytes so far)"
+            )));
+        }
+    };
+    let Some(status) = s else {
+        return Err(ClusterError::Api {
+            action,
+            message: "the exec stream ended without a status".into(),
+            code: None,
+        });
+    };
+    let code = if status.status.as_deref() == Some("Success") {
+        Some(0)
+    } else if status.reason.as_deref() == Some("NonZeroExitCode") {
+        status
+            .details
+            .as_ref()
+            .and_then(|d| d.causes.as_ref())
+            .and_then(|c| c.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
+            .and_then(|c| c.message.as_deref()?.parse().ok())
+    } else {
+        None
+    };
+    Ok(ExecOutput {
+        stdout,
+        stderr,
+        code,
+        message: status.message.unwrap_or_default(),
+    })
+}
+
+/// A name for the debug container that no earlier run used.
+pub fn container_name(run_id: &str) -> String {
+    format!("dscan-debug-{run_id}")
+}
+
+/// Adds the plan's debug container (strategic-merge patch).
+pub async fn add(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    target: &str,
+    name: &str,
+    dc: &DebugContainer,
+) -> Result<(), ClusterError> {
+    let sec = &dc.security;
+    let mut security = json!({
+        "privileged": sec.privileged,
+        "allowPrivilegeEscalation": sec.allow_privilege_escalation,
+        "capabilities": {"add": sec.capabilities_add, "drop": sec.capabilities_drop},
+    });
+    if let Some(u) = sec.run_as_user {
+        security["runAsUser"] = json!(u);
+    }
+    if let Some(g) = sec.run_as_group {
+        security["runAsGroup"] = json!(g);
+    }
+    if let Some(n) = sec.run_as_non_root {
+        security["runAsNonRoot"] = json!(n);
+    }
+    if sec.seccomp_runtime_default {
+        security["seccompProfile"] = json!({"type": "RuntimeDefault"});
+    }
+    let env: Vec<_> = dc
+        .env
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": v}))
+        .collect();
+    let container = json!({
+        "name": name,
+        "image": dc.image,
+        "command": dc.command,
+        "env": env,
+        "targetContainerName": target,
+        "imagePullPolicy": "IfNotPresent",
+        "securityContext": security,
+        "stdin": false,
+        "tty": false,
+    });
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let patch = json!({"spec": {"ephemeralContainers": [container]}});
+    let result = bounded(
+        "add the debug container",
+        CALL_TIMEOUT,
+        api.patch_ephemeral_containers(pod, &PatchParams::default(), &Patch::Strategic(patch)),
+    )
+    .await;
+    match result {
+        Ok(_) => Ok(()),
+        Err(ClusterError::Api { code: Some(404), message, .. }) if message.contains("could not find the requested resource") => {
+            Err(ClusterError::Strategy(
+                "the cluster does not serve pods/ephemeralcontainers (404): ephemeral containers are GA since Kubernetes 1.25; upgrade the cluster or enable the EphemeralContainers feature gate".into(),
+            ))
+        }
+        Err(ClusterError::Api { code: Some(403), message, .. }) if message.contains("violates PodSecurity") => {
+            Err(ClusterError::Strategy(format!(
+                "Pod Security Admission refused the debug container: {message}. Choose a strategy that fits the namespace's level (see `dscan scan --help`), or scan in a namespace with a lower enforce level"
+            )))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn status_of(pod: &Pod, name: &str) -> Option<ContainerStatus> {
+    pod.status
+        .as_ref()?
+        .ephemeral_container_statuses
+        .as_ref()?
+        .iter()
+        .find(|s| s.name == name)
+        .cloned()
+}
+
+/// Watches the pod until the debug container runs; distinct errors for the
+/// waiting reasons that will not resolve by themselves.
+pub async fn wait_running(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    name: &str,
+    limit: Duration,
+) -> Result<(), ClusterError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut last_reason = String::from("no status yet");
+    loop {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if remaining.is_zero() {
+            return Err(ClusterError::Timeout {
+                action: format!(
+                    "waiting for the debug container {name} to run (last state: {last_reason})"
+                ),
+                after: limit,
+            });
+        }
+        let secs = u32::try_from(remaining.as_secs().clamp(1, 290)).unwrap_or(290);
+        let wp = WatchParams::default()
+            .fields(&format!("metadata.name={pod}"))
+            .timeout(secs);
+        let stream = bounded("watch the target pod", CALL_TIMEOUT, api.watch(&wp, "0")).await?;
+        let mut stream = stream.boxed();
+        loop {
+            let next = tokio::time::timeout(remaining, stream.try_next()).await;
+            let event = match next {
+                Err(_) => break,
+                Ok(Err(e)) => {
+                    tracing::debug!("watch ended with {e}; resuming");
+                    break;
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(e))) => e,
+            };
+            let pod = match event {
+                WatchEvent::Added(p) | WatchEvent::Modified(p) => p,
+                WatchEvent::Deleted(_) => {
+                    return Err(ClusterError::Target(format!(
+                        "pod {pod} was deleted while the debug container started"
+                    )));
+                }
+                WatchEvent::Bookmark(_) => continue,
+                WatchEvent::Error(e) => {
+                    tracing::debug!("watch error {}: {}; resuming", e.code, e.message);
+                    break;
+                }
+            };
+            let Some(status) = status_of(&pod, name) else {
+                continue;
+            };
+            let state = status.state.unwrap_or_default();
+            if state.running.is_some() {
+                return Ok(());
+            }
+            if let Some(t) = state.terminated {
+                return Err(ClusterError::Scan(format!(
+                    "the debug container {name} exited before it was used: {} (exit {}){}",
+                    t.reason.unwrap_or_default(),
+                    t.exit_code,
+                    t.message.map(|m| format!(": {m}")).unwrap_or_default()
+                )));
+            }
+            if let Some(w) = state.waiting {
+                let reason = w.reason.unwrap_or_default();
+                let message = w.message.unwrap_or_default();
+                match reason.as_str() {
+                    "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
+                        return Err(ClusterError::Scan(format!(
+                            "the debug image cannot be pulled ({reason}): {message}. Check --debug-image and that the node can reach its registry"
+                        )));
+                    }
+                    "CreateContainerConfigError" | "CreateContainerError" => {
+                        return Err(ClusterError::Scan(format!(
+                            "the debug container cannot be created ({reason}): {message}"
+                        )));
+                    }
+                    _ => last_reason = format!("waiting: {reason} {message}"),
+                }
+            }
+        }
+    }
+}
+
+/// Waits for the start-up script to finish, then checks that the located
+/// target root is not the debug container's own root (a runtime that ignored
+/// `targetContainerName` would otherwise make us audit the debug image).
+pub async fn verify_root(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    name: &str,
+) -> Result<i64, ClusterError> {
+    let script = r#"for i in $(/bin/busybox seq 1 100); do [ -f /tmp/.dscan/ready ] && break; /bin/busybox usleep 100000; done
+[ -f /tmp/.dscan/ready ] || { echo "the debug container never became ready" >&2; exit 3; }
+t=$(/bin/busybox cat /tmp/.dscan/target-pid)
+a=$(/bin/busybox stat -Lc %d:%i /proc/$t/root/ 2>&1) || { echo "cannot read /proc/$t/root: $a" >&2; exit 4; }
+b=$(/bin/busybox stat -Lc %d:%i /)
+[ "$a" != "$b" ] || { echo "/proc/$t/root is the debug container's own root" >&2; exit 5; }
+echo "$t""#;
+    let out = exec(
+        client,
+        namespace,
+        pod,
+        name,
+        &["/bin/busybox", "sh", "-c", script],
+        Duration::from_secs(30),
+        64 * 1024,
+    )
+    .await?;
+    if out.code == Some(0) {
+        let pid = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        return Ok(pid);
+    }
+    let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    Err(ClusterError::Scan(format!(
+        "the debug container cannot reach the target's root filesystem: {}",
+        if why.is_empty() { out.message } else { why }
+    )))
+}
+
+/// Stops the debug container (its start-up script exits on SIGTERM) and waits
+/// until it is seen terminated. The entry stays in the pod spec.
+pub async fn stop(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    name: &str,
+) -> Result<(), ClusterError> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let current = bounded("read the pod", CALL_TIMEOUT, api.get(pod)).await?;
+    if status_of(&current, name)
+        .and_then(|s| s.state)
+        .is_some_and(|s| s.running.is_none())
+    {
+        return Ok(());
+    }
+    let kill = "kill -TERM $(/bin/busybox cat /tmp/.dscan/main-pid)";
+    let _ = exec(
+        client,
+        namespace,
+        pod,
+        name,
+        &["/bin/busybox", "sh", "-c", kill],
+        Duration::from_secs(20),
+        4096,
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pod_now = bounded("read the pod", CALL_TIMEOUT, api.get(pod)).await?;
+        if status_of(&pod_now, name)
+            .and_then(|s| s.state)
+            .is_some_and(|s| s.terminated.is_some())
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(ClusterError::Timeout {
+                action: format!("stopping the debug container {name}"),
+                after: Duration::from_secs(30),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,70 @@
+//! Strategy selection: ask each strategy plugin in order; the first plan that
+//! passes policy wins; the user learns why the others declined.
+
+use std::sync::Arc;
+
+use crate::access::{self, AccessPlan, Decision, TargetFacts};
+use crate::cluster::ClusterError;
+use crate::plugin::{PluginKind, PluginSet};
+
+/// The chosen plan.
+#[derive(Debug, Clone)]
+pub struct Chosen {
+    /// Strategy name.
+    pub name: String,
+    /// Its plan.
+    pub plan: AccessPlan,
+    /// `(strategy, why)` for those that declined before it.
+    pub declined: Vec<(String, String)>,
+}
+
+/// Asks the strategies in `order`.
+pub async fn choose(
+    plugins: Arc<PluginSet>,
+    order: &[String],
+    facts: TargetFacts,
+    allow_privileged: bool,
+) -> Result<Chosen, ClusterError> {
+    let order = order.to_vec();
+    // Plugin calls are synchronous wasmtime calls: keep them off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let mut declined = vec![];
+        for name in &order {
+            let plugin = plugins
+                .get(PluginKind::AccessStrategy, name)
+                .map_err(|e| ClusterError::Strategy(format!("strategy {name:?}: {e}")))?;
+            match plugin
+                .plan(&facts)
+                .map_err(|e| ClusterError::Strategy(e.to_string()))?
+            {
+                Decision::Decline(why) => declined.push((name.clone(), why)),
+                Decision::Plan(plan) => match access::validate(&plan, allow_privileged) {
+                    Ok(()) => {
+                        for (n, why) in &declined {
+                            tracing::info!("strategy {n} declined: {why}");
+                        }
+                        return Ok(Chosen {
+                            name: name.clone(),
+                            plan: *plan,
+                            declined,
+                        });
+                    }
+                    Err(why) => declined.push((name.clone(), format!("refused by policy: {why}"))),
+                },
+            }
+        }
+        let reasons: Vec<String> = declined
+            .iter()
+            .map(|(n, w)| format!("  - {n}: {w}"))
+            .collect();
+        Err(ClusterError::Strategy(format!(
+            "no access strategy can reach {}/{} container {}:\n{}",
+            facts.namespace,
+            facts.pod,
+            facts.container,
+            reasons.join("\n")
+        )))
+    })
+    .await
+    .map_err(|e| ClusterError::Internal(e.to_string()))?
+}

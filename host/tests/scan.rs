@@ -1,0 +1,455 @@
+//! `dscan scan` and `dscan demo` against the simulator's real-namespace
+//! kubelet (root only; skipped with the reason otherwise): the chroot-wrapper
+//! strategy reads the target's real files and changes nothing, strategy
+//! selection and its refusals, a third-party strategy plugin, the local runner's
+//! contract with a stand-in scanner, the request log, and the demo.
+
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use dscan_sim::{KubeletMode, Level, Sim};
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::PostParams;
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+struct Env {
+    sim: Sim,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+async fn env(ns_level: Level) -> Option<Env> {
+    let sim = Sim::start().await.unwrap();
+    if let KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
+        eprintln!("SKIPPED: the scan needs the simulator's real-namespace kubelet: {why}");
+        return None;
+    }
+    sim.create_namespace("apps", ns_level).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("admin.kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig_yaml().unwrap()).unwrap();
+    Some(Env {
+        sim,
+        dir,
+        kubeconfig,
+    })
+}
+
+impl Env {
+    async fn pod(&self, name: &str, spec: Value) {
+        let client = self.sim.client().await.unwrap();
+        let pods: Api<Pod> = Api::namespaced(client, "apps");
+        let pod: Pod =
+            serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
+        for _ in 0..500 {
+            let p = pods.get(name).await.unwrap();
+            if p.status
+                .and_then(|s| s.container_statuses)
+                .is_some_and(|c| c.iter().any(|s| s.ready))
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("pod {name} never became ready");
+    }
+
+    fn debug_image(&self) -> String {
+        self.sim
+            .images()
+            .pinned(dscan_sim::images::BUSYBOX)
+            .unwrap()
+    }
+
+    async fn scan(&self, pod: &str, extra: &[&str]) -> (i32, Value, String) {
+        let results = self.dir.path().join(format!("{pod}-results.json"));
+        let out = Command::new(env!("CARGO_BIN_EXE_dscan"))
+            .args([
+                "scan",
+                "-n",
+                "apps",
+                "-p",
+                pod,
+                "--output",
+                "json",
+                "--debug-image",
+                &self.debug_image(),
+                "--results",
+            ])
+            .arg(&results)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .current_dir(self.dir.path())
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let doc: Value = serde_json::from_str(&stdout).unwrap_or(json!({"unparsed": stdout}));
+        (out.status.code().unwrap_or(-1), doc, stderr)
+    }
+
+    fn pod_pid(&self, pod: &str) -> i32 {
+        self.sim.container_pid("apps", pod, "app").unwrap()
+    }
+}
+
+/// sha256 of every file, plus modes and link targets, under the target's root
+/// (read from the host side), and its mount table.
+fn fingerprint(pid: i32) -> (BTreeMap<String, String>, String) {
+    use sha2::{Digest, Sha256};
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let rel = path.strip_prefix(&root).unwrap().display().to_string();
+            if rel == "proc" || rel == "dev" || rel == "sys" {
+                continue;
+            }
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let mut value = format!("{:o}", meta.permissions().mode());
+            if meta.is_dir() {
+                stack.push(path.clone());
+            } else if meta.file_type().is_symlink() {
+                value.push_str(&std::fs::read_link(&path).unwrap().display().to_string());
+            } else if meta.is_file() {
+                value.push_str(&hex::encode(Sha256::digest(std::fs::read(&path).unwrap())));
+            }
+            out.insert(rel, value);
+        }
+    }
+    let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    (out, mounts)
+}
+
+fn distroless() -> Value {
+    json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]})
+}
+
+#[tokio::test]
+async fn chroot_wrapper_scan_reads_the_targets_files_and_changes_nothing() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    let before = fingerprint(env.pod_pid("web"));
+    env.sim.faults().clear_requests();
+    let (code, doc, stderr) = env
+        .scan(
+            "web",
+            &["--runner", "standin", "--report", "markdown=report.md"],
+        )
+        .await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    assert_eq!(doc["scan"]["strategy"], "chroot-wrapper");
+    assert_eq!(doc["scan"]["target_pid"], 1);
+    assert_eq!(doc["verdict"]["passed"], true);
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("web-results.json")).unwrap())
+            .unwrap();
+    // The platform and every check come from the target's root, not the busybox debug image.
+    assert_eq!(results["platform"]["name"], "debian");
+    assert_eq!(results["platform"]["release"], "12");
+    let controls = results["profiles"][0]["controls"].as_array().unwrap();
+    let status =
+        |id: &str| controls.iter().find(|c| c["id"] == id).unwrap()["results"][0]["status"].clone();
+    assert_eq!(
+        status("SB-01"),
+        "passed",
+        "no shell in the target (the debug container has one)"
+    );
+    assert_eq!(status("SB-09"), "passed", "the target's dpkg status.d");
+    assert!(
+        std::fs::read_to_string(env.dir.path().join("report.md"))
+            .unwrap()
+            .contains("dscan-standin-baseline")
+    );
+    // Nothing in the target changed: files, modes, links, mount table.
+    let after = fingerprint(env.pod_pid("web"));
+    assert_eq!(before.0, after.0, "the target's files changed");
+    assert_eq!(before.1, after.1, "the target's mount table changed");
+    // The debug container was stopped; it stays as a terminated entry.
+    let pod = Api::<Pod>::namespaced(env.sim.client().await.unwrap(), "apps")
+        .get("web")
+        .await
+        .unwrap();
+    let statuses = pod.status.unwrap().ephemeral_container_statuses.unwrap();
+    assert!(
+        statuses[0].state.as_ref().unwrap().terminated.is_some(),
+        "{statuses:?}"
+    );
+    // Between setup and cleanup only the temporary identity calls the API.
+    let identity = doc["run"]["identity"].as_str().unwrap().to_string();
+    let log = env.sim.faults().requests();
+    let first = log.iter().position(|r| r.user == identity).unwrap();
+    let last = log.iter().rposition(|r| r.user == identity).unwrap();
+    let others: Vec<_> = log[first..=last]
+        .iter()
+        .filter(|r| r.user != identity)
+        .collect();
+    assert!(others.is_empty(), "admin calls during the scan: {others:?}");
+    assert!(
+        log[first..=last]
+            .iter()
+            .any(|r| r.resource == "pods/ephemeralcontainers" && r.verb == "patch")
+    );
+    assert!(
+        log[first..=last]
+            .iter()
+            .filter(|r| r.resource == "pods/exec")
+            .count()
+            >= 9
+    );
+}
+
+#[tokio::test]
+async fn strategy_selection_declines_with_reasons() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod(
+        "nonroot",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+        "securityContext": {"runAsUser": 65532, "runAsNonRoot": true}}]}),
+    )
+    .await;
+    let (code, _, stderr) = env.scan("nonroot", &["--runner", "standin"]).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("no access strategy can reach apps/nonroot"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the target runs as UID 65532"), "{stderr}");
+
+    // A third-party strategy loaded with --plugin changes the plan: its debug
+    // image does not exist, which surfaces as the distinct pull error.
+    env.pod("web", distroless()).await;
+    let probe = support::guest("strategy_probe");
+    let (code, _, stderr) = env
+        .scan(
+            "web",
+            &[
+                "--runner",
+                "standin",
+                "--plugin",
+                probe.to_str().unwrap(),
+                "--strategy",
+                "strategy-probe",
+            ],
+        )
+        .await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("the debug image cannot be pulled (ImagePullBackOff)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("busybox@sha256:0"), "{stderr}");
+}
+
+#[tokio::test]
+async fn restricted_namespaces_and_disabled_ephemeral_containers_are_refused_clearly() {
+    let Some(env) = env(Level::Restricted).await else {
+        return;
+    };
+    env.pod("web", json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+            "securityContext": {"runAsUser": 65532, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}))
+    .await;
+    let (code, _, stderr) = env.scan("web", &["--runner", "standin"]).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("enforces Pod Security \"restricted\""),
+        "{stderr}"
+    );
+    env.sim.faults().set_ephemeral_containers(false);
+    let (code, _, stderr) = env.scan("web", &["--runner", "standin"]).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("does not serve pods/ephemeralcontainers"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn share_process_namespace_locates_the_target_not_pid_1() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("shared", json!({"shareProcessNamespace": true, "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}))
+        .await;
+    let (code, doc, stderr) = env.scan("shared", &["--runner", "standin"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let pid = doc["scan"]["target_pid"].as_i64().unwrap();
+    assert!(
+        pid > 1,
+        "the target is found by container ID, not as PID 1: {pid}"
+    );
+}
+
+fn fake_scanner(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("fake-cinc-auditor");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/results/distroless-baseline.json");
+    let log = env.dir.path().join("scanner.log");
+    // A stand-in for cinc-auditor: records how it was called and what
+    // KUBECONFIG it got, then reports like CINC (exit 100: failed controls).
+    let scanner = fake_scanner(
+        env.dir.path(),
+        &format!(
+            "echo \"$@\" > {log}\nstat -c '%a' \"$KUBECONFIG\" >> {log}\ngrep -c token \"$KUBECONFIG\" >> {log}\nfor a in \"$@\"; do case \"$a\" in json:*) cp {example} \"${{a#json:}}\";; esac; done\nexit 100",
+            log = log.display(),
+            example = example.display()
+        ),
+    );
+    let profile = env.dir.path().join("profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    let (code, doc, stderr) = env
+        .scan(
+            "web",
+            &[
+                "--runner",
+                "local",
+                "--profile",
+                profile.to_str().unwrap(),
+                "--scanner",
+                scanner.to_str().unwrap(),
+                "-I",
+                "{compliance.min: 0}",
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        doc["scan"]["scanner_exit"], 100,
+        "100 means failed controls: results, not an error"
+    );
+    let called = std::fs::read_to_string(&log).unwrap();
+    let debug = doc["scan"]["debug_container"].as_str().unwrap();
+    assert!(
+        called.contains(&format!("-t k8s-container://apps/web/{debug}")),
+        "{called}"
+    );
+    assert!(
+        called.starts_with(&format!("exec {}", profile.display())),
+        "{called}"
+    );
+    let lines: Vec<&str> = called.lines().collect();
+    assert_eq!(lines[1], "600", "the restricted kubeconfig is private");
+    assert_eq!(lines[2], "1", "it carries a token");
+
+    // Non-HDF output and oversized results are scan errors.
+    let bad = fake_scanner(
+        env.dir.path(),
+        "for a in \"$@\"; do case \"$a\" in json:*) echo 'not json' > \"${a#json:}\";; esac; done; exit 0",
+    );
+    let (code, _, stderr) = env
+        .scan(
+            "web",
+            &[
+                "--runner",
+                "local",
+                "--profile",
+                profile.to_str().unwrap(),
+                "--scanner",
+                bad.to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("not valid HDF"), "{stderr}");
+    let (code, _, stderr) = env
+        .scan(
+            "web",
+            &[
+                "--runner",
+                "local",
+                "--profile",
+                profile.to_str().unwrap(),
+                "--scanner",
+                scanner.to_str().unwrap(),
+                "--max-results-mib",
+                "0",
+            ],
+        )
+        .await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("over the 0-byte cap"), "{stderr}");
+    let crash = fake_scanner(
+        env.dir.path(),
+        "echo 'train-k8s-container: boom' >&2; exit 1",
+    );
+    let (code, _, stderr) = env
+        .scan(
+            "web",
+            &[
+                "--runner",
+                "local",
+                "--profile",
+                profile.to_str().unwrap(),
+                "--scanner",
+                crash.to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("the scanner exited with 1") && stderr.contains("boom"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn demo_runs_end_to_end() {
+    let probe = Sim::start().await.unwrap();
+    if let KubeletMode::StatusOnly(why) = probe.kubelet_mode() {
+        eprintln!("SKIPPED: the demo needs root: {why}");
+        return;
+    }
+    drop(probe);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .arg("demo")
+        .current_dir(dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("NOT a real cluster") && stderr.contains("NOT CINC Auditor"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("dscan-standin-baseline"), "{stdout}");
+    assert!(
+        stderr.contains("debug container") && stderr.contains("stopped"),
+        "{stderr}"
+    );
+    assert!(dir.path().join("dscan-demo-results.json").is_file());
+}

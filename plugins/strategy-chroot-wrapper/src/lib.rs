@@ -1,0 +1,223 @@
+//! The `chroot-wrapper` access strategy (DESIGN §6.1).
+//!
+//! A busybox debug container runs as root with only `SYS_CHROOT` added (which
+//! Pod Security `baseline` allows). Its start-up command replaces its *own*
+//! `/bin/sh` with a wrapper that runs every command as
+//! `chroot /proc/<target>/root /proc/<wrapper>/root/bin/busybox sh -c CMD`, so a
+//! transport that execs `/bin/sh -c CMD` in the debug container lands in the
+//! target's root with busybox's applets, and nothing is written into the
+//! target. The container then sleeps for the dead-man period and exits.
+//!
+//! Reading `/proc/<pid>/root` needs ptrace access: the same UID and a superset
+//! of the target's capabilities. So the target must run as root (UID 0) and
+//! must not hold capabilities the debug container lacks; a non-root target
+//! cannot be reached this way without CAP_SYS_PTRACE, which baseline forbids.
+
+use dscan_plugin_sdk::strategy::{
+    AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
+    RbacRule, RootLocator, Security, TargetFacts,
+};
+
+struct ChrootWrapper;
+
+/// Where the debug container keeps its state (its own root, never the target's).
+const STATE: &str = "/tmp/.dscan";
+
+/// containerd's default capabilities: the debug container keeps these plus
+/// SYS_CHROOT, so it holds a superset of a default root target's set.
+const DEFAULT_CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+
+fn option<'a>(options: &'a [OptionPair], key: &str) -> Option<&'a str> {
+    options
+        .iter()
+        .find(|o| o.key == key)
+        .map(|o| o.value.as_str())
+}
+
+/// The debug container's start-up script: record its PID, install the wrapper
+/// as its own `/bin/sh`, then sleep (the dead-man timer) until told to stop.
+fn startup_script(dead_man: u32, locate_pid: &str) -> String {
+    // The wrapper keeps its own shell alive while the chroot runs, because
+    // `/proc/$$/root` must stay this container's root (an exec'd chroot would
+    // be chrooted itself and find no busybox).
+    let wrapper = format!(
+        r#"#!/bin/busybox sh
+t=$(/bin/busybox cat {STATE}/target-pid)
+if [ "$1" = "-c" ]; then shift; /bin/busybox chroot /proc/$t/root /proc/$$/root/bin/busybox sh -c "$@"; exit $?; fi
+/bin/busybox chroot /proc/$t/root /proc/$$/root/bin/busybox sh "$@"; exit $?
+"#
+    );
+    format!(
+        r#"set -e
+/bin/busybox mkdir -p {STATE}
+echo $$ > {STATE}/main-pid
+{locate_pid}
+/bin/busybox rm -f /bin/sh
+/bin/busybox cat > /bin/sh <<'DSCAN_WRAPPER'
+{wrapper}DSCAN_WRAPPER
+/bin/busybox chmod 0755 /bin/sh
+echo ready > {STATE}/ready
+trap 'exit 0' TERM INT
+/bin/busybox sleep {dead_man} &
+wait $!
+"#
+    )
+}
+
+impl Guest for ChrootWrapper {
+    fn info() -> PluginInfo {
+        dscan_plugin_sdk::info!(
+            "chroot-wrapper",
+            "root busybox debug container with SYS_CHROOT; every command runs chrooted into the target's root (PSA baseline)"
+        )
+    }
+
+    fn plan(facts: TargetFacts) -> Decision {
+        if !facts.ephemeral_containers {
+            return Decision::Decline(
+                "the cluster does not serve pods/ephemeralcontainers, which this strategy needs"
+                    .into(),
+            );
+        }
+        if facts.psa_level == PsaLevel::Restricted {
+            return Decision::Decline(format!(
+                "namespace {:?} enforces Pod Security \"restricted\", which forbids root containers and SYS_CHROOT; \
+                 a root debug container cannot be added there (a restricted namespace also cannot run a root target)",
+                facts.namespace
+            ));
+        }
+        match facts.run_as_user {
+            Some(uid) if uid != 0 => {
+                return Decision::Decline(format!(
+                    "the target runs as UID {uid}: reading /proc/<pid>/root needs the same UID and a superset of its capabilities, \
+                     or CAP_SYS_PTRACE (forbidden by baseline); a root debug container would get EACCES. \
+                     Non-root targets need the path-prefix technique as UID {uid}, which CINC Auditor cannot use (a native engine is planned)"
+                ));
+            }
+            _ => {}
+        }
+        if facts.run_as_non_root == Some(true) && facts.run_as_user.is_none() {
+            return Decision::Decline(
+                "the target sets runAsNonRoot without runAsUser, so it runs as a non-root UID from its image; \
+                 this strategy needs a root target"
+                    .into(),
+            );
+        }
+        let extra: Vec<&String> = facts
+            .capabilities_add
+            .iter()
+            .filter(|c| !DEFAULT_CAPS.contains(&c.trim_start_matches("CAP_")))
+            .collect();
+        if !extra.is_empty() || facts.privileged {
+            return Decision::Decline(format!(
+                "the target holds capabilities beyond the runtime defaults ({}); the debug container must hold a superset \
+                 to read its root, which baseline does not allow",
+                if facts.privileged {
+                    "privileged".to_string()
+                } else {
+                    format!("{extra:?}")
+                }
+            ));
+        }
+        let Some(image) = option(&facts.options, "image") else {
+            return Decision::Decline("no debug image was given (option `image`)".into());
+        };
+        let dead_man: u32 = option(&facts.options, "dead-man-seconds")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3600);
+        let (locate, locate_pid) = if facts.share_process_namespace {
+            let id = facts.container_id.clone().unwrap_or_default();
+            // The first 12 hex digits: cgroup paths carry the full ID, runtime
+            // state paths in mountinfo often a prefix.
+            let short: String = id
+                .rsplit("://")
+                .next()
+                .unwrap_or(&id)
+                .chars()
+                .take(12)
+                .collect();
+            // Under a shared process namespace PID 1 is the pause process: find
+            // the target by its container ID in /proc/*/cgroup or, failing
+            // that, mountinfo; refuse our own root.
+            let script = format!(
+                r#"t=""
+for p in /proc/[0-9]*; do
+  n=${{p#/proc/}}
+  [ "$n" = "$$" ] && continue
+  if /bin/busybox grep -qs "{short}" $p/cgroup $p/mountinfo; then t=$n; break; fi
+done
+[ -n "$t" ] || {{ echo "dscan: no process of container {short} found" >&2; exit 1; }}
+echo $t > {STATE}/target-pid"#
+            );
+            (RootLocator::ContainerId(id), script)
+        } else {
+            (RootLocator::PidOne, format!("echo 1 > {STATE}/target-pid"))
+        };
+        let mut caps: Vec<String> = vec!["SYS_CHROOT".into()];
+        caps.sort();
+        Decision::Plan(AccessPlan {
+            debug_container: DebugContainer {
+                image: image.to_string(),
+                command: vec![
+                    "/bin/busybox".into(),
+                    "sh".into(),
+                    "-c".into(),
+                    startup_script(dead_man, &locate_pid),
+                ],
+                env: Vec::new(),
+                security: Security {
+                    run_as_user: Some(0),
+                    run_as_group: Some(0),
+                    run_as_non_root: Some(false),
+                    privileged: false,
+                    allow_privilege_escalation: false,
+                    capabilities_add: caps,
+                    capabilities_drop: Vec::new(),
+                    seccomp_runtime_default: true,
+                },
+                dead_man_seconds: dead_man,
+            },
+            locate,
+            mode: AccessMode::ChrootWrapper,
+            rbac: vec![
+                RbacRule {
+                    resource: "pods/ephemeralcontainers".into(),
+                    verbs: vec!["get".into(), "patch".into()],
+                },
+                RbacRule {
+                    resource: "pods/exec".into(),
+                    verbs: vec!["create".into(), "get".into()],
+                },
+                RbacRule {
+                    resource: "pods".into(),
+                    verbs: vec!["get".into(), "watch".into()],
+                },
+            ],
+            notes: vec![format!(
+                "root target in a {} namespace: a root busybox debug container with SYS_CHROOT reaches its root without writing to it",
+                match facts.psa_level {
+                    PsaLevel::Privileged => "privileged",
+                    PsaLevel::Baseline => "baseline",
+                    PsaLevel::Restricted => "restricted",
+                }
+            )],
+        })
+    }
+}
+
+dscan_plugin_sdk::strategy::export!(ChrootWrapper);
