@@ -105,6 +105,7 @@ pub async fn run(
         settings.start_timeout,
     )
     .await?;
+    ctx.hold("after-debug-container").await;
     let target_pid = debug::verify_root(&id.client, &id.namespace, &id.pod, &name).await?;
     let (results, scanner_exit) = match settings.runner {
         Runner::Standin => (standin::run(id, &name, settings.max_results).await?, None),

@@ -453,3 +453,88 @@ async fn demo_runs_end_to_end() {
     );
     assert!(dir.path().join("dscan-demo-results.json").is_file());
 }
+
+#[tokio::test]
+async fn kill_9_during_the_scan_then_gc_stops_the_debug_container_and_removes_everything() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    let state = env.dir.path().join("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args([
+            "scan",
+            "-n",
+            "apps",
+            "-p",
+            "web",
+            "--runner",
+            "standin",
+            "--debug-image",
+            &env.debug_image(),
+            "--kubeconfig",
+        ])
+        .arg(&env.kubeconfig)
+        .arg("--state-dir")
+        .arg(&state)
+        .env("DSCAN_TEST_HOLD_AT", "after-debug-container")
+        .current_dir(env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let mut seen = vec![];
+    let held = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("holding at after-debug-container") {
+                return true;
+            }
+            seen.push(line);
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(held, "the scan never reached the debug container: {seen:?}");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(env.sim.client().await.unwrap(), "apps");
+    let running = |p: &Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.ephemeral_container_statuses.as_ref())
+            .is_some_and(|v| {
+                v.iter()
+                    .any(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+            })
+    };
+    assert!(
+        running(&pods.get("web").await.unwrap()),
+        "the killed run left its debug container running"
+    );
+    let gc = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args(["gc", "--kubeconfig"])
+        .arg(&env.kubeconfig)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&gc.stdout);
+    assert_eq!(gc.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("stopped debug container apps/web/dscan-debug-"),
+        "{out}"
+    );
+    assert!(
+        !running(&pods.get("web").await.unwrap()),
+        "gc stopped the debug container"
+    );
+    let lp = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=dscan");
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(env.sim.client().await.unwrap(), "apps");
+    assert!(sas.list(&lp).await.unwrap().items.is_empty());
+}

@@ -49,6 +49,20 @@ pub fn run(args: GcArgs) -> Result<u8, CliError> {
                         .unwrap_or_default();
                     println!("{verb} {} ({}){err}", a.object, a.reason);
                 }
+                for (label, error) in &report.debug_containers {
+                    let verb = if args.dry_run {
+                        "would stop"
+                    } else if error.is_none() {
+                        "stopped"
+                    } else {
+                        "FAILED to stop"
+                    };
+                    let err = error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
+                    println!("{verb} debug container {label}{err}");
+                }
                 for run in &report.live_runs {
                     println!("left alone: run {run} is still in progress");
                 }

@@ -15,7 +15,7 @@ use super::identity::{ObjectKind, ObjectRef};
 use super::journal;
 use super::{
     CALL_TIMEOUT, ClusterConnection, ClusterError, EXPIRES_AT, MANAGED_BY, RUN_ID_LABEL, bounded,
-    cleanup, kubeconfig,
+    cleanup, debug, kubeconfig,
 };
 
 /// One thing gc did (or would do).
@@ -42,12 +42,16 @@ pub struct GcReport {
     pub journals_removed: Vec<String>,
     /// Journals for another API server (left alone).
     pub other_clusters: Vec<String>,
+    /// Debug containers of dead runs: `(pod/container, error)`; stopped when
+    /// the error is empty (ephemeral containers can only be made to exit).
+    pub debug_containers: Vec<(String, Option<String>)>,
 }
 
 impl GcReport {
     /// Whether everything found was removed.
     pub fn complete(&self) -> bool {
         self.actions.iter().all(|a| a.removed || a.error.is_none())
+            && self.debug_containers.iter().all(|(_, e)| e.is_none())
     }
 }
 
@@ -121,6 +125,22 @@ pub async fn run(
             kubeconfig::shred(path)?;
         }
         let mut all_gone = true;
+        if let Ok(name) = std::fs::read_to_string(dir.join("debug-container")) {
+            let name = name.trim().to_string();
+            let label = format!("{}/{}/{name}", journal.namespace, journal.pod);
+            if dry_run {
+                report.debug_containers.push((label, None));
+            } else {
+                match debug::stop(&conn.client, &journal.namespace, &journal.pod, &name).await {
+                    Ok(()) => report.debug_containers.push((label, None)),
+                    Err(e) if e.is_not_found() => report.debug_containers.push((label, None)),
+                    Err(e) => {
+                        all_gone = false;
+                        report.debug_containers.push((label, Some(e.to_string())));
+                    }
+                }
+            }
+        }
         for object in journal.outstanding() {
             let action = act(
                 conn,

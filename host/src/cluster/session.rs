@@ -71,6 +71,18 @@ pub struct ScanContext {
     pub debug: DebugSlot,
     /// The run id (debug container names use it).
     pub run_id: String,
+    /// The test hook's boundary (see [`hold`]).
+    pub hold_at: Option<String>,
+}
+
+impl ScanContext {
+    /// The test hook inside the scan phase (see [`hold`]).
+    pub async fn hold(&self, boundary: &str) {
+        if self.hold_at.as_deref() == Some(boundary) {
+            eprintln!("dscan: holding at {boundary} (test hook)");
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        }
+    }
 }
 
 /// Time spent in one phase.
@@ -265,6 +277,7 @@ where
                 preflight: preflight_report,
                 debug: slot,
                 run_id: run_id.clone(),
+                hold_at: options.hold_at.clone(),
             }));
             let result = match handle.await {
                 Ok(r) => r,
