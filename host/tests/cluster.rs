@@ -44,33 +44,42 @@ impl Harness {
     async fn new() -> Harness {
         let sim = Sim::start().await.unwrap();
         sim.create_namespace("apps", Level::Baseline).unwrap();
+        Harness::new_with(sim).await
+    }
+
+    /// A simulator whose namespace `apps` exists; adds the distroless pod `web`.
+    async fn new_with(sim: Sim) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("admin.kubeconfig");
         std::fs::write(&kubeconfig, sim.kubeconfig_yaml().unwrap()).unwrap();
-        let client = sim.client().await.unwrap();
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web"},
-            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
-        .unwrap();
-        Api::<Pod>::namespaced(client.clone(), "apps")
-            .create(&PostParams::default(), &pod)
-            .await
-            .unwrap();
+        let h = Harness {
+            sim,
+            dir,
+            kubeconfig,
+        };
+        h.pod("web", dscan_sim::images::DISTROLESS).await;
+        h
+    }
+
+    /// Creates a one-container pod in `apps` and waits until it is ready.
+    async fn pod(&self, name: &str, image: &str) {
+        let client = self.sim.client().await.unwrap();
         let pods: Api<Pod> = Api::namespaced(client, "apps");
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name},
+            "spec": {"containers": [{"name": "app", "image": image}]}}))
+        .unwrap();
+        pods.create(&PostParams::default(), &pod).await.unwrap();
         for _ in 0..500 {
-            let p = pods.get("web").await.unwrap();
+            let p = pods.get(name).await.unwrap();
             if p.status
                 .and_then(|s| s.container_statuses)
                 .is_some_and(|c| c.iter().any(|s| s.ready))
             {
-                break;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Harness {
-            sim,
-            dir,
-            kubeconfig,
-        }
+        panic!("pod {name} never became ready");
     }
 
     fn state_dir(&self) -> PathBuf {
@@ -251,16 +260,7 @@ async fn check_runs_as_the_temporary_identity_and_leaves_nothing() {
 #[tokio::test]
 async fn the_identity_is_least_privilege_and_its_kubeconfig_private() {
     let h = Harness::new().await;
-    let client = h.sim.client().await.unwrap();
-    Api::<Pod>::namespaced(client, "apps")
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({"metadata": {"name": "db"},
-            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    h.pod("db", dscan_sim::images::DISTROLESS).await;
     h.sim.create_namespace("other", Level::Privileged).unwrap();
     let mut child = h.held("after-setup").await;
     let run_dir = h.journals().pop().expect("a run directory");
@@ -439,11 +439,7 @@ async fn token_lifetime_is_what_was_asked_or_the_server_clamp() {
     .await
     .unwrap();
     sim.create_namespace("apps", Level::Baseline).unwrap();
-    let clamped = Harness {
-        kubeconfig: h.dir.path().join("clamped.kubeconfig"),
-        ..Harness::new_with(sim).await
-    };
-    std::fs::write(&clamped.kubeconfig, clamped.sim.kubeconfig_yaml().unwrap()).unwrap();
+    let clamped = Harness::new_with(sim).await;
     let run = clamped
         .dscan(&[
             "check",
@@ -459,40 +455,6 @@ async fn token_lifetime_is_what_was_asked_or_the_server_clamp() {
         .await;
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.record()["token_seconds"], 700);
-}
-
-impl Harness {
-    async fn new_with(sim: Sim) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("admin.kubeconfig");
-        std::fs::write(&kubeconfig, sim.kubeconfig_yaml().unwrap()).unwrap();
-        let client = sim.client().await.unwrap();
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web"},
-            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
-        .unwrap();
-        Api::<Pod>::namespaced(client.clone(), "apps")
-            .create(&PostParams::default(), &pod)
-            .await
-            .unwrap();
-        for _ in 0..500 {
-            let p = Api::<Pod>::namespaced(client.clone(), "apps")
-                .get("web")
-                .await
-                .unwrap();
-            if p.status
-                .and_then(|s| s.container_statuses)
-                .is_some_and(|c| c.iter().any(|s| s.ready))
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Harness {
-            sim,
-            dir,
-            kubeconfig,
-        }
-    }
 }
 
 #[tokio::test]
@@ -761,27 +723,7 @@ async fn no_token_in_trace_logs_or_errors() {
 #[tokio::test]
 async fn a_target_with_a_shell_is_recognised_and_contexts_are_honoured() {
     let h = Harness::new().await;
-    let client = h.sim.client().await.unwrap();
-    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "sh"},
-        "spec": {"containers": [{"name": "app", "image": dscan_sim::images::SHELL_APP}]}}))
-    .unwrap();
-    Api::<Pod>::namespaced(client.clone(), "apps")
-        .create(&PostParams::default(), &pod)
-        .await
-        .unwrap();
-    for _ in 0..500 {
-        let p = Api::<Pod>::namespaced(client.clone(), "apps")
-            .get("sh")
-            .await
-            .unwrap();
-        if p.status
-            .and_then(|s| s.container_statuses)
-            .is_some_and(|c| c.iter().any(|s| s.ready))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    h.pod("sh", dscan_sim::images::SHELL_APP).await;
     let run = h
         .dscan(&["check", "-n", "apps", "-p", "sh", "--output", "json"])
         .await;

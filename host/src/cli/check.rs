@@ -90,14 +90,7 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
 }
 
 fn print_human(record: &session::RunRecord) {
-    for p in &record.phases {
-        eprintln!(
-            "{} {:<10} {:>7.2}s",
-            if p.ok { "ok  " } else { "FAIL" },
-            p.phase,
-            p.seconds
-        );
-    }
+    super::cluster_args::print_phases(record);
     if let Some(probe) = &record.probe {
         eprintln!("target: {}", probe.describe());
     }

@@ -81,3 +81,15 @@ impl From<ClusterError> for CliError {
         CliError::Cluster(e)
     }
 }
+
+/// Prints the phase timings of a run, one line each, on stderr.
+pub fn print_phases(record: &crate::cluster::RunRecord) {
+    for p in &record.phases {
+        eprintln!(
+            "{} {:<10} {:>7.2}s",
+            if p.ok { "ok  " } else { "FAIL" },
+            p.phase,
+            p.seconds
+        );
+    }
+}

@@ -309,14 +309,7 @@ pub(super) fn finish(
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         OutputFormat::Human => {
-            for p in &record.phases {
-                eprintln!(
-                    "{} {:<10} {:>7.2}s",
-                    if p.ok { "ok  " } else { "FAIL" },
-                    p.phase,
-                    p.seconds
-                );
-            }
+            super::cluster_args::print_phases(&record);
             if let Some(c) = &record.cleanup {
                 let debug = match (
                     &c.debug_container,
