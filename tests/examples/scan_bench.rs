@@ -27,9 +27,17 @@ async fn main() {
             .unwrap_or_else(|| "target/release/dscan".into()),
     );
     let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let sim = dscan_sim::Sim::start().await.expect("simulator");
+    // The kubelet runs containers through dscan's own runtime-helper mode.
+    let config = dscan_sim::SimConfig {
+        runtime: Some(dscan_sim::RuntimeCommand {
+            program: dscan.clone(),
+            args: vec![dscan::cli::SIM_RUNTIME_ARG.into()],
+        }),
+        ..Default::default()
+    };
+    let sim = dscan_sim::Sim::start_with(config).await.expect("simulator");
     if let dscan_sim::KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
-        eprintln!("scan_bench needs root: {why}");
+        eprintln!("scan_bench needs the real-namespace kubelet: {why}");
         std::process::exit(3);
     }
     sim.create_namespace("apps", dscan_sim::Level::Baseline)
