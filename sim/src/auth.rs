@@ -10,7 +10,7 @@ use rand::Rng;
 
 use crate::clock::Clock;
 use crate::status::ApiError;
-use crate::store::{Key, Kind, Store, hex};
+use crate::store::{Key, Kind, Store};
 
 /// Who a request comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +172,7 @@ impl Default for Tokens {
 
 fn new_token(prefix: &str) -> String {
     let bytes: [u8; 24] = rand::rng().random();
-    format!("{prefix}.{}", hex(&bytes))
+    format!("{prefix}.{}", hex::encode(bytes))
 }
 
 /// Pulls the bearer token out of an `Authorization` header value.

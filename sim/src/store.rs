@@ -409,7 +409,7 @@ impl Store {
 /// A random RFC 4122 version-4 UID.
 pub fn new_uid() -> String {
     let b: [u8; 16] = rand::rng().random();
-    let h = hex(&b);
+    let h = hex::encode(b);
     format!(
         "{}-{}-4{}-{}{}-{}",
         &h[0..8],
@@ -428,11 +428,6 @@ pub fn random_suffix(n: usize) -> String {
     (0..n)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
         .collect()
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

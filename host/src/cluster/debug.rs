@@ -70,7 +70,6 @@ pub async fn exec(
         }
         Ok(buf)
     };
-    let _ = (&mut out, &mut err);
     let work = async {
         let (o, e, s) = tokio::join!(read(out.take()), read(err.take()), async {
             match status {

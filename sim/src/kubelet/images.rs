@@ -380,7 +380,7 @@ fn tree_digest(root: &Path, config: &str) -> Result<String, SimError> {
             );
         }
     }
-    Ok(format!("sha256:{}", crate::store::hex(&hasher.finalize())))
+    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use crate::clock::Clock;
 use crate::faults::Faults;
 use crate::runtime::{ExecSpec, ProcessSpec, Report, RunSpec};
 use crate::status::ApiError;
-use crate::store::{EventType, Key, Kind, Store, hex};
+use crate::store::{EventType, Key, Kind, Store};
 use images::Images;
 
 /// How the kubelet runs containers.
@@ -144,7 +144,7 @@ impl ExecWaiter {
 
 fn container_id() -> String {
     let bytes: [u8; 32] = rand::random();
-    hex(&bytes)
+    hex::encode(bytes)
 }
 
 impl Kubelet {
@@ -491,7 +491,7 @@ impl Kubelet {
             self.write_status(&pod, status_list, running);
             return;
         }
-        let join_pid = self.join_target(&pod, &uid, &container, ephemeral);
+        let join_pid = self.join_target(&uid, &container, ephemeral);
         let dir = self.inner.dir.join(&uid).join(&id[..12]);
         let spec = RunSpec {
             rootfs: image.rootfs.clone(),
@@ -539,13 +539,7 @@ impl Kubelet {
     /// The PID whose namespaces a container joins: the target container (for
     /// an ephemeral container with `targetContainerName`) or the pod sandbox
     /// (with `shareProcessNamespace`).
-    fn join_target(
-        &self,
-        pod: &Value,
-        uid: &str,
-        container: &Value,
-        ephemeral: bool,
-    ) -> Option<i32> {
+    fn join_target(&self, uid: &str, container: &Value, ephemeral: bool) -> Option<i32> {
         let pods = self.pods();
         let state = pods.get(uid)?;
         if let Some(pid) = state.sandbox_pid {
@@ -555,7 +549,6 @@ impl Kubelet {
             return None;
         }
         let target = container["targetContainerName"].as_str()?;
-        let _ = pod;
         state.containers.get(target).and_then(|c| c.pid)
     }
 
