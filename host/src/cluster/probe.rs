@@ -4,11 +4,9 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::AttachParams;
 use serde::Serialize;
-use tokio::io::AsyncReadExt;
+
+use super::{ClusterError, debug};
 
 /// What the probe found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -52,9 +50,8 @@ pub async fn probe(
     pod: &str,
     container: &str,
 ) -> ShellProbe {
-    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     for shell in SHELLS {
-        match try_shell(&api, pod, container, shell).await {
+        match try_shell(client, namespace, pod, container, shell).await {
             Attempt::Ran => return ShellProbe::ShellPresent(shell.to_string()),
             Attempt::Missing => continue,
             Attempt::Final(verdict) => return verdict,
@@ -83,60 +80,42 @@ fn classify_failure(message: &str) -> Attempt {
     }
 }
 
-async fn try_shell(api: &Api<Pod>, pod: &str, container: &str, shell: &str) -> Attempt {
-    let params = AttachParams::default()
-        .container(container)
-        .stdout(true)
-        .stderr(true);
-    let started = tokio::time::timeout(
-        Duration::from_secs(20),
-        api.exec(pod, [shell, "-c", "true"], &params),
+async fn try_shell(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    shell: &str,
+) -> Attempt {
+    let limit = Duration::from_secs(20);
+    match debug::exec(
+        client,
+        namespace,
+        pod,
+        container,
+        &[shell, "-c", "true"],
+        limit,
+        64 * 1024,
     )
-    .await;
-    let mut attached = match started {
-        Err(_) => {
-            return Attempt::Final(ShellProbe::Inconclusive(
-                "exec did not start within 20 s".into(),
-            ));
-        }
-        Ok(Err(kube::Error::Api(s))) if s.code == 403 => {
-            return Attempt::Final(ShellProbe::ExecForbidden(s.message));
-        }
-        Ok(Err(kube::Error::Api(s))) => return classify_failure(&s.message),
-        Ok(Err(e)) => return Attempt::Final(ShellProbe::Inconclusive(e.to_string())),
-        Ok(Ok(a)) => a,
-    };
-    let (mut out, mut err) = (attached.stdout(), attached.stderr());
-    let status = attached.take_status();
-    let drain = async {
-        let mut sink = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut sink).await;
-        }
-        if let Some(e) = err.as_mut() {
-            let _ = e.read_to_end(&mut sink).await;
-        }
-    };
-    let status = async {
-        match status {
-            Some(s) => s.await,
-            None => None,
-        }
-    };
-    let waited = tokio::time::timeout(Duration::from_secs(20), async {
-        tokio::join!(drain, status).1
-    })
-    .await;
-    match waited {
-        Err(_) => Attempt::Final(ShellProbe::Inconclusive(
-            "the probe did not finish within 20 s".into(),
-        )),
-        Ok(None) => Attempt::Final(ShellProbe::Inconclusive(
+    .await
+    {
+        // Any exit code means a shell ran.
+        Ok(out) if out.code.is_some() => Attempt::Ran,
+        Ok(out) if out.message.is_empty() => Attempt::Final(ShellProbe::Inconclusive(
             "the exec stream ended without a status".into(),
         )),
-        Ok(Some(s)) if s.status.as_deref() == Some("Success") => Attempt::Ran,
-        Ok(Some(s)) if s.reason.as_deref() == Some("NonZeroExitCode") => Attempt::Ran,
-        Ok(Some(s)) => classify_failure(s.message.as_deref().unwrap_or_default()),
+        Ok(out) => classify_failure(&out.message),
+        Err(ClusterError::Api {
+            code: Some(403),
+            message,
+            ..
+        }) => Attempt::Final(ShellProbe::ExecForbidden(message)),
+        Err(ClusterError::Api {
+            code: Some(_),
+            message,
+            ..
+        }) => classify_failure(&message),
+        Err(e) => Attempt::Final(ShellProbe::Inconclusive(e.to_string())),
     }
 }
 
