@@ -427,6 +427,10 @@ async fn ephemeral_container_validation_returns_kubernetes_causes() {
     let api: Api<Pod> = Api::namespaced(client.clone(), "default");
     let mut removed = api.get_ephemeral_containers("web").await.unwrap();
     removed.spec.as_mut().unwrap().ephemeral_containers = Some(vec![]);
+    // The kubelet is starting "dbg" and writes the pod status meanwhile, so a
+    // read-modify-write with the old resourceVersion can lose with a 409.
+    // Pods allow unconditional updates; that is what this checks.
+    removed.metadata.resource_version = None;
     let err = api_err(
         api.replace_ephemeral_containers("web", &PostParams::default(), &removed)
             .await
