@@ -16,8 +16,37 @@ fn main() {
         .to_path_buf();
     let guest_dir = build_guests(&root);
     println!("cargo:rustc-env=DSCAN_GUEST_DIR={}", guest_dir.display());
+    build_graft_helper(&manifest_dir);
     for watched in ["plugins", "wit", "rust-toolchain.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+}
+
+/// Compiles `helpers/graft.c` as a static executable for the graft strategy
+/// (uploaded into the debug container, which may have no libc dscan knows).
+/// Without a C compiler or a static libc the build goes on with an empty
+/// helper, and the graft strategy says so when asked for.
+fn build_graft_helper(manifest_dir: &Path) {
+    let source = manifest_dir.join("helpers").join("graft.c");
+    println!("cargo:rerun-if-changed={}", source.display());
+    let out = PathBuf::from(env("OUT_DIR")).join("dscan-graft");
+    let compiler = cc::Build::new()
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .get_compiler();
+    let built = Command::new(compiler.path())
+        .args(["-static", "-Os", "-s", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !built {
+        println!(
+            "cargo:warning=could not compile {} statically (install a C compiler and a static libc, \
+             e.g. Debian's libc6-dev); the graft strategy will be unavailable",
+            source.display()
+        );
+        std::fs::write(&out, b"").expect("write an empty graft helper into OUT_DIR");
     }
 }
 

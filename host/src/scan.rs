@@ -4,12 +4,14 @@
 
 pub mod cinc;
 pub mod facts;
+pub mod indebug;
+pub mod profile;
 pub mod select;
 pub mod standin;
 
 use std::time::Duration;
 
-use crate::access::AccessPlan;
+use crate::access::{AccessMode, AccessPlan};
 use crate::cluster::{ClusterError, ScanContext, debug};
 
 /// How the profile is executed.
@@ -23,6 +25,29 @@ pub enum Runner {
     /// without a scanner): a few container-baseline checks run through the
     /// debug container's chroot wrapper against the target's real files.
     Standin,
+    /// CINC Auditor inside the debug container (the scanner image), in a
+    /// grafted view of the target's root (graft strategy); the profile goes
+    /// in over exec stdin, the results come back over exec stdout.
+    InDebug,
+}
+
+impl Runner {
+    /// The name strategies see (`facts.runner`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Runner::Local => "local",
+            Runner::Standin => "standin",
+            Runner::InDebug => "in-debug",
+        }
+    }
+
+    /// The access mode this runner works with.
+    pub fn needs(self) -> AccessMode {
+        match self {
+            Runner::Local | Runner::Standin => AccessMode::ChrootWrapper,
+            Runner::InDebug => AccessMode::Graft,
+        }
+    }
 }
 
 /// Settings of the scan phase.
@@ -34,8 +59,17 @@ pub struct ScanSettings {
     pub runner: Runner,
     /// Profile (directory or archive) for CINC.
     pub profile: Option<std::path::PathBuf>,
-    /// Scanner executable (default: `cinc-auditor`, then `inspec`, on PATH).
+    /// Scanner executable: on this machine for the local runner (default:
+    /// `cinc-auditor`, then `inspec`, on PATH); inside the scanner image for
+    /// the in-debug runner (default [`indebug::DEFAULT_SCANNER`]).
     pub scanner: Option<std::path::PathBuf>,
+    /// The scanner's runtime directory in its image, grafted into the view
+    /// (in-debug; default: two levels above the scanner).
+    pub scanner_runtime: Option<std::path::PathBuf>,
+    /// The scanner image (in-debug runner, graft strategy).
+    pub scanner_image: String,
+    /// The profile, packed and checked before the cluster is touched (in-debug).
+    pub profile_tar: Option<std::sync::Arc<Vec<u8>>>,
     /// Debug image reference.
     pub debug_image: String,
     /// `--allow-privileged`.
@@ -86,6 +120,16 @@ pub async fn run(
         settings.allow_privileged,
     )
     .await?;
+    if chosen.plan.mode != settings.runner.needs() {
+        return Err(ClusterError::Strategy(format!(
+            "strategy {} planned {:?} access, which the {} runner cannot use (it needs {:?}); \
+             pick a strategy that fits the runner (--strategy) or another runner (--runner)",
+            chosen.name,
+            chosen.plan.mode,
+            settings.runner.name(),
+            settings.runner.needs()
+        )));
+    }
     let name = debug::container_name(&run_id);
     debug::add(
         &id.client,
@@ -106,11 +150,16 @@ pub async fn run(
     )
     .await?;
     ctx.hold("after-debug-container").await;
-    let target_pid = debug::verify_root(&id.client, &id.namespace, &id.pod, &name).await?;
+    let shell = debug::control_shell(&chosen.plan.debug_container.command);
+    let target_pid = debug::verify_root(&id.client, &id.namespace, &id.pod, &name, &shell).await?;
     let (results, scanner_exit) = match settings.runner {
         Runner::Standin => (standin::run(id, &name, settings.max_results).await?, None),
         Runner::Local => {
             let (bytes, code) = cinc::run(id, &name, &settings).await?;
+            (bytes, Some(code))
+        }
+        Runner::InDebug => {
+            let (bytes, code) = indebug::run(id, &name, &shell, target_pid, &settings).await?;
             (bytes, Some(code))
         }
     };

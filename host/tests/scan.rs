@@ -301,6 +301,131 @@ async fn share_process_namespace_locates_the_target_not_pid_1() {
     );
 }
 
+fn profile_dir(dir: &Path) -> PathBuf {
+    let profile = dir.join("profile");
+    std::fs::create_dir_all(profile.join("controls")).unwrap();
+    std::fs::write(
+        profile.join("inspec.yml"),
+        "name: container-baseline\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(profile.join("controls/base.rb"), "control 'x' do\nend\n").unwrap();
+    profile
+}
+
+#[tokio::test]
+async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_nothing() {
+    let Some(env) = env(Level::Privileged).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    let pid = env.pod_pid("web");
+    let before = fingerprint(pid);
+    let profile = profile_dir(env.dir.path());
+    let image = env
+        .sim
+        .images()
+        .pinned(dscan_sim::images::CINC_STANDIN)
+        .unwrap();
+    let args = [
+        "--runner",
+        "in-debug",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--scanner-image",
+        &image,
+        "-I",
+        "{compliance.min: 100}",
+    ];
+    // Privileged plans need consent.
+    let (code, _, stderr) = env.scan("web", &args).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("pass --allow-privileged"), "{stderr}");
+
+    let mut with = args.to_vec();
+    with.push("--allow-privileged");
+    let (code, doc, stderr) = env.scan("web", &with).await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    assert_eq!(doc["scan"]["strategy"], "graft");
+    assert_eq!(doc["scan"]["scanner_exit"], 0);
+    assert!(
+        doc["scan"]["declined"][0][1]
+            .as_str()
+            .unwrap()
+            .contains("use --strategy graft"),
+        "{doc}"
+    );
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("web-results.json")).unwrap())
+            .unwrap();
+    let profile0 = &results["profiles"][0];
+    assert_eq!(
+        profile0["name"], "container-baseline",
+        "the uploaded profile"
+    );
+    let desc = |id: &str| {
+        let c = profile0["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap();
+        (
+            c["results"][0]["status"].as_str().unwrap().to_string(),
+            c["results"][0]["code_desc"].as_str().unwrap().to_string(),
+        )
+    };
+    // The scanner saw the target's root at / (not the scanner image, whose
+    // os-release is Debian's and which has /bin/sh) and its runtime at its path.
+    assert_eq!(
+        desc("standin-os-release"),
+        ("passed".into(), "PRETTY_NAME is Distroless".into())
+    );
+    assert_eq!(
+        desc("standin-passwd-owner"),
+        ("passed".into(), "/etc/passwd is root:root 644".into())
+    );
+    let mut target_root: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/root"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    // The view adds the runtime graft's mount point /opt in its tmpfs upper
+    // layer (`ls` hides the other one, /.dscan).
+    target_root.push("opt".to_string());
+    target_root.sort();
+    let (shell, listing) = desc("standin-no-shell");
+    assert_eq!(shell, "passed");
+    let mut seen: Vec<String> = listing
+        .trim_start_matches("/ holds: ")
+        .split(' ')
+        .map(String::from)
+        .collect();
+    seen.sort();
+    assert_eq!(seen, target_root);
+    assert_eq!(desc("standin-runtime").0, "passed");
+    assert_eq!(desc("standin-profile").0, "passed");
+    // Nothing in the target changed: files, modes, links, mount table.
+    let after = fingerprint(pid);
+    assert_eq!(before.0, after.0, "the target's files changed");
+    assert_eq!(before.1, after.1, "the target's mount table changed");
+
+    // A profile that tries to leave its directory never reaches the cluster.
+    let evil = env.dir.path().join("evil");
+    std::fs::create_dir_all(&evil).unwrap();
+    std::fs::write(evil.join("inspec.yml"), "name: evil\n").unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", evil.join("shadow")).unwrap();
+    let mut bad = with.clone();
+    bad[3] = evil.to_str().unwrap();
+    env.sim.faults().clear_requests();
+    let (code, _, stderr) = env.scan("web", &bad).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("leaves the profile"), "{stderr}");
+    assert!(
+        env.sim.faults().requests().is_empty(),
+        "no API call was made"
+    );
+}
+
 fn fake_scanner(dir: &Path, body: &str) -> PathBuf {
     let path = dir.join("fake-cinc-auditor");
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();

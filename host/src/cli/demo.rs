@@ -66,6 +66,8 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         profile: None,
         runner: Runner::Standin,
         scanner: None,
+        scanner_runtime: None,
+        scanner_image: super::scan::DEFAULT_SCANNER_IMAGE.into(),
         strategy: vec!["chroot-wrapper".into()],
         strategy_opts: vec![],
         debug_image: dscan_sim::images::BUSYBOX.into(),

@@ -23,6 +23,10 @@ pub const DEFAULT_THRESHOLD: &str = "{compliance.min: 70}";
 /// reference with --debug-image for production (see the README).
 pub const DEFAULT_DEBUG_IMAGE: &str = "docker.io/library/busybox:1.36";
 
+/// The default scanner image for the graft strategy. Not pinned by digest
+/// either: pass `--scanner-image IMAGE@sha256:…` in production.
+pub const DEFAULT_SCANNER_IMAGE: &str = "docker.io/cincproject/auditor:latest";
+
 /// `dscan scan` flags.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -35,22 +39,33 @@ pub struct ScanArgs {
     /// Target container (default: the pod's only or default container).
     #[arg(short, long)]
     pub container: Option<String>,
-    /// CINC Auditor / InSpec profile (directory or archive), for the local runner.
+    /// CINC Auditor / InSpec profile (directory or .tar/.tar.gz archive), for
+    /// the local and in-debug runners.
     #[arg(long, value_name = "PATH")]
     pub profile: Option<PathBuf>,
     /// How the profile runs.
     #[arg(long, value_enum, default_value_t = Runner::Local)]
     pub runner: Runner,
-    /// The scanner executable (default: cinc-auditor, then inspec, on PATH).
+    /// The scanner executable: on this machine for --runner local (default:
+    /// cinc-auditor, then inspec, on PATH); in the scanner image for
+    /// --runner in-debug (default /opt/cinc-auditor/bin/cinc-auditor).
     #[arg(long, value_name = "PATH")]
     pub scanner: Option<PathBuf>,
-    /// Access strategies to try, in order (built-in: chroot-wrapper; plugins
-    /// loaded with --plugin add more).
+    /// The scanner's runtime directory in its image, grafted into the view
+    /// (--runner in-debug; default: two levels above --scanner).
+    #[arg(long, value_name = "DIR")]
+    pub scanner_runtime: Option<PathBuf>,
+    /// The scanner image the graft strategy runs as the debug container
+    /// (--runner in-debug); pin it by digest in production.
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_SCANNER_IMAGE)]
+    pub scanner_image: String,
+    /// Access strategies to try, in order (built-in: chroot-wrapper, graft;
+    /// plugins loaded with --plugin add more).
     #[arg(
         long,
         value_name = "NAME[,NAME...]",
         value_delimiter = ',',
-        default_value = "chroot-wrapper"
+        default_value = "chroot-wrapper,graft"
     )]
     pub strategy: Vec<String>,
     /// An option for the strategies, `KEY=VALUE` (repeatable).
@@ -59,7 +74,7 @@ pub struct ScanArgs {
     /// Debug container image; pin it by digest (`image@sha256:…`) in production.
     #[arg(long, value_name = "IMAGE", default_value = DEFAULT_DEBUG_IMAGE)]
     pub debug_image: String,
-    /// Allow plans with a privileged debug container.
+    /// Allow plans with a privileged debug container (the graft strategy).
     #[arg(long)]
     pub allow_privileged: bool,
     /// Threshold file (YAML/JSON); default `compliance.min: 70`.
@@ -144,10 +159,40 @@ pub(super) fn prepare(
     for (format, _) in &reports {
         plugins.get(PluginKind::Reporter, format)?;
     }
-    if args.runner == Runner::Local && args.profile.is_none() {
-        return Err(CliError::Usage(
-            "--runner local needs --profile PATH (a CINC Auditor/InSpec profile)".into(),
-        ));
+    if matches!(args.runner, Runner::Local | Runner::InDebug) && args.profile.is_none() {
+        return Err(CliError::Usage(format!(
+            "--runner {} needs --profile PATH (a CINC Auditor/InSpec profile)",
+            args.runner.name()
+        )));
+    }
+    // The in-debug runner uploads the profile: check and pack it before
+    // anything is created in the cluster.
+    let profile_tar = match (&args.profile, args.runner) {
+        (Some(path), Runner::InDebug) => {
+            let packed = scan::profile::pack(path, scan::indebug::MAX_PROFILE)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            tracing::info!(
+                "profile {}: {} files, {} bytes",
+                path.display(),
+                packed.files,
+                packed.bytes
+            );
+            Some(Arc::new(packed.tar))
+        }
+        _ => None,
+    };
+    let used = if args.runner == Runner::InDebug {
+        ("--scanner-image", &args.scanner_image)
+    } else {
+        ("--debug-image", &args.debug_image)
+    };
+    {
+        let (what, image) = used;
+        if !image.contains("@sha256:") {
+            tracing::warn!(
+                "{what} {image} is not pinned by digest; pass {what} IMAGE@sha256:… so every scan runs the same bits"
+            );
+        }
     }
     let mut strategy_options = vec![];
     for raw in &args.strategy_opts {
@@ -161,6 +206,9 @@ pub(super) fn prepare(
         runner: args.runner,
         profile: args.profile.clone(),
         scanner: args.scanner.clone(),
+        scanner_runtime: args.scanner_runtime.clone(),
+        scanner_image: args.scanner_image.clone(),
+        profile_tar,
         debug_image: args.debug_image.clone(),
         allow_privileged: args.allow_privileged,
         strategy_options,

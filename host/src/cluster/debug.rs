@@ -36,9 +36,28 @@ pub async fn exec(
     limit: Duration,
     cap: usize,
 ) -> Result<ExecOutput, ClusterError> {
+    exec_with_input(client, namespace, pod, container, argv, None, limit, cap).await
+}
+
+/// [`exec`] that also writes `input` to the command's stdin and then closes
+/// it. Closing stdin needs the v5 exec protocol; commands that must also work
+/// over v4 should read a known number of bytes (`head -c N`) instead of
+/// waiting for end of input.
+#[allow(clippy::too_many_arguments)] // one exec call's parameters, all needed
+pub async fn exec_with_input(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    argv: &[&str],
+    input: Option<&[u8]>,
+    limit: Duration,
+    cap: usize,
+) -> Result<ExecOutput, ClusterError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = AttachParams::default()
         .container(container)
+        .stdin(input.is_some())
         .stdout(true)
         .stderr(true);
     let action = format!(
@@ -52,7 +71,18 @@ pub async fn exec(
     )
     .await?;
     let (mut out, mut err) = (attached.stdout(), attached.stderr());
+    let writer = attached.stdin();
     let status = attached.take_status();
+    let feed = async move {
+        if let (Some(mut w), Some(data)) = (writer, input) {
+            use tokio::io::AsyncWriteExt;
+            // A command that stops reading early ends the stream; its exit
+            // status tells what happened, so a failed write is not an error here.
+            if w.write_all(data).await.is_ok() {
+                let _ = w.shutdown().await;
+            }
+        }
+    };
     let read = |stream: Option<_>| async move {
         let mut buf = Vec::new();
         if let Some(mut s) = stream {
@@ -71,12 +101,17 @@ pub async fn exec(
         Ok(buf)
     };
     let work = async {
-        let (o, e, s) = tokio::join!(read(out.take()), read(err.take()), async {
-            match status {
-                Some(s) => s.await,
-                None => None,
-            }
-        });
+        let (o, e, s, ()) = tokio::join!(
+            read(out.take()),
+            read(err.take()),
+            async {
+                match status {
+                    Some(s) => s.await,
+                    None => None,
+                }
+            },
+            feed
+        );
         (o, e, s)
     };
     let (o, e, s) = tokio::time::timeout(limit, work)
@@ -290,30 +325,57 @@ pub async fn wait_running(
     }
 }
 
+/// The shell dscan drives the debug container with: the one its start-up
+/// command runs under (`SHELL... -c SCRIPT`). The chroot-wrapper replaces the
+/// container's `/bin/sh`, so a fixed `/bin/sh` would land in the target.
+pub fn control_shell(command: &[String]) -> Vec<String> {
+    match command {
+        [shell @ .., dash_c, _] if dash_c == "-c" && !shell.is_empty() => shell.to_vec(),
+        _ => vec!["/bin/sh".into()],
+    }
+}
+
+/// Runs a script with the debug container's control shell.
+async fn control(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    name: &str,
+    shell: &[String],
+    script: &str,
+    limit: Duration,
+) -> Result<ExecOutput, ClusterError> {
+    let mut argv: Vec<&str> = shell.iter().map(String::as_str).collect();
+    argv.extend(["-c", script]);
+    exec(client, namespace, pod, name, &argv, limit, 64 * 1024).await
+}
+
 /// Waits for the start-up script to finish, then checks that the located
 /// target root is not the debug container's own root (a runtime that ignored
 /// `targetContainerName` would otherwise make us audit the debug image).
+/// Only portable commands: the debug image may be busybox or a full distro.
 pub async fn verify_root(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
     name: &str,
+    shell: &[String],
 ) -> Result<i64, ClusterError> {
-    let script = r#"for i in $(/bin/busybox seq 1 100); do [ -f /tmp/.dscan/ready ] && break; /bin/busybox usleep 100000; done
+    let script = r#"i=0; while [ ! -f /tmp/.dscan/ready ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 [ -f /tmp/.dscan/ready ] || { echo "the debug container never became ready" >&2; exit 3; }
-t=$(/bin/busybox cat /tmp/.dscan/target-pid)
-a=$(/bin/busybox stat -Lc %d:%i /proc/$t/root/ 2>&1) || { echo "cannot read /proc/$t/root: $a" >&2; exit 4; }
-b=$(/bin/busybox stat -Lc %d:%i /)
+t=$(cat /tmp/.dscan/target-pid)
+a=$(stat -L -c %d:%i /proc/$t/root/ 2>&1) || { echo "cannot read /proc/$t/root: $a" >&2; exit 4; }
+b=$(stat -L -c %d:%i /)
 [ "$a" != "$b" ] || { echo "/proc/$t/root is the debug container's own root" >&2; exit 5; }
 echo "$t""#;
-    let out = exec(
+    let out = control(
         client,
         namespace,
         pod,
         name,
-        &["/bin/busybox", "sh", "-c", script],
+        shell,
+        script,
         Duration::from_secs(30),
-        64 * 1024,
     )
     .await?;
     if out.code == Some(0) {
@@ -346,15 +408,22 @@ pub async fn stop(
     {
         return Ok(());
     }
-    let kill = "kill -TERM $(/bin/busybox cat /tmp/.dscan/main-pid)";
-    let _ = exec(
+    let command = current
+        .spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.as_ref())
+        .and_then(|ecs| ecs.iter().find(|c| c.name == name))
+        .and_then(|c| c.command.clone())
+        .unwrap_or_default();
+    let kill = "kill -TERM $(cat /tmp/.dscan/main-pid)";
+    let _ = control(
         client,
         namespace,
         pod,
         name,
-        &["/bin/busybox", "sh", "-c", kill],
+        &control_shell(&command),
+        kill,
         Duration::from_secs(20),
-        4096,
     )
     .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -373,5 +442,31 @@ pub async fn stop(
             });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::control_shell;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_control_shell_is_the_start_up_commands_shell() {
+        assert_eq!(
+            control_shell(&strings(&["/bin/busybox", "sh", "-c", "x"])),
+            strings(&["/bin/busybox", "sh"])
+        );
+        assert_eq!(
+            control_shell(&strings(&["/bin/sh", "-c", "x"])),
+            strings(&["/bin/sh"])
+        );
+        assert_eq!(
+            control_shell(&strings(&["sleep", "3600"])),
+            strings(&["/bin/sh"])
+        );
+        assert_eq!(control_shell(&strings(&["-c", "x"])), strings(&["/bin/sh"]));
     }
 }

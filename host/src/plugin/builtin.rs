@@ -29,4 +29,5 @@ pub(crate) const BUILTINS: &[BuiltIn] = &[
     builtin!("report_github.wasm"),
     builtin!("report_html.wasm"),
     builtin!("strategy_chroot_wrapper.wasm"),
+    builtin!("strategy_graft.wasm"),
 ];

@@ -34,6 +34,13 @@ fn find_scanner(explicit: Option<&Path>) -> Result<PathBuf, ClusterError> {
     ))
 }
 
+/// The last lines of a scanner's stderr, for error messages.
+pub(crate) fn stderr_tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(15)..].join("\n")
+}
+
 /// Runs the profile; returns the HDF bytes and the scanner's exit code.
 pub async fn run(
     id: &ScanIdentity,
@@ -93,18 +100,9 @@ pub async fn run(
         .map_err(|e| ClusterError::Scan(format!("the scanner failed to run: {e}")))?;
     let code = output.status.code().unwrap_or(-1);
     if !RESULT_CODES.contains(&code) {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: String = stderr
-            .lines()
-            .rev()
-            .take(15)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
         return Err(ClusterError::Scan(format!(
-            "the scanner exited with {code} (not a results code 0/100/101):\n{tail}"
+            "the scanner exited with {code} (not a results code 0/100/101):\n{}",
+            stderr_tail(&output.stderr)
         )));
     }
     let meta = std::fs::metadata(&results).map_err(|e| {

@@ -3,7 +3,7 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 
-use super::{Runner, ScanSettings};
+use super::ScanSettings;
 use crate::access::{PsaLevel, TargetFacts};
 use crate::cluster::{CALL_TIMEOUT, ClusterError, ScanContext, bounded};
 
@@ -36,7 +36,10 @@ pub async fn gather(
         .and_then(|s| s.container_statuses.as_ref())
         .and_then(|cs| cs.iter().find(|c| c.name == id.container))
         .and_then(|c| c.container_id.clone());
-    let mut options = vec![("image".to_string(), settings.debug_image.clone())];
+    let mut options = vec![
+        ("image".to_string(), settings.debug_image.clone()),
+        ("scanner-image".to_string(), settings.scanner_image.clone()),
+    ];
     let dead_man = settings.scan_timeout.as_secs() + settings.start_timeout.as_secs() + 300;
     options.push(("dead-man-seconds".into(), dead_man.to_string()));
     options.extend(settings.strategy_options.iter().cloned());
@@ -57,10 +60,7 @@ pub async fn gather(
         read_only_root_filesystem: sc.read_only_root_filesystem == Some(true),
         share_process_namespace: spec.share_process_namespace == Some(true),
         node: spec.node_name.clone(),
-        runner: match settings.runner {
-            Runner::Local => "local".into(),
-            Runner::Standin => "standin".into(),
-        },
+        runner: settings.runner.name().into(),
         allow_privileged: settings.allow_privileged,
         options,
     })

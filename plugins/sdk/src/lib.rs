@@ -76,6 +76,41 @@ pub mod strategy {
     });
     pub use self::dscan::plugin::meta::{Detail, OptionPair, PluginInfo};
     pub use self::exports::dscan::plugin::strategy::*;
+
+    /// How a debug container finds its target, and the shell lines that do
+    /// it (they write the PID to `STATE/target-pid`).
+    ///
+    /// Without `shareProcessNamespace` the target is PID 1 of the namespace
+    /// the debug container joins. With it, PID 1 is the pause process, so the
+    /// target is found by its container ID in `/proc/*/cgroup` (or, failing
+    /// that, mountinfo), never the debug container's own shell. Plain
+    /// commands only (`grep`), found on PATH in busybox and distro images.
+    pub fn locate_target(facts: &TargetFacts, state: &str) -> (RootLocator, String) {
+        if !facts.share_process_namespace {
+            return (RootLocator::PidOne, format!("echo 1 > {state}/target-pid"));
+        }
+        let id = facts.container_id.clone().unwrap_or_default();
+        // The first 12 hex digits: cgroup paths carry the full ID, runtime
+        // state paths in mountinfo often a prefix.
+        let short: String = id
+            .rsplit("://")
+            .next()
+            .unwrap_or(&id)
+            .chars()
+            .take(12)
+            .collect();
+        let script = format!(
+            r#"t=""
+for p in /proc/[0-9]*; do
+  n=${{p#/proc/}}
+  [ "$n" = "$$" ] && continue
+  if grep -qs "{short}" $p/cgroup $p/mountinfo; then t=$n; break; fi
+done
+[ -n "$t" ] || {{ echo "dscan: no process of container {short} found" >&2; exit 1; }}
+echo $t > {state}/target-pid"#
+        );
+        (RootLocator::ContainerId(id), script)
+    }
 }
 
 /// Looks up a `key=value` option by key (the last one given wins).

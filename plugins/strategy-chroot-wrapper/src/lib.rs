@@ -15,7 +15,7 @@
 
 use dscan_plugin_sdk::strategy::{
     AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
-    RbacRule, RootLocator, Security, TargetFacts,
+    RbacRule, Security, TargetFacts,
 };
 
 struct ChrootWrapper;
@@ -94,6 +94,13 @@ impl Guest for ChrootWrapper {
                     .into(),
             );
         }
+        if facts.runner == "in-debug" {
+            return Decision::Decline(
+                "the in-debug runner runs the scanner inside the debug container, in a grafted view of the target; \
+                 this strategy only wraps commands (runners local and standin); use --strategy graft"
+                    .into(),
+            );
+        }
         if facts.psa_level == PsaLevel::Restricted {
             return Decision::Decline(format!(
                 "namespace {:?} enforces Pod Security \"restricted\", which forbids root containers and SYS_CHROOT; \
@@ -140,34 +147,7 @@ impl Guest for ChrootWrapper {
         let dead_man: u32 = option(&facts.options, "dead-man-seconds")
             .and_then(|s| s.parse().ok())
             .unwrap_or(3600);
-        let (locate, locate_pid) = if facts.share_process_namespace {
-            let id = facts.container_id.clone().unwrap_or_default();
-            // The first 12 hex digits: cgroup paths carry the full ID, runtime
-            // state paths in mountinfo often a prefix.
-            let short: String = id
-                .rsplit("://")
-                .next()
-                .unwrap_or(&id)
-                .chars()
-                .take(12)
-                .collect();
-            // Under a shared process namespace PID 1 is the pause process: find
-            // the target by its container ID in /proc/*/cgroup or, failing
-            // that, mountinfo; refuse our own root.
-            let script = format!(
-                r#"t=""
-for p in /proc/[0-9]*; do
-  n=${{p#/proc/}}
-  [ "$n" = "$$" ] && continue
-  if /bin/busybox grep -qs "{short}" $p/cgroup $p/mountinfo; then t=$n; break; fi
-done
-[ -n "$t" ] || {{ echo "dscan: no process of container {short} found" >&2; exit 1; }}
-echo $t > {STATE}/target-pid"#
-            );
-            (RootLocator::ContainerId(id), script)
-        } else {
-            (RootLocator::PidOne, format!("echo 1 > {STATE}/target-pid"))
-        };
+        let (locate, locate_pid) = dscan_plugin_sdk::strategy::locate_target(&facts, STATE);
         let mut caps: Vec<String> = vec!["SYS_CHROOT".into()];
         caps.sort();
         Decision::Plan(AccessPlan {

@@ -8,6 +8,9 @@
 //! - `sim.local/busybox:1.35` — a debug image: Debian's static busybox with
 //!   every applet linked in `/bin`.
 //! - `sim.local/shell-app:latest` — a target that has a shell (not distroless).
+//! - `sim.local/cinc-auditor:standin` — a scanner image for the graft
+//!   strategy: busybox plus a *stand-in* `/opt/cinc-auditor/bin/cinc-auditor`
+//!   (a script, not CINC) that reports what it sees at `/` as HDF.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -29,6 +32,11 @@ pub const DISTROLESS_NONROOT: &str = "sim.local/distroless:nonroot";
 pub const BUSYBOX: &str = "sim.local/busybox:1.35";
 /// An image with a shell.
 pub const SHELL_APP: &str = "sim.local/shell-app:latest";
+/// The scanner image with a stand-in CINC Auditor.
+pub const CINC_STANDIN: &str = "sim.local/cinc-auditor:standin";
+
+/// The stand-in scanner script of [`CINC_STANDIN`].
+const STANDIN_SCANNER: &str = include_str!("../../fixtures/standin-cinc-auditor.sh");
 
 /// One image.
 #[derive(Debug, Clone)]
@@ -95,10 +103,27 @@ impl Images {
                     ],
                     vec![],
                 )?;
+                let cinc = dir.join("cinc-auditor");
+                build_busybox(&cinc, &busybox, Some(DEBIAN_OS_RELEASE))?;
+                let bytes = fs::read(&busybox).map_err(io(&busybox))?;
+                write(
+                    &cinc,
+                    "opt/cinc-auditor/embedded/bin/busybox",
+                    &bytes,
+                    0o755,
+                )?;
+                write(
+                    &cinc,
+                    "opt/cinc-auditor/bin/cinc-auditor",
+                    STANDIN_SCANNER.as_bytes(),
+                    0o755,
+                )?;
+                images.add(CINC_STANDIN, cinc, (0, 0), vec![], vec!["sh".into()])?;
             }
             Err(why) => {
                 images.missing.insert(BUSYBOX.into(), why.clone());
-                images.missing.insert(SHELL_APP.into(), why);
+                images.missing.insert(SHELL_APP.into(), why.clone());
+                images.missing.insert(CINC_STANDIN.into(), why);
             }
         }
         Ok(images)
