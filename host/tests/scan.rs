@@ -409,6 +409,21 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
     assert_eq!(before.0, after.0, "the target's files changed");
     assert_eq!(before.1, after.1, "the target's mount table changed");
 
+    // Results over the cap are refused; a scanner missing from the image is named.
+    let mut capped = with.clone();
+    capped.extend(["--max-results-mib", "0"]);
+    let (code, _, stderr) = env.scan("web", &capped).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("over the 0-byte cap"), "{stderr}");
+    let mut missing = with.clone();
+    missing.extend(["--scanner", "/opt/cinc-auditor/bin/nope"]);
+    let (code, _, stderr) = env.scan("web", &missing).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("cannot run in the scanner image (exit 127)"),
+        "{stderr}"
+    );
+
     // A profile that tries to leave its directory never reaches the cluster.
     let evil = env.dir.path().join("evil");
     std::fs::create_dir_all(&evil).unwrap();
@@ -427,7 +442,9 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
 }
 
 fn fake_scanner(dir: &Path, body: &str) -> PathBuf {
-    let path = dir.join("fake-cinc-auditor");
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!("fake-cinc-auditor-{n}"));
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     path
@@ -439,21 +456,34 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
         return;
     };
     env.pod("web", distroless()).await;
-    let example =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/results/distroless-baseline.json");
+    let standin = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("standin-cinc-auditor");
+    assert!(
+        standin.is_file(),
+        "{} is built by `cargo test --workspace`",
+        standin.display()
+    );
     let log = env.dir.path().join("scanner.log");
-    // A stand-in for cinc-auditor: records how it was called and what
-    // KUBECONFIG it got, then reports like CINC (exit 100: failed controls).
+    // Records how it was called and what KUBECONFIG it got, then hands over
+    // to the stand-in transport, which execs into the debug container with
+    // that kubeconfig and reports what it read.
     let scanner = fake_scanner(
         env.dir.path(),
         &format!(
-            "echo \"$@\" > {log}\nstat -c '%a' \"$KUBECONFIG\" >> {log}\ngrep -c token \"$KUBECONFIG\" >> {log}\nfor a in \"$@\"; do case \"$a\" in json:*) cp {example} \"${{a#json:}}\";; esac; done\nexit 100",
+            "echo \"$@\" > {log}\nstat -c '%a' \"$KUBECONFIG\" >> {log}\ngrep -c token \"$KUBECONFIG\" >> {log}\nexec {standin} \"$@\"",
             log = log.display(),
-            example = example.display()
+            standin = standin.display()
         ),
     );
-    let profile = env.dir.path().join("profile");
-    std::fs::create_dir_all(&profile).unwrap();
+    let profile = profile_dir(env.dir.path());
+    let target_pid = env.pod_pid("web");
+    let before = fingerprint(target_pid);
+    env.sim.faults().clear_requests();
     let (code, doc, stderr) = env
         .scan(
             "web",
@@ -465,15 +495,15 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
                 "--scanner",
                 scanner.to_str().unwrap(),
                 "-I",
-                "{compliance.min: 0}",
+                "{compliance.min: 100}",
+                "--report",
+                "junit=junit.xml",
             ],
         )
         .await;
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        doc["scan"]["scanner_exit"], 100,
-        "100 means failed controls: results, not an error"
-    );
+    assert_eq!(doc["scan"]["scanner_exit"], 0);
+    assert_eq!(doc["verdict"]["passed"], true);
     let called = std::fs::read_to_string(&log).unwrap();
     let debug = doc["scan"]["debug_container"].as_str().unwrap();
     assert!(
@@ -487,6 +517,80 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
     let lines: Vec<&str> = called.lines().collect();
     assert_eq!(lines[1], "600", "the restricted kubeconfig is private");
     assert_eq!(lines[2], "1", "it carries a token");
+    // The commands the transport ran through the debug container's /bin/sh
+    // read the target's files (the busybox debug image has a shell and no
+    // os-release).
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("web-results.json")).unwrap())
+            .unwrap();
+    let descs: Vec<&str> = results["profiles"][0]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["results"][0]["code_desc"].as_str().unwrap())
+        .collect();
+    let mut root: Vec<String> = std::fs::read_dir(format!("/proc/{target_pid}/root"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    root.sort();
+    assert_eq!(
+        descs,
+        [
+            "PRETTY_NAME is Distroless".to_string(),
+            "/etc/passwd is root:root 644".to_string(),
+            format!("/bin/sh is absent; / holds: {}", root.join(" ")),
+        ]
+    );
+    assert_eq!(results["profiles"][0]["name"], "container-baseline");
+    assert!(
+        std::fs::read_to_string(env.dir.path().join("junit.xml"))
+            .unwrap()
+            .contains("standin-passwd-owner")
+    );
+    let after = fingerprint(target_pid);
+    assert_eq!(before, after, "the target changed");
+    // The transport's execs ran as the temporary identity: between its first
+    // and last call (setup and cleanup run as the caller) nobody else called.
+    let identity = doc["run"]["identity"].as_str().unwrap();
+    let log = env.sim.faults().requests();
+    let first = log.iter().position(|r| r.user == identity).unwrap();
+    let last = log.iter().rposition(|r| r.user == identity).unwrap();
+    let during = &log[first..=last];
+    assert!(during.iter().all(|r| r.user == identity), "{during:?}");
+    // verify_root, then the transport's four commands.
+    assert!(
+        during.iter().filter(|r| r.resource == "pods/exec").count() >= 5,
+        "{during:?}"
+    );
+
+    // Failed controls are results (exit 100), not errors.
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/results/distroless-baseline.json");
+    let failing = fake_scanner(
+        env.dir.path(),
+        &format!(
+            "for a in \"$@\"; do case \"$a\" in json:*) cp {} \"${{a#json:}}\";; esac; done\nexit 100",
+            example.display()
+        ),
+    );
+    let (code, doc, stderr) = env
+        .scan(
+            "web",
+            &[
+                "--runner",
+                "local",
+                "--profile",
+                profile.to_str().unwrap(),
+                "--scanner",
+                failing.to_str().unwrap(),
+                "-I",
+                "{compliance.min: 0}",
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc["scan"]["scanner_exit"], 100);
 
     // Non-HDF output and oversized results are scan errors.
     let bad = fake_scanner(
