@@ -549,7 +549,8 @@ fn plugins_list_and_inspect() {
             "csv",
             "github",
             "html",
-            "chroot-wrapper"
+            "chroot-wrapper",
+            "graft"
         ]
     );
 

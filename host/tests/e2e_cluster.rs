@@ -116,3 +116,45 @@ fn cinc_scan_against_a_real_cluster() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The graft strategy with the real CINC Auditor image: needs a namespace
+/// whose Pod Security enforce level is `privileged` and consent to a
+/// privileged debug container.
+#[test]
+fn graft_scan_against_a_real_cluster() {
+    let Some(c) = cluster() else { return };
+    let Ok(image) = std::env::var("DSCAN_E2E_SCANNER_IMAGE") else {
+        eprintln!(
+            "SKIPPED: set DSCAN_E2E_SCANNER_IMAGE (a CINC Auditor image, pinned by digest) and point \
+             DSCAN_E2E_NAMESPACE at a PSA-privileged namespace to run the graft strategy"
+        );
+        return;
+    };
+    let profile = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/profiles/container-baseline");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let results = dir.path().join("results.json");
+    let out = dscan(
+        &c,
+        &[
+            "scan",
+            "--runner",
+            "in-debug",
+            "--allow-privileged",
+            "--scanner-image",
+            &image,
+            "--profile",
+            profile.to_str().expect("utf-8"),
+            "--results",
+            results.to_str().expect("utf-8"),
+            "-I",
+            "{compliance.min: 0}",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

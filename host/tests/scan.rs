@@ -424,6 +424,19 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
         "{stderr}"
     );
 
+    // Non-root targets, out of the chroot wrapper's reach, work with graft.
+    env.pod(
+        "nonroot",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+        "securityContext": {"runAsUser": 65532, "runAsNonRoot": true}}]}),
+    )
+    .await;
+    let nonroot_before = fingerprint(env.pod_pid("nonroot"));
+    let (code, doc, stderr) = env.scan("nonroot", &with).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc["scan"]["strategy"], "graft");
+    assert_eq!(nonroot_before, fingerprint(env.pod_pid("nonroot")));
+
     // A profile that tries to leave its directory never reaches the cluster.
     let evil = env.dir.path().join("evil");
     std::fs::create_dir_all(&evil).unwrap();

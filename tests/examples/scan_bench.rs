@@ -1,7 +1,8 @@
 //! End-to-end orchestration benchmark of `dscan scan` on the simulator, with
-//! the stand-in runner (which returns in well under a second), against
-//! `dscan check` (everything but the debug container and the scan) in the same
-//! run, interleaved. Reports wall-time medians, phase medians and API requests
+//! the stand-in runner (which returns in well under a second) and with the
+//! in-debug runner (graft strategy, the simulator's stand-in CINC image),
+//! against `dscan check` (everything but the debug container and the scan) in
+//! the same run, interleaved. Reports wall-time medians, phase medians and API requests
 //! per run. Needs root (the simulator's kubelet).
 //!
 //! `cargo run --release -p dscan-tests --example scan_bench -- target/release/dscan [RUNS]`
@@ -42,67 +43,100 @@ async fn main() {
     }
     sim.create_namespace("apps", dscan_sim::Level::Baseline)
         .expect("namespace");
+    // The graft strategy needs a privileged namespace.
+    sim.create_namespace("ops", dscan_sim::Level::Privileged)
+        .expect("namespace");
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("admin.kubeconfig");
     std::fs::write(&kubeconfig, sim.kubeconfig_yaml().expect("kubeconfig")).expect("write");
+    let profile = dir.path().join("profile");
+    std::fs::create_dir_all(&profile).expect("profile");
+    std::fs::write(profile.join("inspec.yml"), "name: bench\n").expect("inspec.yml");
     let client = sim.client().await.expect("client");
-    let pods: Api<Pod> = Api::namespaced(client, "apps");
-    let pod: Pod = serde_json::from_value(serde_json::json!({"metadata": {"name": "web"},
-        "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
-    .expect("pod");
-    pods.create(&PostParams::default(), &pod)
-        .await
-        .expect("create");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !pods
-        .get("web")
-        .await
-        .ok()
-        .and_then(|p| p.status?.container_statuses)
-        .is_some_and(|c| c.iter().any(|s| s.ready))
-    {
-        assert!(Instant::now() < deadline, "pod never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    for ns in ["apps", "ops"] {
+        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+        let pod: Pod = serde_json::from_value(serde_json::json!({"metadata": {"name": "web"},
+            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
+        .expect("pod");
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .expect("create");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pods
+            .get("web")
+            .await
+            .ok()
+            .and_then(|p| p.status?.container_statuses)
+            .is_some_and(|c| c.iter().any(|s| s.ready))
+        {
+            assert!(Instant::now() < deadline, "pod never ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     let image = sim
         .images()
         .pinned(dscan_sim::images::BUSYBOX)
         .expect("image");
-    let mut wall: [Vec<f64>; 2] = [vec![], vec![]];
-    let mut requests: [Vec<f64>; 2] = [vec![], vec![]];
+    let scanner_image = sim
+        .images()
+        .pinned(dscan_sim::images::CINC_STANDIN)
+        .expect("image");
+    let profile_arg = profile.display().to_string();
+    let variants: [(&str, &str, Vec<&str>); 3] = [
+        (
+            "dscan check (setup + proof + cleanup)",
+            "apps",
+            vec!["check"],
+        ),
+        (
+            "dscan scan --runner standin (chroot-wrapper)",
+            "apps",
+            vec!["scan", "--runner", "standin", "--debug-image", &image],
+        ),
+        (
+            "dscan scan --runner in-debug (graft, stand-in CINC)",
+            "ops",
+            vec![
+                "scan",
+                "--runner",
+                "in-debug",
+                "--allow-privileged",
+                "--scanner-image",
+                &scanner_image,
+                "--profile",
+                &profile_arg,
+                "-I",
+                "{compliance.min: 0}",
+            ],
+        ),
+    ];
+    let mut wall: Vec<Vec<f64>> = vec![vec![]; variants.len()];
+    let mut requests: Vec<Vec<f64>> = vec![vec![]; variants.len()];
     let mut phases: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
     for i in 0..runs {
-        for (k, command) in ["check", "scan"].iter().enumerate() {
+        for (k, (_, ns, args)) in variants.iter().enumerate() {
             let before = sim.faults().requests().len();
             let mut cmd = tokio::process::Command::new(&dscan);
-            cmd.args([
-                command,
-                "-n",
-                "apps",
-                "-p",
-                "web",
-                "--output",
-                "json",
-                "--kubeconfig",
-            ])
-            .arg(&kubeconfig)
-            .arg("--state-dir")
-            .arg(dir.path().join("state"));
-            if *command == "scan" {
-                cmd.args(["--runner", "standin", "--debug-image", &image, "--results"])
-                    .arg(dir.path().join(format!("r{i}.json")));
+            cmd.args(args)
+                .args(["-n", ns, "-p", "web", "--output", "json", "--kubeconfig"])
+                .arg(&kubeconfig)
+                .arg("--state-dir")
+                .arg(dir.path().join("state"));
+            if args[0] == "scan" {
+                cmd.arg("--results")
+                    .arg(dir.path().join(format!("r{i}-{k}.json")));
             }
             let t = Instant::now();
             let out = cmd.output().await.expect("dscan");
             let secs = t.elapsed().as_secs_f64();
             assert!(
                 out.status.success(),
-                "{command} failed: {}",
+                "{args:?} failed: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
             wall[k].push(secs);
             requests[k].push((sim.faults().requests().len() - before) as f64);
-            if *command == "scan" {
+            if k == 1 {
                 let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
                 for p in doc["run"]["phases"].as_array().into_iter().flatten() {
                     phases
@@ -113,23 +147,24 @@ async fn main() {
             }
         }
     }
+    println!("dscan scan orchestration on the simulator, {runs} interleaved runs each (medians):");
+    for (k, (label, _, _)) in variants.iter().enumerate() {
+        println!(
+            "  {label:<52} {:>8.3} s  {:>4.0} API requests",
+            median(wall[k].clone()),
+            median(requests[k].clone())
+        );
+        if k == 1 {
+            for (phase, v) in &phases {
+                println!("      phase {phase:<10} {:>8.3} s", median(v.clone()));
+            }
+        }
+    }
     let check = median(wall[0].clone());
     let scan = median(wall[1].clone());
-    println!("dscan scan orchestration on the simulator, {runs} interleaved runs each (medians):");
-    println!(
-        "  dscan check (setup + proof + cleanup)        {:>8.3} s  {:>4.0} API requests",
-        check,
-        median(requests[0].clone())
-    );
-    println!(
-        "  dscan scan --runner standin (whole workflow) {:>8.3} s  {:>4.0} API requests",
-        scan,
-        median(requests[1].clone())
-    );
-    for (phase, v) in &phases {
-        println!("    scan phase {phase:<10} {:>8.3} s", median(v.clone()));
-    }
-    println!("  scan / check: {:.2}x", scan / check);
+    let graft = median(wall[2].clone());
+    println!("  standin scan / check: {:.2}x", scan / check);
+    println!("  graft scan / standin scan: {:.2}x", graft / scan);
     println!(
         "  the reference workflow's fixed sleeps alone (>= 8 s) / dscan scan: {:.1}x",
         8.0 / scan

@@ -57,7 +57,9 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
             created_by: created_by(args.cluster.context.as_deref()),
             hold_at: std::env::var("DSCAN_TEST_HOLD_AT").ok(),
             keep_debug_container: false,
+            progress: super::cluster_args::live_progress(args.output),
         };
+        let live = options.progress;
         let (record, outcome) = session::run(conn, options, prove).await;
         let cleanup_complete = record.cleanup.as_ref().is_none_or(|c| c.complete());
         match args.output {
@@ -65,7 +67,7 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
                 let text = serde_json::to_string_pretty(&record).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
                 println!("{text}");
             }
-            OutputFormat::Human => print_human(&record),
+            OutputFormat::Human => print_human(&record, live),
         }
         if !cleanup_complete {
             let left: Vec<String> = record
@@ -89,8 +91,8 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
     })
 }
 
-fn print_human(record: &session::RunRecord) {
-    super::cluster_args::print_phases(record);
+fn print_human(record: &session::RunRecord, live: bool) {
+    super::cluster_args::print_phases(record, live);
     if let Some(probe) = &record.probe {
         eprintln!("target: {}", probe.describe());
     }

@@ -82,14 +82,19 @@ impl From<ClusterError> for CliError {
     }
 }
 
-/// Prints the phase timings of a run, one line each, on stderr.
-pub fn print_phases(record: &crate::cluster::RunRecord) {
-    for p in &record.phases {
-        eprintln!(
-            "{} {:<10} {:>7.2}s",
-            if p.ok { "ok  " } else { "FAIL" },
-            p.phase,
-            p.seconds
-        );
+/// Prints the phase timings of a run, one line each, on stderr (unless they
+/// were already shown live).
+pub fn print_phases(record: &crate::cluster::RunRecord, shown_live: bool) {
+    if shown_live {
+        return;
     }
+    for p in &record.phases {
+        eprintln!("{}", p.line());
+    }
+}
+
+/// Whether phases are shown as they end: human output on a terminal.
+pub fn live_progress(output: OutputFormat) -> bool {
+    use std::io::IsTerminal;
+    output == OutputFormat::Human && std::io::stderr().is_terminal()
 }

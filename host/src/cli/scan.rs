@@ -232,6 +232,7 @@ pub(super) fn prepare(
         created_by: created_by(args.cluster.context.as_deref()),
         hold_at: std::env::var("DSCAN_TEST_HOLD_AT").ok(),
         keep_debug_container: args.keep_debug_container_running,
+        progress: super::cluster_args::live_progress(args.output),
     };
     Ok(Prepared {
         plugins: Arc::new(plugins),
@@ -357,7 +358,7 @@ pub(super) fn finish(
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         OutputFormat::Human => {
-            super::cluster_args::print_phases(&record);
+            super::cluster_args::print_phases(&record, prepared.session.progress);
             if let Some(c) = &record.cleanup {
                 let debug = match (
                     &c.debug_container,

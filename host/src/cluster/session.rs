@@ -31,6 +31,9 @@ pub struct SessionOptions {
     pub hold_at: Option<String>,
     /// Leave the debug container running after the run (for debugging).
     pub keep_debug_container: bool,
+    /// Print each phase on stderr as it ends (for terminals; otherwise the
+    /// caller prints the timings at the end).
+    pub progress: bool,
 }
 
 /// The debug container a run added, recorded beside the journal as soon as it
@@ -96,6 +99,18 @@ pub struct PhaseTiming {
     pub ok: bool,
 }
 
+impl PhaseTiming {
+    /// One human-readable line: `ok   setup         0.12s`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} {:<10} {:>7.2}s",
+            if self.ok { "ok  " } else { "FAIL" },
+            self.phase,
+            self.seconds
+        )
+    }
+}
+
 /// The machine-readable record of a run (`--output json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
@@ -133,15 +148,20 @@ pub async fn hold(options: &SessionOptions, boundary: &str) {
     }
 }
 
-struct Clock(Instant);
+/// Phase timer; with `live`, each phase is printed as it ends.
+struct Clock(Instant, bool);
 
 impl Clock {
     fn lap(&mut self, record: &mut RunRecord, phase: &'static str, ok: bool) {
-        record.phases.push(PhaseTiming {
+        let timing = PhaseTiming {
             phase,
             seconds: self.0.elapsed().as_secs_f64(),
             ok,
-        });
+        };
+        if self.1 {
+            eprintln!("{}", timing.line());
+        }
+        record.phases.push(timing);
         self.0 = Instant::now();
     }
 }
@@ -194,7 +214,7 @@ where
         cleanup: None,
         error: None,
     };
-    let mut clock = Clock(Instant::now());
+    let mut clock = Clock(Instant::now(), options.progress);
     // Signal handlers are installed before anything is created, so that from
     // here on SIGINT/SIGTERM lead to cleanup instead of killing the process.
     let signals = signalled();
