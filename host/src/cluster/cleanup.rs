@@ -43,66 +43,66 @@ impl CleanupReport {
 
 const ATTEMPTS: u32 = 6;
 
-async fn delete_once(client: &kube::Client, obj: &ObjectRef) -> Result<(), ClusterError> {
-    let action = format!("delete {obj}");
-    let dp = DeleteParams::default();
-    let result = match obj.kind {
-        ObjectKind::ServiceAccount => bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<ServiceAccount>::namespaced(client.clone(), &obj.namespace)
-                .delete(&obj.name, &dp),
-        )
-        .await
-        .map(|_| ()),
-        ObjectKind::Role => bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<Role>::namespaced(client.clone(), &obj.namespace).delete(&obj.name, &dp),
-        )
-        .await
-        .map(|_| ()),
-        ObjectKind::RoleBinding => bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<RoleBinding>::namespaced(client.clone(), &obj.namespace).delete(&obj.name, &dp),
-        )
-        .await
-        .map(|_| ()),
-    };
+/// What the typed calls below need of the three kinds dscan creates.
+pub(super) trait Kind:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+{
+}
+
+impl<K> Kind for K where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+{
+}
+
+async fn delete_typed<K: Kind>(client: &kube::Client, obj: &ObjectRef) -> Result<(), ClusterError> {
+    let api = Api::<K>::namespaced(client.clone(), &obj.namespace);
+    let result = bounded(
+        &format!("delete {obj}"),
+        CALL_TIMEOUT,
+        api.delete(&obj.name, &DeleteParams::default()),
+    )
+    .await;
     match result {
         Err(e) if e.is_not_found() => Ok(()),
-        other => other,
+        other => other.map(|_| ()),
+    }
+}
+
+async fn exists_typed<K: Kind>(
+    client: &kube::Client,
+    obj: &ObjectRef,
+) -> Result<bool, ClusterError> {
+    let api = Api::<K>::namespaced(client.clone(), &obj.namespace);
+    bounded(
+        &format!("verify {obj} is gone"),
+        CALL_TIMEOUT,
+        api.get_opt(&obj.name),
+    )
+    .await
+    .map(|found| found.is_some())
+}
+
+async fn delete_once(client: &kube::Client, obj: &ObjectRef) -> Result<(), ClusterError> {
+    match obj.kind {
+        ObjectKind::ServiceAccount => delete_typed::<ServiceAccount>(client, obj).await,
+        ObjectKind::Role => delete_typed::<Role>(client, obj).await,
+        ObjectKind::RoleBinding => delete_typed::<RoleBinding>(client, obj).await,
     }
 }
 
 /// Whether the object still exists.
 async fn exists(client: &kube::Client, obj: &ObjectRef) -> Result<bool, ClusterError> {
-    let action = format!("verify {obj} is gone");
-    let found = match obj.kind {
-        ObjectKind::ServiceAccount => bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<ServiceAccount>::namespaced(client.clone(), &obj.namespace).get_opt(&obj.name),
-        )
-        .await?
-        .is_some(),
-        ObjectKind::Role => bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<Role>::namespaced(client.clone(), &obj.namespace).get_opt(&obj.name),
-        )
-        .await?
-        .is_some(),
-        ObjectKind::RoleBinding => bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<RoleBinding>::namespaced(client.clone(), &obj.namespace).get_opt(&obj.name),
-        )
-        .await?
-        .is_some(),
-    };
-    Ok(found)
+    match obj.kind {
+        ObjectKind::ServiceAccount => exists_typed::<ServiceAccount>(client, obj).await,
+        ObjectKind::Role => exists_typed::<Role>(client, obj).await,
+        ObjectKind::RoleBinding => exists_typed::<RoleBinding>(client, obj).await,
+    }
 }
 
 /// Deletes one object and verifies it is gone, retrying transient failures.

@@ -168,38 +168,10 @@ pub async fn run(
     let selector = format!("app.kubernetes.io/managed-by={MANAGED_BY}");
     for ns in &swept {
         let lp = ListParams::default().labels(&selector);
-        let mut found: Vec<(ObjectRef, ObjectMeta)> = vec![];
-        let action = format!("list dscan objects in {ns}");
-        for sa in bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<ServiceAccount>::namespaced(conn.client.clone(), ns).list(&lp),
-        )
-        .await?
-        {
-            found.push((
-                obj(ObjectKind::ServiceAccount, ns, &sa.metadata),
-                sa.metadata,
-            ));
-        }
-        for r in bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<Role>::namespaced(conn.client.clone(), ns).list(&lp),
-        )
-        .await?
-        {
-            found.push((obj(ObjectKind::Role, ns, &r.metadata), r.metadata));
-        }
-        for rb in bounded(
-            &action,
-            CALL_TIMEOUT,
-            Api::<RoleBinding>::namespaced(conn.client.clone(), ns).list(&lp),
-        )
-        .await?
-        {
-            found.push((obj(ObjectKind::RoleBinding, ns, &rb.metadata), rb.metadata));
-        }
+        let mut found =
+            list_managed::<ServiceAccount>(conn, ns, ObjectKind::ServiceAccount, &lp).await?;
+        found.extend(list_managed::<Role>(conn, ns, ObjectKind::Role, &lp).await?);
+        found.extend(list_managed::<RoleBinding>(conn, ns, ObjectKind::RoleBinding, &lp).await?);
         for (object, meta) in found {
             if report.actions.iter().any(|a| a.object == object) {
                 continue;
@@ -223,12 +195,32 @@ pub async fn run(
     Ok(report)
 }
 
-fn obj(kind: ObjectKind, ns: &str, meta: &ObjectMeta) -> ObjectRef {
-    ObjectRef {
-        kind,
-        namespace: ns.to_string(),
-        name: meta.name.clone().unwrap_or_default(),
-    }
+/// The dscan-labelled objects of one kind in a namespace, with their metadata.
+async fn list_managed<K: cleanup::Kind>(
+    conn: &ClusterConnection,
+    ns: &str,
+    kind: ObjectKind,
+    lp: &ListParams,
+) -> Result<Vec<(ObjectRef, ObjectMeta)>, ClusterError> {
+    let api = Api::<K>::namespaced(conn.client.clone(), ns);
+    let list = bounded(
+        &format!("list dscan objects in {ns}"),
+        CALL_TIMEOUT,
+        api.list(lp),
+    )
+    .await?;
+    Ok(list
+        .into_iter()
+        .map(|o| {
+            let meta = o.meta().clone();
+            let object = ObjectRef {
+                kind,
+                namespace: ns.to_string(),
+                name: meta.name.clone().unwrap_or_default(),
+            };
+            (object, meta)
+        })
+        .collect())
 }
 
 #[cfg(test)]

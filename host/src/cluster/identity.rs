@@ -99,20 +99,19 @@ pub fn metadata(
     }
 }
 
-/// The scan phase's rules: DESIGN §5, pinned to the pod by name.
+/// The scan phase's rules: [`crate::access::ROLE_GRANTS`] (DESIGN §5), pinned
+/// to the pod by name. Plans are checked against the same table.
 pub fn scan_rules(pod: &str) -> Vec<PolicyRule> {
-    let rule = |resource: &str, verbs: &[&str]| PolicyRule {
-        api_groups: Some(vec![String::new()]),
-        resources: Some(vec![resource.to_string()]),
-        resource_names: Some(vec![pod.to_string()]),
-        verbs: verbs.iter().map(|v| (*v).to_string()).collect(),
-        ..Default::default()
-    };
-    vec![
-        rule("pods", &["get", "watch"]),
-        rule("pods/ephemeralcontainers", &["get", "patch"]),
-        rule("pods/exec", &["create", "get"]),
-    ]
+    crate::access::ROLE_GRANTS
+        .iter()
+        .map(|(resource, verbs)| PolicyRule {
+            api_groups: Some(vec![String::new()]),
+            resources: Some(vec![(*resource).to_string()]),
+            resource_names: Some(vec![pod.to_string()]),
+            verbs: verbs.iter().map(|v| (*v).to_string()).collect(),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// Creates one object of the run.

@@ -77,6 +77,23 @@ pub mod strategy {
     pub use self::dscan::plugin::meta::{Detail, OptionPair, PluginInfo};
     pub use self::exports::dscan::plugin::strategy::*;
 
+    /// The RBAC a debug-container plan needs on the target pod — read and
+    /// watch it, add the ephemeral container, exec into it — which is what
+    /// dscan's temporary Role grants.
+    pub fn debug_container_rbac() -> Vec<RbacRule> {
+        [
+            ("pods", &["get", "watch"]),
+            ("pods/ephemeralcontainers", &["get", "patch"]),
+            ("pods/exec", &["create", "get"]),
+        ]
+        .into_iter()
+        .map(|(resource, verbs)| RbacRule {
+            resource: resource.into(),
+            verbs: verbs.iter().map(|v| (*v).into()).collect(),
+        })
+        .collect()
+    }
+
     /// How a debug container finds its target, and the shell lines that do
     /// it (they write the PID to `STATE/target-pid`).
     ///

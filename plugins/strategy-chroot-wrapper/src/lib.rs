@@ -15,7 +15,7 @@
 
 use dscan_plugin_sdk::strategy::{
     AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
-    RbacRule, Security, TargetFacts,
+    Security, TargetFacts,
 };
 
 struct ChrootWrapper;
@@ -174,20 +174,7 @@ impl Guest for ChrootWrapper {
             },
             locate,
             mode: AccessMode::ChrootWrapper,
-            rbac: vec![
-                RbacRule {
-                    resource: "pods/ephemeralcontainers".into(),
-                    verbs: vec!["get".into(), "patch".into()],
-                },
-                RbacRule {
-                    resource: "pods/exec".into(),
-                    verbs: vec!["create".into(), "get".into()],
-                },
-                RbacRule {
-                    resource: "pods".into(),
-                    verbs: vec!["get".into(), "watch".into()],
-                },
-            ],
+            rbac: dscan_plugin_sdk::strategy::debug_container_rbac(),
             notes: vec![format!(
                 "root target in a {} namespace: a root busybox debug container with SYS_CHROOT reaches its root without writing to it",
                 match facts.psa_level {

@@ -13,7 +13,7 @@
 
 use dscan_plugin_sdk::strategy::{
     AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
-    RbacRule, Security, TargetFacts,
+    Security, TargetFacts,
 };
 
 struct Graft;
@@ -116,20 +116,7 @@ impl Guest for Graft {
             },
             locate,
             mode: AccessMode::Graft,
-            rbac: vec![
-                RbacRule {
-                    resource: "pods/ephemeralcontainers".into(),
-                    verbs: vec!["get".into(), "patch".into()],
-                },
-                RbacRule {
-                    resource: "pods/exec".into(),
-                    verbs: vec!["create".into(), "get".into()],
-                },
-                RbacRule {
-                    resource: "pods".into(),
-                    verbs: vec!["get".into(), "watch".into()],
-                },
-            ],
+            rbac: dscan_plugin_sdk::strategy::debug_container_rbac(),
             notes: vec![format!(
                 "{user} target in a privileged namespace with --allow-privileged: the scanner image runs privileged and scans a private overlay view of the target's root"
             )],
