@@ -63,23 +63,12 @@ impl Harness {
 
     /// Creates a one-container pod in `apps` and waits until it is ready.
     async fn pod(&self, name: &str, image: &str) {
-        let client = self.sim.client().await.unwrap();
-        let pods: Api<Pod> = Api::namespaced(client, "apps");
-        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name},
-            "spec": {"containers": [{"name": "app", "image": image}]}}))
-        .unwrap();
-        pods.create(&PostParams::default(), &pod).await.unwrap();
-        for _ in 0..500 {
-            let p = pods.get(name).await.unwrap();
-            if p.status
-                .and_then(|s| s.container_statuses)
-                .is_some_and(|c| c.iter().any(|s| s.ready))
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("pod {name} never became ready");
+        let pod = json!({"metadata": {"name": name},
+            "spec": {"containers": [{"name": "app", "image": image}]}});
+        self.sim
+            .run_pod("apps", pod, Duration::from_secs(10))
+            .await
+            .unwrap();
     }
 
     fn state_dir(&self) -> PathBuf {

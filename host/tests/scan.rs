@@ -16,7 +16,6 @@ use std::time::Duration;
 use dscan_sim::{KubeletMode, Level, Sim};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
-use kube::api::PostParams;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -45,22 +44,11 @@ async fn env(ns_level: Level) -> Option<Env> {
 
 impl Env {
     async fn pod(&self, name: &str, spec: Value) {
-        let client = self.sim.client().await.unwrap();
-        let pods: Api<Pod> = Api::namespaced(client, "apps");
-        let pod: Pod =
-            serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap();
-        pods.create(&PostParams::default(), &pod).await.unwrap();
-        for _ in 0..500 {
-            let p = pods.get(name).await.unwrap();
-            if p.status
-                .and_then(|s| s.container_statuses)
-                .is_some_and(|c| c.iter().any(|s| s.ready))
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("pod {name} never became ready");
+        let pod = json!({"metadata": {"name": name}, "spec": spec});
+        self.sim
+            .run_pod("apps", pod, Duration::from_secs(10))
+            .await
+            .unwrap();
     }
 
     fn debug_image(&self) -> String {

@@ -70,6 +70,14 @@ pub enum SimError {
     /// A direct store operation was refused.
     #[error("{0}")]
     Api(#[from] ApiError),
+    /// A pod from [`Sim::run_pod`] was refused or did not become ready.
+    #[error("pod {pod}: {message}")]
+    Pod {
+        /// `namespace/name`.
+        pod: String,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// Settings.
@@ -348,6 +356,49 @@ impl Sim {
     /// The images the kubelet can run.
     pub fn images(&self) -> &Images {
         self.shared.kubelet.images()
+    }
+
+    /// Creates a pod (as the admin) and waits up to `limit` until all its
+    /// containers are ready: the running target that tests, benchmarks and
+    /// the demo start from.
+    pub async fn run_pod(
+        &self,
+        namespace: &str,
+        pod: serde_json::Value,
+        limit: Duration,
+    ) -> Result<k8s_openapi::api::core::v1::Pod, SimError> {
+        use k8s_openapi::api::core::v1::Pod;
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let failed = |message: String| SimError::Pod {
+            pod: format!("{namespace}/{name}"),
+            message,
+        };
+        let pod: Pod = serde_json::from_value(pod).map_err(|e| failed(e.to_string()))?;
+        let api: kube::Api<Pod> = kube::Api::namespaced(self.client().await?, namespace);
+        api.create(&kube::api::PostParams::default(), &pod)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let current = api.get(&name).await.map_err(|e| failed(e.to_string()))?;
+            let statuses = current
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref());
+            if statuses.is_some_and(|c| !c.is_empty() && c.iter().all(|s| s.ready)) {
+                return Ok(current);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(failed(format!(
+                    "not ready within {limit:?}: {:?}",
+                    current.status
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Host PID of a running container's main process.

@@ -10,10 +10,6 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::PostParams;
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -52,26 +48,12 @@ async fn main() {
     let profile = dir.path().join("profile");
     std::fs::create_dir_all(&profile).expect("profile");
     std::fs::write(profile.join("inspec.yml"), "name: bench\n").expect("inspec.yml");
-    let client = sim.client().await.expect("client");
     for ns in ["apps", "ops"] {
-        let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-        let pod: Pod = serde_json::from_value(serde_json::json!({"metadata": {"name": "web"},
-            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}}))
-        .expect("pod");
-        pods.create(&PostParams::default(), &pod)
+        let pod = serde_json::json!({"metadata": {"name": "web"},
+            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}});
+        sim.run_pod(ns, pod, Duration::from_secs(30))
             .await
-            .expect("create");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !pods
-            .get("web")
-            .await
-            .ok()
-            .and_then(|p| p.status?.container_statuses)
-            .is_some_and(|c| c.iter().any(|s| s.ready))
-        {
-            assert!(Instant::now() < deadline, "pod never ready");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            .expect("target pod");
     }
     let image = sim
         .images()

@@ -10,9 +10,6 @@
 use std::time::Duration;
 
 use clap::Args;
-use k8s_openapi::api::core::v1::Pod;
-use kube::Api;
-use kube::api::PostParams;
 
 use super::cluster_args::{OutputFormat, runtime};
 use super::scan::{ScanArgs, cluster_part, finish, prepare};
@@ -105,26 +102,12 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
             prepared.set_debug_image(pinned);
         }
         sim.create_namespace("demo", dscan_sim::Level::Baseline).map_err(|e| sim_error(&e.to_string()))?;
-        let client = sim.client().await.map_err(|e| sim_error(&e.to_string()))?;
-        let pods: Api<Pod> = Api::namespaced(client, "demo");
-        let pod: Pod = serde_json::from_value(serde_json::json!({
+        eprintln!("simulator: {} — namespace demo (Pod Security baseline), pod distroless-app ({})", sim.url(), dscan_sim::images::DISTROLESS);
+        let pod = serde_json::json!({
             "metadata": {"name": "distroless-app", "labels": {"app": "distroless-app"}},
             "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}
-        }))
-        .map_err(|e| sim_error(&e.to_string()))?;
-        pods.create(&PostParams::default(), &pod).await.map_err(|e| sim_error(&e.to_string()))?;
-        eprintln!("simulator: {} — namespace demo (Pod Security baseline), pod distroless-app ({})", sim.url(), dscan_sim::images::DISTROLESS);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let p = pods.get("distroless-app").await.map_err(|e| sim_error(&e.to_string()))?;
-            if p.status.and_then(|s| s.container_statuses).is_some_and(|c| c.iter().any(|s| s.ready)) {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(sim_error("the demo pod did not start within 30 s"));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        });
+        sim.run_pod("demo", pod, Duration::from_secs(30)).await.map_err(|e| sim_error(&e.to_string()))?;
         let yaml = sim.kubeconfig_yaml().map_err(|e| sim_error(&e.to_string()))?;
         write_private(&kubeconfig, &yaml)?;
         let outcome = cluster_part(&prepared, &ConnectOptions { kubeconfig: Some(kubeconfig.clone()), context: None }).await;

@@ -335,19 +335,43 @@ pub fn control_shell(command: &[String]) -> Vec<String> {
     }
 }
 
-/// Runs a script with the debug container's control shell.
-async fn control(
-    client: &kube::Client,
-    namespace: &str,
-    pod: &str,
-    name: &str,
-    shell: &[String],
-    script: &str,
-    limit: Duration,
-) -> Result<ExecOutput, ClusterError> {
-    let mut argv: Vec<&str> = shell.iter().map(String::as_str).collect();
-    argv.extend(["-c", script]);
-    exec(client, namespace, pod, name, &argv, limit, 64 * 1024).await
+/// A debug container and the shell dscan drives it with.
+pub struct Control<'a> {
+    /// Client of the identity making the calls.
+    pub client: &'a kube::Client,
+    /// Namespace.
+    pub namespace: &'a str,
+    /// Pod.
+    pub pod: &'a str,
+    /// The debug container.
+    pub name: &'a str,
+    /// Its control shell ([`control_shell`]).
+    pub shell: &'a [String],
+}
+
+impl Control<'_> {
+    /// Runs `script` with the control shell, writing `input` to its stdin.
+    pub async fn run(
+        &self,
+        script: &str,
+        input: Option<&[u8]>,
+        limit: Duration,
+        cap: usize,
+    ) -> Result<ExecOutput, ClusterError> {
+        let mut argv: Vec<&str> = self.shell.iter().map(String::as_str).collect();
+        argv.extend(["-c", script]);
+        exec_with_input(
+            self.client,
+            self.namespace,
+            self.pod,
+            self.name,
+            &argv,
+            input,
+            limit,
+            cap,
+        )
+        .await
+    }
 }
 
 /// Waits for the start-up script to finish, then checks that the located
@@ -368,16 +392,16 @@ a=$(stat -L -c %d:%i /proc/$t/root/ 2>&1) || { echo "cannot read /proc/$t/root: 
 b=$(stat -L -c %d:%i /)
 [ "$a" != "$b" ] || { echo "/proc/$t/root is the debug container's own root" >&2; exit 5; }
 echo "$t""#;
-    let out = control(
+    let control = Control {
         client,
         namespace,
         pod,
         name,
         shell,
-        script,
-        Duration::from_secs(30),
-    )
-    .await?;
+    };
+    let out = control
+        .run(script, None, Duration::from_secs(30), 64 * 1024)
+        .await?;
     if out.code == Some(0) {
         let pid = String::from_utf8_lossy(&out.stdout)
             .trim()
@@ -416,16 +440,15 @@ pub async fn stop(
         .and_then(|c| c.command.clone())
         .unwrap_or_default();
     let kill = "kill -TERM $(cat /tmp/.dscan/main-pid)";
-    let _ = control(
+    let shell = control_shell(&command);
+    let control = Control {
         client,
         namespace,
         pod,
         name,
-        &control_shell(&command),
-        kill,
-        Duration::from_secs(20),
-    )
-    .await;
+        shell: &shell,
+    };
+    let _ = control.run(kill, None, Duration::from_secs(20), 4096).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let pod_now = bounded("read the pod", CALL_TIMEOUT, api.get(pod)).await?;

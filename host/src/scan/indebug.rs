@@ -67,48 +67,29 @@ fn machine_names() -> &'static [&'static str] {
     }
 }
 
-struct Debug<'a> {
-    id: &'a ScanIdentity,
-    name: &'a str,
-    shell: &'a [String],
-}
-
-impl Debug<'_> {
-    async fn sh(
-        &self,
-        what: &str,
-        script: &str,
-        input: Option<&[u8]>,
-        limit: Duration,
-        cap: usize,
-    ) -> Result<debug::ExecOutput, ClusterError> {
-        let mut argv: Vec<&str> = self.shell.iter().map(String::as_str).collect();
-        argv.extend(["-c", script]);
-        let out = debug::exec_with_input(
-            &self.id.client,
-            &self.id.namespace,
-            &self.id.pod,
-            self.name,
-            &argv,
-            input,
-            limit,
-            cap,
-        )
-        .await?;
-        if out.code != Some(0) {
-            return Err(ClusterError::Scan(format!(
-                "{what} in the debug container failed ({}): {}",
-                out.code
-                    .map_or_else(|| "no exit code".to_string(), |c| format!("exit {c}")),
-                if out.stderr.is_empty() {
-                    out.message.clone()
-                } else {
-                    stderr_tail(&out.stderr)
-                }
-            )));
-        }
-        Ok(out)
+/// Runs a control-shell script that must succeed; `what` names it in the error.
+async fn checked(
+    control: &debug::Control<'_>,
+    what: &str,
+    script: &str,
+    input: Option<&[u8]>,
+    limit: Duration,
+    cap: usize,
+) -> Result<debug::ExecOutput, ClusterError> {
+    let out = control.run(script, input, limit, cap).await?;
+    if out.code != Some(0) {
+        return Err(ClusterError::Scan(format!(
+            "{what} in the debug container failed ({}): {}",
+            out.code
+                .map_or_else(|| "no exit code".to_string(), |c| format!("exit {c}")),
+            if out.stderr.is_empty() {
+                out.message.clone()
+            } else {
+                stderr_tail(&out.stderr)
+            }
+        )));
     }
+    Ok(out)
 }
 
 /// Runs the profile in the debug container; returns the HDF bytes and the
@@ -138,11 +119,16 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SCANNER));
     let runtime = runtime_dir(&scanner, settings.scanner_runtime.as_deref())?;
-    let dbg = Debug { id, name, shell };
+    let control = debug::Control {
+        client: &id.client,
+        namespace: &id.namespace,
+        pod: &id.pod,
+        name,
+        shell,
+    };
     let short = Duration::from_secs(60);
 
-    let machine = dbg
-        .sh("uname -m", "uname -m", None, short, 4096)
+    let machine = checked(&control, "uname -m", "uname -m", None, short, 4096)
         .await?
         .stdout;
     let machine = String::from_utf8_lossy(&machine).trim().to_string();
@@ -155,7 +141,8 @@ pub async fn run(
     }
 
     let helper = format!("{WORK}/dscan-graft");
-    dbg.sh(
+    checked(
+        &control,
         "uploading the graft helper",
         &format!(
             "umask 077 && mkdir -p {WORK} && head -c {n} > {helper} && chmod 0700 {helper} && \
@@ -167,7 +154,8 @@ pub async fn run(
         64 * 1024,
     )
     .await?;
-    dbg.sh(
+    checked(
+        &control,
         "uploading the profile",
         &format!(
             "rm -rf {WORK}/profile && mkdir -p {WORK}/profile && head -c {n} | tar -x -f - -C {WORK}/profile",
@@ -180,7 +168,8 @@ pub async fn run(
     .await?;
 
     let results = format!("{WORK}/results.json");
-    dbg.sh(
+    checked(
+        &control,
         "clearing earlier results",
         &format!("rm -f {results}"),
         None,
@@ -248,16 +237,16 @@ pub async fn run(
         }
     };
 
-    let size = dbg
-        .sh(
-            "reading the results' size",
-            &format!("wc -c < {results}"),
-            None,
-            short,
-            4096,
-        )
-        .await
-        .map_err(|e| ClusterError::Scan(format!("the scanner wrote no results: {e}")))?;
+    let size = checked(
+        &control,
+        "reading the results' size",
+        &format!("wc -c < {results}"),
+        None,
+        short,
+        4096,
+    )
+    .await
+    .map_err(|e| ClusterError::Scan(format!("the scanner wrote no results: {e}")))?;
     let size: u64 = String::from_utf8_lossy(&size.stdout)
         .trim()
         .parse()
@@ -268,16 +257,16 @@ pub async fn run(
             settings.max_results
         )));
     }
-    let bytes = dbg
-        .sh(
-            "reading the results",
-            &format!("cat {results}"),
-            None,
-            Duration::from_secs(300),
-            settings.max_results.max(1),
-        )
-        .await?
-        .stdout;
+    let bytes = checked(
+        &control,
+        "reading the results",
+        &format!("cat {results}"),
+        None,
+        Duration::from_secs(300),
+        settings.max_results.max(1),
+    )
+    .await?
+    .stdout;
     Ok((bytes, code))
 }
 
