@@ -118,18 +118,9 @@ pub async fn run(
         &settings.strategies,
         facts,
         settings.allow_privileged,
+        settings.runner.needs(),
     )
     .await?;
-    if chosen.plan.mode != settings.runner.needs() {
-        return Err(ClusterError::Strategy(format!(
-            "strategy {} planned {:?} access, which the {} runner cannot use (it needs {:?}); \
-             pick a strategy that fits the runner (--strategy) or another runner (--runner)",
-            chosen.name,
-            chosen.plan.mode,
-            settings.runner.name(),
-            settings.runner.needs()
-        )));
-    }
     let name = debug::container_name(&run_id);
     debug::add(
         &id.client,

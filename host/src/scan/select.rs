@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::access::{self, AccessPlan, Decision, TargetFacts};
+use crate::access::{self, AccessMode, AccessPlan, Decision, TargetFacts};
 use crate::cluster::ClusterError;
 use crate::plugin::{PluginKind, PluginSet};
 
@@ -18,12 +18,14 @@ pub struct Chosen {
     pub declined: Vec<(String, String)>,
 }
 
-/// Asks the strategies in `order`.
+/// Asks the strategies in `order`; a plan must pass policy and use the
+/// access mode the runner `needs`, or the next strategy is asked.
 pub async fn choose(
     plugins: Arc<PluginSet>,
     order: &[String],
     facts: TargetFacts,
     allow_privileged: bool,
+    needs: AccessMode,
 ) -> Result<Chosen, ClusterError> {
     let order = order.to_vec();
     // Plugin calls are synchronous wasmtime calls: keep them off the async workers.
@@ -38,6 +40,13 @@ pub async fn choose(
                 .map_err(|e| ClusterError::Strategy(e.to_string()))?
             {
                 Decision::Decline(why) => declined.push((name.clone(), why)),
+                Decision::Plan(plan) if plan.mode != needs => declined.push((
+                    name.clone(),
+                    format!(
+                        "it planned {:?} access, but the {} runner needs {needs:?}; pick another runner (--runner) or strategy (--strategy)",
+                        plan.mode, facts.runner
+                    ),
+                )),
                 Decision::Plan(plan) => match access::validate(&plan, allow_privileged) {
                     Ok(()) => {
                         for (n, why) in &declined {
