@@ -90,6 +90,26 @@ impl Env {
         (out.status.code().unwrap_or(-1), doc, stderr)
     }
 
+    /// `scan` with the local runner, this profile and scanner.
+    async fn scan_local(
+        &self,
+        pod: &str,
+        profile: &Path,
+        scanner: &Path,
+        extra: &[&str],
+    ) -> (i32, Value, String) {
+        let mut args = vec![
+            "--runner",
+            "local",
+            "--profile",
+            profile.to_str().unwrap(),
+            "--scanner",
+            scanner.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        self.scan(pod, &args).await
+    }
+
     fn pod_pid(&self, pod: &str) -> i32 {
         self.sim.container_pid("apps", pod, "app").unwrap()
     }
@@ -412,6 +432,28 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
         "{stderr}"
     );
 
+    // A plan whose access mode the runner cannot use is a decline, so the
+    // next strategy is asked (the probe plugin plans chroot-wrapper access).
+    let probe = support::guest("strategy_probe");
+    let mut probe_first = with.clone();
+    probe_first.extend([
+        "--plugin",
+        probe.to_str().unwrap(),
+        "--strategy",
+        "strategy-probe,graft",
+    ]);
+    let (code, doc, stderr) = env.scan("web", &probe_first).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(doc["scan"]["strategy"], "graft");
+    assert_eq!(doc["scan"]["declined"][0][0], "strategy-probe");
+    assert!(
+        doc["scan"]["declined"][0][1]
+            .as_str()
+            .unwrap()
+            .contains("the in-debug runner needs Graft"),
+        "{doc}"
+    );
+
     // Non-root targets, out of the chroot wrapper's reach, work with graft.
     env.pod(
         "nonroot",
@@ -486,20 +528,11 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
     let before = fingerprint(target_pid);
     env.sim.faults().clear_requests();
     let (code, doc, stderr) = env
-        .scan(
+        .scan_local(
             "web",
-            &[
-                "--runner",
-                "local",
-                "--profile",
-                profile.to_str().unwrap(),
-                "--scanner",
-                scanner.to_str().unwrap(),
-                "-I",
-                "{compliance.min: 100}",
-                "--report",
-                "junit=junit.xml",
-            ],
+            &profile,
+            &scanner,
+            &["-I", "{compliance.min: 100}", "--report", "junit=junit.xml"],
         )
         .await;
     assert_eq!(code, 0, "{stderr}");
@@ -576,19 +609,7 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
         ),
     );
     let (code, doc, stderr) = env
-        .scan(
-            "web",
-            &[
-                "--runner",
-                "local",
-                "--profile",
-                profile.to_str().unwrap(),
-                "--scanner",
-                failing.to_str().unwrap(),
-                "-I",
-                "{compliance.min: 0}",
-            ],
-        )
+        .scan_local("web", &profile, &failing, &["-I", "{compliance.min: 0}"])
         .await;
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(doc["scan"]["scanner_exit"], 100);
@@ -598,35 +619,11 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
         env.dir.path(),
         "for a in \"$@\"; do case \"$a\" in json:*) echo 'not json' > \"${a#json:}\";; esac; done; exit 0",
     );
-    let (code, _, stderr) = env
-        .scan(
-            "web",
-            &[
-                "--runner",
-                "local",
-                "--profile",
-                profile.to_str().unwrap(),
-                "--scanner",
-                bad.to_str().unwrap(),
-            ],
-        )
-        .await;
+    let (code, _, stderr) = env.scan_local("web", &profile, &bad, &[]).await;
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("not valid HDF"), "{stderr}");
     let (code, _, stderr) = env
-        .scan(
-            "web",
-            &[
-                "--runner",
-                "local",
-                "--profile",
-                profile.to_str().unwrap(),
-                "--scanner",
-                scanner.to_str().unwrap(),
-                "--max-results-mib",
-                "0",
-            ],
-        )
+        .scan_local("web", &profile, &scanner, &["--max-results-mib", "0"])
         .await;
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("over the 0-byte cap"), "{stderr}");
@@ -634,19 +631,7 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
         env.dir.path(),
         "echo 'train-k8s-container: boom' >&2; exit 1",
     );
-    let (code, _, stderr) = env
-        .scan(
-            "web",
-            &[
-                "--runner",
-                "local",
-                "--profile",
-                profile.to_str().unwrap(),
-                "--scanner",
-                crash.to_str().unwrap(),
-            ],
-        )
-        .await;
+    let (code, _, stderr) = env.scan_local("web", &profile, &crash, &[]).await;
     assert_eq!(code, 4, "{stderr}");
     assert!(
         stderr.contains("the scanner exited with 1") && stderr.contains("boom"),
