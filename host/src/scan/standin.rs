@@ -27,15 +27,14 @@ struct Check {
     judge: fn(&str, Option<i32>) -> Judged,
 }
 
-fn listed_none(what: &'static str) -> impl Fn(&str) -> (bool, String, Option<String>) {
-    move |out: &str| {
-        let found: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
-        let desc = format!("{what} is expected to be empty");
-        if found.is_empty() {
-            (true, desc, None)
-        } else {
-            (false, desc, Some(format!("found: {}", found.join(", "))))
-        }
+/// Passes when the command listed nothing.
+fn listed_none(what: &str, out: &str) -> Judged {
+    let found: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+    let desc = format!("{what} is expected to be empty");
+    if found.is_empty() {
+        (true, desc, None)
+    } else {
+        (false, desc, Some(format!("found: {}", found.join(", "))))
     }
 }
 
@@ -46,7 +45,7 @@ const CHECKS: &[Check] = &[
         impact: 0.7,
         nist: &["CM-7", "CM-7 (1)"],
         command: "for s in /bin/sh /bin/bash /bin/dash /bin/ash /usr/bin/sh /usr/bin/bash /busybox/sh; do [ -e \"$s\" ] && echo \"$s\"; done; true",
-        judge: |out, _| listed_none("the list of shells present")(out),
+        judge: |out, _| listed_none("the list of shells present", out),
     },
     Check {
         id: "SB-02",
@@ -54,7 +53,7 @@ const CHECKS: &[Check] = &[
         impact: 0.5,
         nist: &["CM-7", "CM-11"],
         command: "for p in /usr/bin/apt /usr/bin/apt-get /usr/bin/dpkg /sbin/apk /usr/bin/yum /usr/bin/dnf /usr/bin/microdnf /usr/bin/rpm; do [ -e \"$p\" ] && echo \"$p\"; done; true",
-        judge: |out, _| listed_none("the list of package managers present")(out),
+        judge: |out, _| listed_none("the list of package managers present", out),
     },
     Check {
         id: "SB-03",
@@ -98,7 +97,7 @@ const CHECKS: &[Check] = &[
         impact: 0.5,
         nist: &["AC-3", "CM-6"],
         command: "find / -xdev -type f -perm -0002 ! -path '/tmp/*' ! -path '/var/tmp/*' 2>/dev/null | head -n 20",
-        judge: |out, _| listed_none("the list of world-writable files")(out),
+        judge: |out, _| listed_none("the list of world-writable files", out),
     },
     Check {
         id: "SB-07",
@@ -106,7 +105,7 @@ const CHECKS: &[Check] = &[
         impact: 0.7,
         nist: &["AC-6 (1)", "CM-7"],
         command: "find / -xdev -type f \\( -perm -4000 -o -perm -2000 \\) 2>/dev/null | head -n 20",
-        judge: |out, _| listed_none("the list of setuid/setgid files")(out),
+        judge: |out, _| listed_none("the list of setuid/setgid files", out),
     },
     Check {
         id: "SB-08",
@@ -154,7 +153,7 @@ const CHECKS: &[Check] = &[
     },
 ];
 
-fn owned(out: &str, code: Option<i32>, path: &str) -> (bool, String, Option<String>) {
+fn owned(out: &str, code: Option<i32>, path: &str) -> Judged {
     let desc = format!("{path} is expected to have mode 644, owner root, group root");
     let got = out.trim();
     if code == Some(0) && got == "644 root root" {
