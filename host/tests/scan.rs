@@ -669,13 +669,9 @@ async fn demo_runs_end_to_end() {
     assert!(dir.path().join("dscan-demo-results.json").is_file());
 }
 
-#[tokio::test]
-async fn kill_9_during_the_scan_then_gc_stops_the_debug_container_and_removes_everything() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
-    env.pod("web", distroless()).await;
-    let state = env.dir.path().join("state");
+/// Starts `dscan scan` on pod `web` and waits until it holds (test hook) with
+/// its debug container running.
+async fn scan_held_at_the_debug_container(env: &Env, state: &Path) -> tokio::process::Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dscan"))
         .args([
             "scan",
@@ -691,7 +687,7 @@ async fn kill_9_during_the_scan_then_gc_stops_the_debug_container_and_removes_ev
         ])
         .arg(&env.kubeconfig)
         .arg("--state-dir")
-        .arg(&state)
+        .arg(state)
         .env("DSCAN_TEST_HOLD_AT", "after-debug-container")
         .current_dir(env.dir.path())
         .stdout(std::process::Stdio::null())
@@ -714,18 +710,69 @@ async fn kill_9_during_the_scan_then_gc_stops_the_debug_container_and_removes_ev
     .await
     .unwrap_or(false);
     assert!(held, "the scan never reached the debug container: {seen:?}");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+fn debug_container_running(p: &Pod) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| s.ephemeral_container_statuses.as_ref())
+        .is_some_and(|v| {
+            v.iter()
+                .any(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
+        })
+}
+
+#[tokio::test]
+async fn sigint_during_the_scan_stops_the_debug_container_and_cleans_up() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    let state = env.dir.path().join("state");
+    let mut child = scan_held_at_the_debug_container(&env, &state).await;
+    let started = std::time::Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(45), child.wait())
+        .await
+        .expect("dscan exits after cleanup")
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "it did not wait for the held scan"
+    );
+    let pods: Api<Pod> = Api::namespaced(env.sim.client().await.unwrap(), "apps");
+    assert!(!debug_container_running(&pods.get("web").await.unwrap()));
+    let lp = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=dscan");
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(env.sim.client().await.unwrap(), "apps");
+    assert!(sas.list(&lp).await.unwrap().items.is_empty());
+    let runs = state.join("runs");
+    assert!(
+        !runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none(),
+        "no journal is left"
+    );
+}
+
+#[tokio::test]
+async fn kill_9_during_the_scan_then_gc_stops_the_debug_container_and_removes_everything() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    let state = env.dir.path().join("state");
+    let mut child = scan_held_at_the_debug_container(&env, &state).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     let pods: Api<Pod> = Api::namespaced(env.sim.client().await.unwrap(), "apps");
-    let running = |p: &Pod| {
-        p.status
-            .as_ref()
-            .and_then(|s| s.ephemeral_container_statuses.as_ref())
-            .is_some_and(|v| {
-                v.iter()
-                    .any(|s| s.state.as_ref().is_some_and(|st| st.running.is_some()))
-            })
-    };
+    let running = debug_container_running;
     assert!(
         running(&pods.get("web").await.unwrap()),
         "the killed run left its debug container running"

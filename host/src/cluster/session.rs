@@ -148,6 +148,15 @@ pub async fn hold(options: &SessionOptions, boundary: &str) {
     }
 }
 
+/// Aborts the task when dropped (a dropped `JoinHandle` would detach it).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Phase timer; with `live`, each phase is printed as it ends.
 struct Clock(Instant, bool);
 
@@ -291,15 +300,16 @@ where
             clock.lap(&mut record, "setup", true);
             hold(&options, "after-setup").await;
             // The work runs in its own task so that a panic in it is caught
-            // and cleanup still runs.
-            let handle = tokio::spawn(work(ScanContext {
+            // and cleanup still runs; on a signal this future is dropped and
+            // the guard aborts the task, so the scan does not go on beside cleanup.
+            let mut task = AbortOnDrop(tokio::spawn(work(ScanContext {
                 identity,
                 preflight: preflight_report,
                 debug: slot,
                 run_id: run_id.clone(),
                 hold_at: options.hold_at.clone(),
-            }));
-            let result = match handle.await {
+            })));
+            let result = match (&mut task.0).await {
                 Ok(r) => r,
                 Err(e) if e.is_panic() => {
                     Err(ClusterError::Internal("the scan phase panicked".into()))
