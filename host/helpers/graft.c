@@ -136,7 +136,7 @@ static int target_submounts(struct submount *out) {
     if (!f) die("read the target's mount table: %s", strerror(errno));
     char line[8192];
     int root_id = -1, n = 0;
-    int ids[MAX_MOUNTS], parents[MAX_MOUNTS];
+    int parents[MAX_MOUNTS];
     static char points[MAX_MOUNTS][PATH_MAX];
     int count = 0;
     while (fgets(line, sizeof line, f) && count < MAX_MOUNTS) {
@@ -148,7 +148,6 @@ static int target_submounts(struct submount *out) {
             root_id = id; /* the last mount on / is the root seen by paths */
             continue;
         }
-        ids[count] = id;
         parents[count] = parent;
         snprintf(points[count], PATH_MAX, "%s", point);
         count++;
@@ -167,7 +166,6 @@ static int target_submounts(struct submount *out) {
         out[n].fd = fd;
         n++;
     }
-    (void)ids;
     return n;
 }
 

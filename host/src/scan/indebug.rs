@@ -58,12 +58,10 @@ fn machine_names() -> &'static [&'static str] {
     match std::env::consts::ARCH {
         "x86_64" => &["x86_64", "amd64"],
         "aarch64" => &["aarch64", "arm64"],
-        other => std::slice::from_ref(match other {
-            "riscv64" => &"riscv64",
-            "s390x" => &"s390x",
-            "powerpc64" => &"ppc64le",
-            _ => &"unknown",
-        }),
+        "riscv64" => &["riscv64"],
+        "s390x" => &["s390x"],
+        "powerpc64" => &["ppc64le"],
+        _ => &[],
     }
 }
 

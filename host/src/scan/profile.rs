@@ -236,14 +236,23 @@ pub fn pack(path: &Path, cap: u64) -> Result<Packed, ProfileError> {
         pack_dir(&mut packer, path, Path::new(""))?;
         return packer.finish();
     }
+    // An archive's headers and padding add to its content, but not twice over:
+    // anything larger (packed or unpacked) is over the cap.
+    let archive_cap = cap.saturating_mul(2).saturating_add(1 << 20);
+    if meta.len() > archive_cap {
+        return Err(ProfileError::TooLarge { cap });
+    }
     let bytes = std::fs::read(path).map_err(Packer::io(path))?;
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut plain = Vec::new();
         // Bounded: a small archive must not unpack into memory without limit.
         flate2::read::GzDecoder::new(bytes.as_slice())
-            .take(cap.saturating_mul(2).saturating_add(1 << 20))
+            .take(archive_cap + 1)
             .read_to_end(&mut plain)
             .map_err(Packer::io(path))?;
+        if plain.len() as u64 > archive_cap {
+            return Err(ProfileError::TooLarge { cap });
+        }
         return pack_tar(&plain, path, cap);
     }
     if bytes.get(257..262) == Some(b"ustar") {
@@ -543,6 +552,17 @@ mod tests {
         assert!(matches!(
             pack(&empty, 1000).unwrap_err(),
             ProfileError::NotAProfile { .. }
+        ));
+        // A small gzip that unpacks far beyond the cap stops at the cap.
+        let bomb = dir.path().join("bomb.tar.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut enc, &vec![0u8; 4 << 20]).unwrap();
+        let packed = enc.finish().unwrap();
+        assert!(packed.len() < 64 * 1024);
+        std::fs::write(&bomb, packed).unwrap();
+        assert!(matches!(
+            pack(&bomb, 1000).unwrap_err(),
+            ProfileError::TooLarge { cap: 1000 }
         ));
         let zip = dir.path().join("p.zip");
         std::fs::write(&zip, b"PK\x03\x04rest").unwrap();
