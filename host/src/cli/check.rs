@@ -8,25 +8,18 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{WatchEvent, WatchParams};
 
-use super::cluster_args::{ClusterArgs, OutputFormat, created_by, runtime};
+use super::cluster_args::{ClusterArgs, OutputFormat, TargetArgs, created_by, runtime};
 use super::{CliError, exit};
 use crate::cluster::preflight::{Permission, can_i};
 use crate::cluster::{
-    CALL_TIMEOUT, ClusterError, ScanContext, SessionOptions, Target, bounded, connect, session,
+    CALL_TIMEOUT, ClusterError, ScanContext, SessionOptions, bounded, connect, session,
 };
 
 /// Arguments of `dscan check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Namespace of the target pod (default: the context's namespace).
-    #[arg(short, long)]
-    pub namespace: Option<String>,
-    /// Target pod.
-    #[arg(short, long)]
-    pub pod: String,
-    /// Target container (default: the pod's only or default container).
-    #[arg(short, long)]
-    pub container: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Token lifetime in seconds (at least 600, the API minimum).
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub token_ttl: i64,
@@ -49,9 +42,12 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
     let rt = runtime()?;
     rt.block_on(async move {
         let conn = connect::connect(&args.cluster.connect_options()).await?;
-        let namespace = args.namespace.clone().unwrap_or_else(|| conn.default_namespace.clone());
+        let mut target = args.target.target();
+        if target.namespace.is_empty() {
+            target.namespace = conn.default_namespace.clone();
+        }
         let options = SessionOptions {
-            target: Target { namespace, pod: args.pod.clone(), container: args.container.clone() },
+            target,
             token_seconds: args.token_ttl,
             state_dir,
             created_by: created_by(args.cluster.context.as_deref()),

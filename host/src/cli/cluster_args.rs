@@ -5,7 +5,32 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::CliError;
-use crate::cluster::{ClusterError, ConnectOptions, journal};
+use crate::cluster::{ClusterError, ConnectOptions, Target, journal};
+
+/// The target pod and container (`dscan check`, `dscan scan`).
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Namespace of the target pod (default: the context's namespace).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Target pod.
+    #[arg(short, long)]
+    pub pod: String,
+    /// Target container (default: the pod's only or default container).
+    #[arg(short, long)]
+    pub container: Option<String>,
+}
+
+impl TargetArgs {
+    /// The target; an empty namespace means the context's.
+    pub fn target(&self) -> Target {
+        Target {
+            namespace: self.namespace.clone().unwrap_or_default(),
+            pod: self.pod.clone(),
+            container: self.container.clone(),
+        }
+    }
+}
 
 /// How to reach the cluster and where run state lives.
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::cluster_args::{OutputFormat, runtime};
+use super::cluster_args::{OutputFormat, TargetArgs, runtime};
 use super::scan::{ScanArgs, cluster_part, finish, prepare};
 use super::{CliError, GlobalOptions, exit};
 use crate::cluster::{ClusterError, ConnectOptions};
@@ -57,9 +57,11 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         })?;
     let kubeconfig = work.path().join("admin.kubeconfig");
     let scan_args = ScanArgs {
-        namespace: Some("demo".into()),
-        pod: "distroless-app".into(),
-        container: None,
+        target: TargetArgs {
+            namespace: Some("demo".into()),
+            pod: "distroless-app".into(),
+            container: None,
+        },
         profile: None,
         runner: Runner::Standin,
         scanner: None,

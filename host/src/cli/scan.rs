@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::cluster_args::{ClusterArgs, OutputFormat, created_by, runtime};
+use super::cluster_args::{ClusterArgs, OutputFormat, TargetArgs, created_by, runtime};
 use super::{CliError, GlobalOptions, exit};
-use crate::cluster::{
-    ClusterError, ConnectOptions, RunRecord, SessionOptions, Target, connect, session,
-};
+use crate::cluster::{ClusterError, ConnectOptions, RunRecord, SessionOptions, connect, session};
 use crate::plugin::{PluginKind, PluginSet};
 use crate::results::{self, ParseOptions};
 use crate::scan::{self, Runner, ScanOutcome, ScanSettings};
@@ -30,15 +28,8 @@ pub const DEFAULT_SCANNER_IMAGE: &str = "docker.io/cincproject/auditor:latest";
 /// `dscan scan` flags.
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Namespace of the target pod (default: the context's namespace).
-    #[arg(short, long)]
-    pub namespace: Option<String>,
-    /// Target pod.
-    #[arg(short, long)]
-    pub pod: String,
-    /// Target container (default: the pod's only or default container).
-    #[arg(short, long)]
-    pub container: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// CINC Auditor / InSpec profile (directory or .tar/.tar.gz archive), for
     /// the local and in-debug runners.
     #[arg(long, value_name = "PATH")]
@@ -222,11 +213,7 @@ pub(super) fn prepare(
         .unwrap_or(i64::MAX)
         .max(600);
     let session = SessionOptions {
-        target: Target {
-            namespace: args.namespace.clone().unwrap_or_default(),
-            pod: args.pod.clone(),
-            container: args.container.clone(),
-        },
+        target: args.target.target(),
         token_seconds,
         state_dir,
         created_by: created_by(args.cluster.context.as_deref()),
