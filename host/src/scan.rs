@@ -121,6 +121,14 @@ pub async fn run(
         settings.runner.needs(),
     )
     .await?;
+    let image = &chosen.plan.debug_container.image;
+    if !image.contains("@sha256:") {
+        tracing::warn!(
+            "the debug container's image {image} (strategy {}) is not pinned by digest; pin it \
+             (--debug-image or --scanner-image IMAGE@sha256:…) so every scan runs the same bits",
+            chosen.name
+        );
+    }
     let name = debug::container_name(&run_id);
     debug::add(
         &id.client,

@@ -418,11 +418,18 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
     assert_eq!(before.1, after.1, "the target's mount table changed");
 
     // Results over the cap are refused; a scanner missing from the image is named.
+    // (By tag this time: dscan warns that the image is not pinned.)
     let mut capped = with.clone();
+    assert_eq!(capped[4], "--scanner-image");
+    capped[5] = dscan_sim::images::CINC_STANDIN;
     capped.extend(["--max-results-mib", "0"]);
     let (code, _, stderr) = env.scan("web", &capped).await;
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("over the 0-byte cap"), "{stderr}");
+    assert!(
+        stderr.contains("sim.local/cinc-auditor:standin (strategy graft) is not pinned by digest"),
+        "{stderr}"
+    );
     let mut missing = with.clone();
     missing.extend(["--scanner", "/opt/cinc-auditor/bin/nope"]);
     let (code, _, stderr) = env.scan("web", &missing).await;
@@ -667,6 +674,10 @@ async fn demo_runs_end_to_end() {
         "{stderr}"
     );
     assert!(dir.path().join("dscan-demo-results.json").is_file());
+    assert!(
+        !stderr.contains("not pinned"),
+        "the demo pins its image: {stderr}"
+    );
 }
 
 /// Starts `dscan scan` on pod `web` and waits until it holds (test hook) with

@@ -172,19 +172,6 @@ pub(super) fn prepare(
         }
         _ => None,
     };
-    let used = if args.runner == Runner::InDebug {
-        ("--scanner-image", &args.scanner_image)
-    } else {
-        ("--debug-image", &args.debug_image)
-    };
-    {
-        let (what, image) = used;
-        if !image.contains("@sha256:") {
-            tracing::warn!(
-                "{what} {image} is not pinned by digest; pass {what} IMAGE@sha256:… so every scan runs the same bits"
-            );
-        }
-    }
     let mut strategy_options = vec![];
     for raw in &args.strategy_opts {
         let (k, v) = raw
