@@ -1105,3 +1105,94 @@ async fn unknown_tokens_are_unauthorized() {
     let log = sim.faults().requests();
     assert_eq!(log.last().unwrap().user, "");
 }
+
+#[tokio::test]
+async fn namespaces_and_delete_collection_through_kube_api() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let sim = Sim::start().await.unwrap();
+    let client = sim.client().await.unwrap();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team",
+        "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}))
+    .unwrap();
+    let created = namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    assert_eq!(
+        created.status.unwrap().phase.as_deref(),
+        Some("Active"),
+        "created active"
+    );
+    assert_eq!(
+        created.metadata.labels.unwrap()["kubernetes.io/metadata.name"],
+        "team"
+    );
+    let err = api_err(
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (409, "AlreadyExists"));
+    // The PSA label of a namespace made through the API is enforced.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "team");
+    let root: Pod =
+        serde_json::from_value(distroless_pod("web", dscan_sim::images::DISTROLESS)).unwrap();
+    let err = api_err(
+        pods.create(&PostParams::default(), &root)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 403, "{}", err.message);
+    assert!(
+        err.message.contains("violates PodSecurity"),
+        "{}",
+        err.message
+    );
+
+    // deletecollection by label selector removes exactly the selected objects.
+    for (name, team) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        let sa: ServiceAccount =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": {"team": team}}}))
+                .unwrap();
+        Api::<ServiceAccount>::namespaced(client.clone(), "team")
+            .create(&PostParams::default(), &sa)
+            .await
+            .unwrap();
+    }
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "team");
+    let gone = sas
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("team=x"),
+        )
+        .await
+        .unwrap()
+        .left()
+        .expect("the deleted objects");
+    let mut names: Vec<String> = gone
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b"]);
+    let left: Vec<String> = sas
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    assert_eq!(left, ["c"]);
+
+    // Deleting the namespace deletes what is in it.
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert!(namespaces.get_opt("team").await.unwrap().is_none());
+    let err = api_err(sas.get("c").await.unwrap_err());
+    assert_eq!(err.code, 404);
+}

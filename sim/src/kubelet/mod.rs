@@ -74,6 +74,32 @@ struct Inner {
     faults: Faults,
     pods: Mutex<HashMap<String, PodState>>,
     pod_ips: Mutex<u32>,
+    /// Runtime helpers still starting, and whether the kubelet has stopped.
+    starting: Mutex<Starting>,
+}
+
+/// Helpers between spawn and report are not in `pods` yet; shutdown must
+/// kill them too, or they go on creating directories and mounts after the
+/// simulator's work directory is gone.
+#[derive(Default)]
+struct Starting {
+    stopped: bool,
+    next: u64,
+    helpers: HashMap<u64, i32>,
+}
+
+/// Forgets a starting helper when `spawn_run` ends (also when its task is dropped).
+struct StartingGuard<'a> {
+    inner: &'a Inner,
+    token: u64,
+}
+
+impl Drop for StartingGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.inner.starting.lock() {
+            s.helpers.remove(&self.token);
+        }
+    }
 }
 
 /// The kubelet handle.
@@ -177,6 +203,7 @@ impl Kubelet {
                 faults,
                 pods: Mutex::new(HashMap::new()),
                 pod_ips: Mutex::new(0),
+                starting: Mutex::new(Starting::default()),
             }),
         };
         let k = kubelet.clone();
@@ -356,22 +383,45 @@ impl Kubelet {
 
     async fn spawn_run(&self, spec: &RunSpec) -> Result<(i32, Child), String> {
         let runtime = self.inner.runtime.as_ref().ok_or("no runtime helper")?;
-        std::fs::create_dir_all(&spec.state_dir).map_err(|e| e.to_string())?;
         let spec_json = serde_json::to_string(spec).map_err(|e| e.to_string())?;
-        let mut child = Command::new(&runtime.program)
-            .args(&runtime.args)
-            .args(["run", "--spec", &spec_json])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(false)
-            .spawn()
-            .map_err(|e| {
-                format!(
-                    "start the runtime helper {}: {e}",
-                    runtime.program.display()
-                )
-            })?;
+        // Checked, created and registered under one lock with shutdown.
+        let (mut child, _guard) = {
+            let mut starting = self
+                .inner
+                .starting
+                .lock()
+                .map_err(|_| "kubelet state poisoned")?;
+            if starting.stopped {
+                return Err("the simulator is shutting down".into());
+            }
+            std::fs::create_dir_all(&spec.state_dir).map_err(|e| e.to_string())?;
+            let child = Command::new(&runtime.program)
+                .args(&runtime.args)
+                .args(["run", "--spec", &spec_json])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .kill_on_drop(false)
+                .spawn()
+                .map_err(|e| {
+                    format!(
+                        "start the runtime helper {}: {e}",
+                        runtime.program.display()
+                    )
+                })?;
+            starting.next += 1;
+            let token = starting.next;
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                starting.helpers.insert(token, pid);
+            }
+            (
+                child,
+                StartingGuard {
+                    inner: &self.inner,
+                    token,
+                },
+            )
+        };
         let stdout = child.stdout.take().ok_or("runtime helper has no stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
@@ -763,6 +813,15 @@ impl Kubelet {
 
     /// Kills every container now (simulator shutdown).
     pub(crate) fn kill_all(&self) {
+        // Helpers still starting die too (their containers follow by
+        // parent-death signal); none start after this.
+        let starting: Vec<i32> = match self.inner.starting.lock() {
+            Ok(mut s) => {
+                s.stopped = true;
+                s.helpers.values().copied().collect()
+            }
+            Err(_) => vec![],
+        };
         let pids: Vec<i32> = self
             .pods()
             .values()
@@ -773,6 +832,7 @@ impl Kubelet {
                     .chain(s.sandbox_pid)
                     .collect::<Vec<_>>()
             })
+            .chain(starting)
             .collect();
         for pid in &pids {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
