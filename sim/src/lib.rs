@@ -422,5 +422,16 @@ impl Drop for Sim {
     fn drop(&mut self) {
         self.server.abort();
         self.shared.kubelet.kill_all();
+        // A container killed while it was being set up may still be writing
+        // its directories for a moment: remove the work directory until it
+        // stays gone (TempDir's own removal gives up at the first error).
+        for _ in 0..50 {
+            match std::fs::remove_dir_all(self._workdir.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => break,
+            }
+        }
     }
 }

@@ -232,8 +232,16 @@ fn setup_container(spec: &RunSpec, log: &File, devnull: &File) -> Result<Never, 
     let upper = spec.state_dir.join("upper");
     let work = spec.state_dir.join("work");
     let merged = spec.state_dir.join("merged");
+    // Not create_dir_all: the kubelet made the state directory, and a
+    // container still starting when the simulator shuts down must not
+    // recreate the removed tree.
     for d in [&upper, &work, &merged] {
-        std::fs::create_dir_all(d).map_err(ctx("create state dir"))?;
+        match std::fs::create_dir(d) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                return Err(format!("create state dir {}: {e}", d.display()));
+            }
+            _ => {}
+        }
     }
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
