@@ -545,6 +545,37 @@ async fn fault_campaign_leaves_nothing_behind() {
         h.assert_no_token(&[&run.stdout, &run.stderr]);
     }
 
+    // The two calls whose failure does not stop a run: the namespace read
+    // (its PSA level is then unknown) and the distroless probe's exec (the
+    // probe is then inconclusive). The run goes on, succeeds, leaves nothing.
+    h.sim
+        .faults()
+        .fail_always(Matcher::call("get", "namespaces"), boom());
+    let run = h.check().await;
+    h.sim.faults().clear();
+    assert_eq!(run.code, 0, "get namespaces: {}", run.stderr);
+    let record: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(record["preflight"]["pod_security"], serde_json::Value::Null);
+    assert!(h.leftovers().await.is_empty());
+    let admin_exec = Matcher {
+        user: Some("kubernetes-admin".into()),
+        ..Matcher::call("get", "pods/exec")
+    };
+    h.sim.faults().fail_always(admin_exec, boom());
+    let run = h.check().await;
+    h.sim.faults().clear();
+    assert_eq!(run.code, 0, "probe exec: {}", run.stderr);
+    let record: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(
+        record["probe"]
+            .to_string()
+            .contains("etcdserver: request timed out"),
+        "the probe reports why it is inconclusive: {}",
+        record["probe"]
+    );
+    assert!(h.leftovers().await.is_empty());
+    assert!(h.journals().is_empty());
+
     // A transient cleanup failure is retried; the run succeeds.
     for resource in ["serviceaccounts", "roles", "rolebindings"] {
         h.sim
