@@ -9,6 +9,7 @@ mod gc;
 mod generate;
 mod options;
 mod plugins;
+mod progress;
 mod report;
 mod scan;
 mod summary;

@@ -680,9 +680,101 @@ async fn demo_runs_end_to_end() {
     );
 }
 
+/// On a terminal the running phase is a spinner and each phase that ends
+/// leaves its line; log lines written meanwhile are whole lines, not glued to
+/// the spinner. Run under `script` for a pseudo-terminal; every API call is
+/// slowed so the spinner has time to draw.
+#[tokio::test]
+async fn on_a_terminal_phases_spin_and_log_lines_stay_whole() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: `script` (util-linux) is needed for a pseudo-terminal");
+        return;
+    }
+    env.pod("web", distroless()).await;
+    env.sim
+        .faults()
+        .latency(dscan_sim::Matcher::any(), Duration::from_millis(40));
+    let command = format!(
+        "{} scan -v -n apps -p web --runner standin --debug-image {} --kubeconfig {} --state-dir {} --results {}",
+        env!("CARGO_BIN_EXE_dscan"),
+        env.debug_image(),
+        env.kubeconfig.display(),
+        env.dir.path().join("state").display(),
+        env.dir.path().join("tty-results.json").display(),
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env("TERM", "xterm")
+        .current_dir(env.dir.path())
+        .output()
+        .await
+        .unwrap();
+    env.sim.faults().clear();
+    let raw = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{raw}");
+    let text = strip_ansi(&raw);
+    let fragments: Vec<&str> = text.split(['\r', '\n']).map(str::trim_end).collect();
+    for phase in ["preflight", "probe", "setup", "scan", "cleanup"] {
+        assert!(
+            fragments
+                .iter()
+                .any(|f| f.starts_with(&format!("ok   {phase} "))),
+            "no line for {phase}: {text}"
+        );
+    }
+    // The spinner was drawn: a frame, the phase name, the elapsed time.
+    assert!(
+        fragments.iter().any(|f| f.len() > 2
+            && !f.starts_with("ok")
+            && f.contains(" preflight")
+            && f.ends_with('s')),
+        "no spinner frame: {text:?}"
+    );
+    let logs: Vec<&&str> = fragments.iter().filter(|f| f.contains(" INFO ")).collect();
+    assert!(!logs.is_empty(), "-v shows info logs: {text}");
+    for line in logs {
+        assert!(
+            line.starts_with(|c: char| c.is_ascii_digit()),
+            "a log line shares its line with something else: {line:?}"
+        );
+    }
+}
+
+/// Removes CSI escape sequences (colours, cursor moves, line clears).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Starts `dscan scan` on pod `web` and waits until it holds (test hook) with
-/// its debug container running.
-async fn scan_held_at_the_debug_container(env: &Env, state: &Path) -> tokio::process::Child {
+/// its debug container running; the task collects the rest of its stderr.
+async fn scan_held_at_the_debug_container(
+    env: &Env,
+    state: &Path,
+) -> (tokio::process::Child, tokio::task::JoinHandle<Vec<String>>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dscan"))
         .args([
             "scan",
@@ -722,8 +814,14 @@ async fn scan_held_at_the_debug_container(env: &Env, state: &Path) -> tokio::pro
     .unwrap_or(false);
     assert!(held, "the scan never reached the debug container: {seen:?}");
     // Keep draining stderr so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    child
+    let rest = tokio::spawn(async move {
+        let mut rest = vec![];
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    });
+    (child, rest)
 }
 
 fn debug_container_running(p: &Pod) -> bool {
@@ -743,7 +841,7 @@ async fn sigint_during_the_scan_stops_the_debug_container_and_cleans_up() {
     };
     env.pod("web", distroless()).await;
     let state = env.dir.path().join("state");
-    let mut child = scan_held_at_the_debug_container(&env, &state).await;
+    let (mut child, stderr) = scan_held_at_the_debug_container(&env, &state).await;
     let started = std::time::Instant::now();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()),
@@ -759,6 +857,10 @@ async fn sigint_during_the_scan_stops_the_debug_container_and_cleans_up() {
         started.elapsed() < Duration::from_secs(45),
         "it did not wait for the held scan"
     );
+    // The interrupted scan phase is on record as failed; cleanup succeeded.
+    let stderr = stderr.await.unwrap();
+    let phase = |p: &str| stderr.iter().any(|l| l.starts_with(p));
+    assert!(phase("FAIL scan") && phase("ok   cleanup"), "{stderr:?}");
     let pods: Api<Pod> = Api::namespaced(env.sim.client().await.unwrap(), "apps");
     assert!(!debug_container_running(&pods.get("web").await.unwrap()));
     let lp = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=dscan");
@@ -779,7 +881,7 @@ async fn kill_9_during_the_scan_then_gc_stops_the_debug_container_and_removes_ev
     };
     env.pod("web", distroless()).await;
     let state = env.dir.path().join("state");
-    let mut child = scan_held_at_the_debug_container(&env, &state).await;
+    let (mut child, _) = scan_held_at_the_debug_container(&env, &state).await;
     child.start_kill().unwrap();
     child.wait().await.unwrap();
     let pods: Api<Pod> = Api::namespaced(env.sim.client().await.unwrap(), "apps");

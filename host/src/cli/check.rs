@@ -55,7 +55,7 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
             keep_debug_container: false,
             progress: super::cluster_args::live_progress(args.output),
         };
-        let live = options.progress;
+        let live = options.progress.is_some();
         let (record, outcome) = session::run(conn, options, prove).await;
         let cleanup_complete = record.cleanup.as_ref().is_none_or(|c| c.complete());
         match args.output {

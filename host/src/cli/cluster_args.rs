@@ -118,8 +118,12 @@ pub fn print_phases(record: &crate::cluster::RunRecord, shown_live: bool) {
     }
 }
 
-/// Whether phases are shown as they end: human output on a terminal.
-pub fn live_progress(output: OutputFormat) -> bool {
+/// Phases are shown live (a spinner, then a line as each ends) for human
+/// output on a terminal; otherwise their timings are printed at the end.
+pub fn live_progress(
+    output: OutputFormat,
+) -> Option<std::sync::Arc<dyn crate::cluster::session::PhaseObserver>> {
     use std::io::IsTerminal;
-    output == OutputFormat::Human && std::io::stderr().is_terminal()
+    (output == OutputFormat::Human && std::io::stderr().is_terminal())
+        .then(super::progress::PhaseSpinner::shared)
 }

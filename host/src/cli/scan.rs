@@ -332,7 +332,7 @@ pub(super) fn finish(
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         OutputFormat::Human => {
-            super::cluster_args::print_phases(&record, prepared.session.progress);
+            super::cluster_args::print_phases(&record, prepared.session.progress.is_some());
             if let Some(c) = &record.cleanup {
                 let debug = match (
                     &c.debug_container,

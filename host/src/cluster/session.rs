@@ -31,9 +31,19 @@ pub struct SessionOptions {
     pub hold_at: Option<String>,
     /// Leave the debug container running after the run (for debugging).
     pub keep_debug_container: bool,
-    /// Print each phase on stderr as it ends (for terminals; otherwise the
-    /// caller prints the timings at the end).
-    pub progress: bool,
+    /// Told as each phase starts and ends (the CLI shows them live on a
+    /// terminal; without one the caller prints the timings at the end).
+    pub progress: Option<Arc<dyn PhaseObserver>>,
+}
+
+/// Watches a run's phases (`preflight`, `probe`, `setup`, `scan`, `cleanup`)
+/// as they happen. Called from the session's task: implementations must not
+/// block for long.
+pub trait PhaseObserver: Send + Sync + std::fmt::Debug {
+    /// A phase began.
+    fn started(&self, phase: &'static str);
+    /// A phase ended (also when it failed or was interrupted).
+    fn ended(&self, timing: &PhaseTiming);
 }
 
 /// The debug container a run added, recorded beside the journal as soon as it
@@ -158,17 +168,25 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Phase timer; with `live`, each phase is printed as it ends.
-struct Clock(Instant, bool);
+/// Times the phases and tells the observer.
+struct Clock(Instant, Option<Arc<dyn PhaseObserver>>);
 
 impl Clock {
+    fn begin(&mut self, phase: &'static str) {
+        self.0 = Instant::now();
+        if let Some(o) = &self.1 {
+            o.started(phase);
+        }
+    }
+
     fn lap(&mut self, record: &mut RunRecord, phase: &'static str, ok: bool) {
         let timing = PhaseTiming {
             phase,
             seconds: self.0.elapsed().as_secs_f64(),
             ok,
         };
-        if self.1 {
-            eprintln!("{}", timing.line());
+        if let Some(o) = &self.1 {
+            o.ended(&timing);
         }
         record.phases.push(timing);
         self.0 = Instant::now();
@@ -223,12 +241,13 @@ where
         cleanup: None,
         error: None,
     };
-    let mut clock = Clock(Instant::now(), options.progress);
+    let mut clock = Clock(Instant::now(), options.progress.clone());
     // Signal handlers are installed before anything is created, so that from
     // here on SIGINT/SIGTERM lead to cleanup instead of killing the process.
     let signals = signalled();
     tokio::pin!(signals);
 
+    clock.begin("preflight");
     let report = tokio::select! {
         r = preflight::run(&conn, &options.target) => r,
         sig = &mut signals => Err(ClusterError::Interrupted(sig)),
@@ -246,9 +265,11 @@ where
     let pod_uid = report.pod_uid.clone();
     let preflight_report = report.clone();
     record.preflight = Some(report);
+    clock.begin("probe");
     let shell = tokio::select! {
         s = probe::probe(&conn.client, &options.target.namespace, &options.target.pod, &container) => s,
         sig = &mut signals => {
+            clock.lap(&mut record, "probe", false);
             let e = ClusterError::Interrupted(sig);
             record.error = Some(e.to_string());
             return (record, Err(e));
@@ -287,6 +308,7 @@ where
     let slot = debug.clone();
     let outcome = {
         let setup_and_work = async {
+            clock.begin("setup");
             let identity = setup(
                 &conn,
                 &options,
@@ -299,6 +321,7 @@ where
             .await?;
             clock.lap(&mut record, "setup", true);
             hold(&options, "after-setup").await;
+            clock.begin("scan");
             // The work runs in its own task so that a panic in it is caught
             // and cleanup still runs; on a signal this future is dropped and
             // the guard aborts the task, so the scan does not go on beside cleanup.
@@ -324,10 +347,14 @@ where
             sig = &mut signals => Err(ClusterError::Interrupted(sig)),
         }
     };
-    if record.phases.last().is_some_and(|p| p.phase == "probe") {
-        clock.lap(&mut record, "setup", false);
+    // A phase cut short by an error or a signal is recorded as failed.
+    match record.phases.last().map(|p| p.phase) {
+        Some("probe") => clock.lap(&mut record, "setup", false),
+        Some("setup") => clock.lap(&mut record, "scan", false),
+        _ => {}
     }
     hold(&options, "before-cleanup").await;
+    clock.begin("cleanup");
     let mut cleanup = CleanupReport::default();
     if let Some(name) = debug.name() {
         cleanup.debug_container = Some(name.clone());
