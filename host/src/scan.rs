@@ -95,6 +95,9 @@ pub struct ScanOutcome {
     pub plan: AccessPlan,
     /// The debug container.
     pub debug_container: String,
+    /// The image the node reports the debug container runs (a repo digest
+    /// such as `docker.io/library/busybox@sha256:…`), when it reports one.
+    pub debug_image_id: Option<String>,
     /// The target's PID as seen from the debug container.
     pub target_pid: i64,
     /// HDF JSON.
@@ -121,14 +124,6 @@ pub async fn run(
         settings.runner.needs(),
     )
     .await?;
-    let image = &chosen.plan.debug_container.image;
-    if !image.contains("@sha256:") {
-        tracing::warn!(
-            "the debug container's image {image} (strategy {}) is not pinned by digest; pin it \
-             (--debug-image or --scanner-image IMAGE@sha256:…) so every scan runs the same bits",
-            chosen.name
-        );
-    }
     let name = debug::container_name(&run_id);
     debug::add(
         &id.client,
@@ -140,7 +135,7 @@ pub async fn run(
     )
     .await?;
     ctx.debug.register(&name)?;
-    debug::wait_running(
+    let image_id = debug::wait_running(
         &id.client,
         &id.namespace,
         &id.pod,
@@ -148,6 +143,13 @@ pub async fn run(
         settings.start_timeout,
     )
     .await?;
+    let image = &chosen.plan.debug_container.image;
+    if let Some(advice) = pin_advice(image, &image_id) {
+        tracing::warn!(
+            "the debug container's image {image} (strategy {}) is not pinned by digest; {advice}",
+            chosen.name
+        );
+    }
     ctx.hold("after-debug-container").await;
     let shell = debug::control_shell(&chosen.plan.debug_container.command);
     let target_pid = debug::verify_root(&id.client, &id.namespace, &id.pod, &name, &shell).await?;
@@ -167,8 +169,73 @@ pub async fn run(
         declined: chosen.declined,
         plan: chosen.plan,
         debug_container: name,
+        debug_image_id: (!image_id.is_empty()).then_some(image_id),
         target_pid,
         results,
         scanner_exit,
     })
+}
+
+/// For an image not pinned by digest: how to pin it, using the digest the
+/// node reports it ran (`imageID`), so the next scan runs the same bits.
+fn pin_advice(image: &str, image_id: &str) -> Option<String> {
+    if image.contains("@sha256:") {
+        return None;
+    }
+    let generic = "pin it (--debug-image or --scanner-image IMAGE@sha256:…) so every scan runs \
+                   the same bits";
+    let Some(at) = image_id.find("@sha256:") else {
+        return Some(generic.to_string());
+    };
+    let digest = &image_id[at + 1..];
+    // The repository is the reference without its tag (a `:` after the last
+    // `/`; one before it is a registry port).
+    let repo = match image.rfind(':') {
+        Some(c) if !image[c..].contains('/') => &image[..c],
+        _ => image,
+    };
+    Some(format!(
+        "this run's node ran it as {digest}; pin it to that with {repo}@{digest} \
+         (--debug-image or --scanner-image) so every scan runs the same bits"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pin_advice;
+
+    #[test]
+    fn pinned_images_need_no_advice() {
+        assert_eq!(
+            pin_advice("busybox@sha256:ab12", "busybox@sha256:ab12"),
+            None
+        );
+    }
+
+    #[test]
+    fn advice_names_the_digest_the_node_ran() {
+        let id = "docker.io/library/busybox@sha256:0123abcd";
+        let advice = pin_advice("docker.io/library/busybox:1.36", id).unwrap();
+        assert!(
+            advice.contains("docker.io/library/busybox@sha256:0123abcd"),
+            "{advice}"
+        );
+        // A registry port is not a tag.
+        let advice = pin_advice("registry:5000/tools/busybox", "x@sha256:99").unwrap();
+        assert!(
+            advice.contains("registry:5000/tools/busybox@sha256:99"),
+            "{advice}"
+        );
+        let advice = pin_advice("registry:5000/busybox:1.36", "x@sha256:99").unwrap();
+        assert!(
+            advice.contains("registry:5000/busybox@sha256:99"),
+            "{advice}"
+        );
+    }
+
+    #[test]
+    fn without_a_reported_digest_the_advice_is_generic() {
+        let advice = pin_advice("busybox:1.36", "").unwrap();
+        assert!(advice.contains("IMAGE@sha256:…"), "{advice}");
+    }
 }

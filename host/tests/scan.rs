@@ -166,6 +166,8 @@ async fn chroot_wrapper_scan_reads_the_targets_files_and_changes_nothing() {
     assert_eq!(code, 0, "{stderr}\n{doc}");
     assert_eq!(doc["scan"]["strategy"], "chroot-wrapper");
     assert_eq!(doc["scan"]["target_pid"], 1);
+    // The image the node reports the debug container ran, on record.
+    assert_eq!(doc["scan"]["debug_image_id"], env.debug_image());
     assert_eq!(doc["verdict"]["passed"], true);
     let results: Value =
         serde_json::from_slice(&std::fs::read(env.dir.path().join("web-results.json")).unwrap())
@@ -428,6 +430,17 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
     assert!(stderr.contains("over the 0-byte cap"), "{stderr}");
     assert!(
         stderr.contains("sim.local/cinc-auditor:standin (strategy graft) is not pinned by digest"),
+        "{stderr}"
+    );
+    // ...and names the digest the node ran, ready to pin.
+    let ran = env
+        .sim
+        .images()
+        .pinned(dscan_sim::images::CINC_STANDIN)
+        .unwrap();
+    assert!(
+        stderr.contains(&format!("ran it as {}", ran.split_once('@').unwrap().1))
+            && stderr.contains(&format!("pin it to that with {ran}")),
         "{stderr}"
     );
     let mut missing = with.clone();

@@ -255,6 +255,17 @@ pub(super) fn finish(
                     scan_outcome.strategy,
                     scan_outcome.plan.notes.join("; ")
                 );
+                eprintln!(
+                    "debug container {}: {}{}",
+                    scan_outcome.debug_container,
+                    scan_outcome.plan.debug_container.image,
+                    scan_outcome
+                        .debug_image_id
+                        .as_deref()
+                        .filter(|id| *id != scan_outcome.plan.debug_container.image)
+                        .map(|id| format!(" (the node ran {id})"))
+                        .unwrap_or_default()
+                );
             }
             std::fs::write(results_path, &scan_outcome.results).map_err(|source| CliError::Io {
                 what: "cannot write results",

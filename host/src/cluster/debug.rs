@@ -238,14 +238,16 @@ fn status_of(pod: &Pod, name: &str) -> Option<ContainerStatus> {
 }
 
 /// Watches the pod until the debug container runs; distinct errors for the
-/// waiting reasons that will not resolve by themselves.
+/// waiting reasons that will not resolve by themselves. Returns the image ID
+/// the node reports for it (the digest it actually runs; empty if the
+/// runtime reports none).
 pub async fn wait_running(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
     name: &str,
     limit: Duration,
-) -> Result<(), ClusterError> {
+) -> Result<String, ClusterError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let deadline = tokio::time::Instant::now() + limit;
     let mut last_reason = String::from("no status yet");
@@ -294,7 +296,7 @@ pub async fn wait_running(
             };
             let state = status.state.unwrap_or_default();
             if state.running.is_some() {
-                return Ok(());
+                return Ok(status.image_id);
             }
             if let Some(t) = state.terminated {
                 return Err(ClusterError::Scan(format!(
