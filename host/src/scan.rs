@@ -115,7 +115,9 @@ pub async fn run(
 ) -> Result<ScanOutcome, ClusterError> {
     let run_id = ctx.run_id.clone();
     let id = &ctx.identity;
+    ctx.step("gathering facts about the target");
     let facts = facts::gather(&ctx, &settings).await?;
+    ctx.step("asking the access strategies for a plan");
     let chosen = select::choose(
         plugins,
         &settings.strategies,
@@ -125,6 +127,10 @@ pub async fn run(
     )
     .await?;
     let name = debug::container_name(&run_id);
+    ctx.step(&format!(
+        "adding debug container {name} (strategy {})",
+        chosen.name
+    ));
     debug::add(
         &id.client,
         &id.namespace,
@@ -135,6 +141,10 @@ pub async fn run(
     )
     .await?;
     ctx.debug.register(&name)?;
+    ctx.step(&format!(
+        "waiting for {name} to run (pulling {})",
+        chosen.plan.debug_container.image
+    ));
     let image_id = debug::wait_running(
         &id.client,
         &id.namespace,
@@ -152,7 +162,12 @@ pub async fn run(
     }
     ctx.hold("after-debug-container").await;
     let shell = debug::control_shell(&chosen.plan.debug_container.command);
+    ctx.step(&format!("checking that {name} reaches the target's root"));
     let target_pid = debug::verify_root(&id.client, &id.namespace, &id.pod, &name, &shell).await?;
+    ctx.step(&format!(
+        "running the scanner ({} runner)",
+        settings.runner.name()
+    ));
     let (results, scanner_exit) = match settings.runner {
         Runner::Standin => (standin::run(id, &name, settings.max_results).await?, None),
         Runner::Local => {

@@ -751,6 +751,13 @@ async fn on_a_terminal_phases_spin_and_log_lines_stay_whole() {
             && f.ends_with('s')),
         "no spinner frame: {text:?}"
     );
+    // The scan phase says what it waits for beside the spinner.
+    assert!(
+        fragments.iter().any(|f| !f.contains(" INFO ")
+            && f.contains(" scan ")
+            && f.contains("waiting for dscan-debug-")),
+        "no scan step beside the spinner: {text:?}"
+    );
     let logs: Vec<&&str> = fragments.iter().filter(|f| f.contains(" INFO ")).collect();
     assert!(!logs.is_empty(), "-v shows info logs: {text}");
     for line in logs {

@@ -31,10 +31,10 @@ impl PhaseObserver for PhaseSpinner {
     fn started(&self, phase: &'static str) {
         let bar = ProgressBar::new_spinner()
             .with_style(
-                ProgressStyle::with_template("{spinner} {msg:<10} {elapsed}")
+                ProgressStyle::with_template("{spinner} {prefix:<10} {elapsed:>4} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             )
-            .with_message(phase);
+            .with_prefix(phase);
         bar.enable_steady_tick(Duration::from_millis(120));
         if let Some(old) = CURRENT
             .lock()
@@ -54,6 +54,16 @@ impl PhaseObserver for PhaseSpinner {
             bar.finish_and_clear();
         }
         eprintln!("{}", timing.line());
+    }
+
+    fn step(&self, what: &str) {
+        if let Some(bar) = CURRENT
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            bar.set_message(what.to_string());
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub trait PhaseObserver: Send + Sync + std::fmt::Debug {
     fn started(&self, phase: &'static str);
     /// A phase ended (also when it failed or was interrupted).
     fn ended(&self, timing: &PhaseTiming);
+    /// What the running phase is doing or waiting for now.
+    fn step(&self, _what: &str) {}
 }
 
 /// The debug container a run added, recorded beside the journal as soon as it
@@ -86,9 +88,20 @@ pub struct ScanContext {
     pub run_id: String,
     /// The test hook's boundary (see [`hold`]).
     pub hold_at: Option<String>,
+    /// Told of the scan phase's steps.
+    pub progress: Option<Arc<dyn PhaseObserver>>,
 }
 
 impl ScanContext {
+    /// Says what the scan phase is doing now (a log line at `-v`; on a
+    /// terminal, beside the spinner).
+    pub fn step(&self, what: &str) {
+        tracing::info!("scan: {what}");
+        if let Some(o) = &self.progress {
+            o.step(what);
+        }
+    }
+
     /// The test hook inside the scan phase (see [`hold`]).
     pub async fn hold(&self, boundary: &str) {
         if self.hold_at.as_deref() == Some(boundary) {
@@ -331,6 +344,7 @@ where
                 debug: slot,
                 run_id: run_id.clone(),
                 hold_at: options.hold_at.clone(),
+                progress: options.progress.clone(),
             })));
             let result = match (&mut task.0).await {
                 Ok(r) => r,
