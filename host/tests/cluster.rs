@@ -244,6 +244,16 @@ async fn check_runs_as_the_temporary_identity_and_leaves_nothing() {
             .any(|r| r.verb == "delete" && r.resource == "serviceaccounts"),
         "cleanup after the scan"
     );
+
+    // Quiet: nothing printed on success, for `check` and for `gc`.
+    let run = h
+        .dscan(&["check", "-n", "apps", "-p", "web", "--output", "quiet"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    let gc = h.dscan(&["gc", "--output", "quiet"]).await;
+    assert_eq!(gc.code, 0, "{}", gc.stderr);
+    assert_eq!((gc.stdout.as_str(), gc.stderr.as_str()), ("", ""));
 }
 
 #[tokio::test]

@@ -58,7 +58,15 @@ impl Env {
             .unwrap()
     }
 
+    /// `scan --output json`: exit code, the parsed JSON, stderr.
     async fn scan(&self, pod: &str, extra: &[&str]) -> (i32, Value, String) {
+        let (code, stdout, stderr) = self.scan_as(pod, "json", extra).await;
+        let doc: Value = serde_json::from_str(&stdout).unwrap_or(json!({"unparsed": stdout}));
+        (code, doc, stderr)
+    }
+
+    /// `scan --output OUTPUT`: exit code, stdout, stderr.
+    async fn scan_as(&self, pod: &str, output: &str, extra: &[&str]) -> (i32, String, String) {
         let results = self.dir.path().join(format!("{pod}-results.json"));
         let out = Command::new(env!("CARGO_BIN_EXE_dscan"))
             .args([
@@ -68,7 +76,7 @@ impl Env {
                 "-p",
                 pod,
                 "--output",
-                "json",
+                output,
                 "--debug-image",
                 &self.debug_image(),
                 "--results",
@@ -86,8 +94,7 @@ impl Env {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-        let doc: Value = serde_json::from_str(&stdout).unwrap_or(json!({"unparsed": stdout}));
-        (out.status.code().unwrap_or(-1), doc, stderr)
+        (out.status.code().unwrap_or(-1), stdout, stderr)
     }
 
     /// `scan` with the local runner, this profile and scanner.
@@ -766,6 +773,54 @@ async fn on_a_terminal_phases_spin_and_log_lines_stay_whole() {
             "a log line shares its line with something else: {line:?}"
         );
     }
+}
+
+/// `--output quiet` prints only what went wrong; the exit code tells the rest.
+/// `--output json` with a report on stdout is refused before any API call.
+#[tokio::test]
+async fn quiet_output_prints_only_failures_and_json_keeps_stdout_parseable() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    let (code, stdout, stderr) = env.scan_as("web", "quiet", &["--runner", "standin"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, "");
+    assert_eq!(stderr, "", "quiet output printed something on success");
+    let (code, stdout, stderr) = env
+        .scan_as(
+            "web",
+            "quiet",
+            &[
+                "--runner",
+                "standin",
+                "-I",
+                "{compliance.min: 101}",
+                "--report",
+                "csv",
+            ],
+        )
+        .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.starts_with("Error: "), "{stderr}");
+    assert!(!stderr.contains("ok   "), "{stderr}");
+    assert!(
+        stdout.starts_with("Results Set,Status,ID"),
+        "the asked-for report is still written: {stdout}"
+    );
+
+    env.sim.faults().clear_requests();
+    let (code, doc, stderr) = env.scan("web", &["--report", "markdown"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("write it to a file with --report markdown=PATH"),
+        "{stderr}"
+    );
+    assert!(doc.get("unparsed").is_some_and(|u| u == ""), "{doc}");
+    assert!(
+        env.sim.faults().requests().is_empty(),
+        "API calls were made"
+    );
 }
 
 /// Removes CSI escape sequences (colours, cursor moves, line clears).

@@ -64,6 +64,7 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
                 println!("{text}");
             }
             OutputFormat::Human => print_human(&record, live),
+            OutputFormat::Quiet => {}
         }
         if !cleanup_complete {
             let left: Vec<String> = record

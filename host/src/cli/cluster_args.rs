@@ -53,6 +53,9 @@ pub enum OutputFormat {
     Human,
     /// The run record as JSON on stdout (progress stays on stderr).
     Json,
+    /// Only warnings and errors (stderr); the exit code tells the outcome.
+    /// Reports asked for on stdout are still written.
+    Quiet,
 }
 
 impl ClusterArgs {

@@ -150,6 +150,15 @@ pub(super) fn prepare(
     for (format, _) in &reports {
         plugins.get(PluginKind::Reporter, format)?;
     }
+    // JSON output owns stdout: a report there would make it unparseable.
+    if let (OutputFormat::Json, Some((format, _))) =
+        (args.output, reports.iter().find(|(_, p)| p.is_none()))
+    {
+        return Err(CliError::Usage(format!(
+            "--output json prints the run record on stdout, so the {format} report cannot go \
+             there too; write it to a file with --report {format}=PATH"
+        )));
+    }
     if matches!(args.runner, Runner::Local | Runner::InDebug) && args.profile.is_none() {
         return Err(CliError::Usage(format!(
             "--runner {} needs --profile PATH (a CINC Auditor/InSpec profile)",
@@ -368,6 +377,7 @@ pub(super) fn finish(
                 eprintln!("results: {}", results_path.display());
             }
         }
+        OutputFormat::Quiet => {}
     }
     if !cleanup_complete {
         eprintln!("Error: cleanup is incomplete; run `dscan gc` to remove what is left");
