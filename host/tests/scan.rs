@@ -175,6 +175,16 @@ async fn chroot_wrapper_scan_reads_the_targets_files_and_changes_nothing() {
     assert_eq!(doc["scan"]["target_pid"], 1);
     // The image the node reports the debug container ran, on record.
     assert_eq!(doc["scan"]["debug_image_id"], env.debug_image());
+    // ...and the target's image, as the spec names it and as the node runs it.
+    let preflight = &doc["run"]["preflight"];
+    assert_eq!(preflight["image"], dscan_sim::images::DISTROLESS);
+    assert_eq!(
+        preflight["image_id"],
+        env.sim
+            .images()
+            .pinned(dscan_sim::images::DISTROLESS)
+            .unwrap()
+    );
     assert_eq!(doc["verdict"]["passed"], true);
     let results: Value =
         serde_json::from_slice(&std::fs::read(env.dir.path().join("web-results.json")).unwrap())
@@ -694,6 +704,10 @@ async fn demo_runs_end_to_end() {
         "{stderr}"
     );
     assert!(dir.path().join("dscan-demo-results.json").is_file());
+    assert!(
+        stderr.contains("target: demo/distroless-app container app: sim.local/distroless:latest (the node runs sim.local/distroless@sha256:"),
+        "the scanned image is named: {stderr}"
+    );
     assert!(
         !stderr.contains("not pinned"),
         "the demo pins its image: {stderr}"

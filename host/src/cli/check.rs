@@ -90,6 +90,7 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
 
 fn print_human(record: &session::RunRecord, live: bool) {
     super::cluster_args::print_phases(record, live);
+    super::cluster_args::print_target(record);
     if let Some(probe) = &record.probe {
         eprintln!("target: {}", probe.describe());
     }

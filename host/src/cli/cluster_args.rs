@@ -121,6 +121,23 @@ pub fn print_phases(record: &crate::cluster::RunRecord, shown_live: bool) {
     }
 }
 
+/// The scanned container and its image (with the digest the node reports),
+/// as evidence of what was scanned.
+pub fn print_target(record: &crate::cluster::RunRecord) {
+    let Some(p) = &record.preflight else {
+        return;
+    };
+    let ran = if p.image_id.is_empty() || p.image_id == p.image {
+        String::new()
+    } else {
+        format!(" (the node runs {})", p.image_id)
+    };
+    eprintln!(
+        "target: {}/{} container {}: {}{ran}",
+        record.target.namespace, record.target.pod, p.container, p.image
+    );
+}
+
 /// Phases are shown live (a spinner, then a line as each ends) for human
 /// output on a terminal; otherwise their timings are printed at the end.
 pub fn live_progress(

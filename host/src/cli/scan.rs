@@ -353,6 +353,7 @@ pub(super) fn finish(
         }
         OutputFormat::Human => {
             super::cluster_args::print_phases(&record, prepared.session.progress.is_some());
+            super::cluster_args::print_target(&record);
             if let Some(c) = &record.cleanup {
                 let debug = match (
                     &c.debug_container,

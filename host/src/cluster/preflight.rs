@@ -244,6 +244,19 @@ pub struct PreflightReport {
     pub pod_uid: String,
     /// The target container runs as this UID, when the spec says so.
     pub run_as_user: Option<i64>,
+    /// The target container's image as the pod spec names it.
+    pub image: String,
+    /// The image the node reports it runs (`imageID`, a repo digest on
+    /// containerd): evidence of exactly what was scanned.
+    pub image_id: String,
+}
+
+/// What preflight learns about the target container from the pod.
+struct TargetContainer {
+    name: String,
+    run_as_user: Option<i64>,
+    image: String,
+    image_id: String,
 }
 
 fn pod_security(ns: &Namespace) -> String {
@@ -330,15 +343,18 @@ pub async fn run(
         }
         Err(e) => return Err(e),
     };
-    let mut container = target.container.clone().unwrap_or_default();
+    let mut found = TargetContainer {
+        name: target.container.clone().unwrap_or_default(),
+        run_as_user: None,
+        image: String::new(),
+        image_id: String::new(),
+    };
     let mut pod_uid = String::new();
-    let mut run_as_user = None;
     if let Some(pod) = pod {
         match check_pod(&pod, target) {
-            Ok((c, uid)) => {
-                container = c;
+            Ok(c) => {
+                found = c;
                 pod_uid = pod.metadata.uid.clone().unwrap_or_default();
-                run_as_user = uid;
             }
             Err(p) => problems.push(p),
         }
@@ -351,14 +367,16 @@ pub async fn run(
         server_version: version.git_version,
         ephemeral_containers,
         pod_security,
-        container,
+        container: found.name,
         pod_uid,
-        run_as_user,
+        run_as_user: found.run_as_user,
+        image: found.image,
+        image_id: found.image_id,
     })
 }
 
 /// Static pods, the container choice, running and ready.
-fn check_pod(pod: &Pod, target: &Target) -> Result<(String, Option<i64>), String> {
+fn check_pod(pod: &Pod, target: &Target) -> Result<TargetContainer, String> {
     let meta = &pod.metadata;
     let mirror = meta
         .annotations
@@ -439,11 +457,16 @@ fn check_pod(pod: &Pod, target: &Target) -> Result<(String, Option<i64>), String
             "container {container:?} is running but not ready; wait until it is ready"
         ));
     }
-    let run_as_user = spec
-        .containers
-        .iter()
-        .find(|c| c.name == container)
+    let spec_container = spec.containers.iter().find(|c| c.name == container);
+    let run_as_user = spec_container
         .and_then(|c| c.security_context.as_ref()?.run_as_user)
         .or_else(|| spec.security_context.as_ref()?.run_as_user);
-    Ok((container, run_as_user))
+    Ok(TargetContainer {
+        image: spec_container
+            .and_then(|c| c.image.clone())
+            .unwrap_or_default(),
+        image_id: cs.image_id,
+        name: container,
+        run_as_user,
+    })
 }
