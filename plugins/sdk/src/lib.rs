@@ -94,6 +94,17 @@ pub mod strategy {
         .collect()
     }
 
+    /// Every debug-container plan needs ephemeral containers: the decline
+    /// when the cluster does not serve them.
+    pub fn decline_without_ephemeral_containers(facts: &TargetFacts) -> Option<Decision> {
+        (!facts.ephemeral_containers).then(|| {
+            Decision::Decline(
+                "the cluster does not serve pods/ephemeralcontainers, which this strategy needs"
+                    .into(),
+            )
+        })
+    }
+
     /// How a debug container finds its target, and the shell lines that do
     /// it (they write the PID to `STATE/target-pid`).
     ///

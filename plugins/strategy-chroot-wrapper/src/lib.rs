@@ -15,7 +15,7 @@
 
 use dscan_plugin_sdk::strategy::{
     AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
-    Security, TargetFacts,
+    Security, TargetFacts, decline_without_ephemeral_containers,
 };
 
 struct ChrootWrapper;
@@ -88,11 +88,8 @@ impl Guest for ChrootWrapper {
     }
 
     fn plan(facts: TargetFacts) -> Decision {
-        if !facts.ephemeral_containers {
-            return Decision::Decline(
-                "the cluster does not serve pods/ephemeralcontainers, which this strategy needs"
-                    .into(),
-            );
+        if let Some(decline) = decline_without_ephemeral_containers(&facts) {
+            return decline;
         }
         if facts.runner == "in-debug" {
             return Decision::Decline(

@@ -13,7 +13,7 @@
 
 use dscan_plugin_sdk::strategy::{
     AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
-    Security, TargetFacts,
+    Security, TargetFacts, decline_without_ephemeral_containers,
 };
 
 struct Graft;
@@ -52,11 +52,8 @@ impl Guest for Graft {
     }
 
     fn plan(facts: TargetFacts) -> Decision {
-        if !facts.ephemeral_containers {
-            return Decision::Decline(
-                "the cluster does not serve pods/ephemeralcontainers, which this strategy needs"
-                    .into(),
-            );
+        if let Some(decline) = decline_without_ephemeral_containers(&facts) {
+            return decline;
         }
         if facts.runner != "in-debug" {
             return Decision::Decline(format!(
