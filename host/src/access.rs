@@ -14,15 +14,25 @@ pub enum PsaLevel {
     Baseline,
     /// Hardened.
     Restricted,
+    /// Not known: the namespace has no `enforce` label (a cluster-wide
+    /// default from the admission configuration may apply) or could not be
+    /// read. Strategies are asked as for `privileged`, least privileged
+    /// first, and a plan the server refuses for Pod Security passes the turn
+    /// to the next strategy.
+    Unknown,
 }
 
 impl PsaLevel {
-    /// From the namespace label value (unset or unknown: privileged).
+    /// From the namespace's `enforce` label, as the admission plugin reads
+    /// it: an invalid value is enforced as `restricted` (`ParseLevel` fails
+    /// and the plugin falls back to the strictest level); no label is
+    /// [`PsaLevel::Unknown`].
     pub fn parse(label: Option<&str>) -> Self {
         match label {
+            None => PsaLevel::Unknown,
+            Some("privileged") => PsaLevel::Privileged,
             Some("baseline") => PsaLevel::Baseline,
-            Some("restricted") => PsaLevel::Restricted,
-            _ => PsaLevel::Privileged,
+            Some(_) => PsaLevel::Restricted,
         }
     }
 }

@@ -85,6 +85,12 @@ pub enum ClusterError {
     /// No access strategy can reach the target, or a plan broke policy.
     #[error("{0}")]
     Strategy(String),
+    /// Pod Security Admission refused the debug container (the namespace's
+    /// enforce level, or a cluster default, does not admit the plan).
+    #[error(
+        "Pod Security Admission refused the debug container: {0}. Choose a strategy that fits the namespace's level (see `dscan scan --help`), or scan in a namespace with a lower enforce level"
+    )]
+    PodSecurityRefused(String),
     /// An internal failure (a panic in the run) — cleanup still ran.
     #[error("internal error: {0}")]
     Internal(String),

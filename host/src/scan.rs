@@ -117,30 +117,78 @@ pub async fn run(
     let id = &ctx.identity;
     ctx.step("gathering facts about the target");
     let facts = facts::gather(&ctx, &settings).await?;
+    let container_id = debug::container_id_hex(facts.container_id.as_deref())?;
+    let start_by = facts
+        .options
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "start-by")
+        .and_then(|(_, v)| v.parse().ok());
     ctx.step("asking the access strategies for a plan");
-    let chosen = select::choose(
-        plugins,
-        &settings.strategies,
-        facts,
-        settings.allow_privileged,
-        settings.runner.needs(),
-    )
-    .await?;
     let name = debug::container_name(&run_id);
-    ctx.step(&format!(
-        "adding debug container {name} (strategy {})",
-        chosen.name
-    ));
-    debug::add(
-        &id.client,
-        &id.namespace,
-        &id.pod,
-        &id.container,
-        &name,
-        &chosen.plan.debug_container,
-    )
-    .await?;
-    ctx.debug.register(&name)?;
+    // Least privileged first: when the server refuses a plan for Pod Security
+    // (the namespace's level may be unknown to us: no label, a cluster-wide
+    // default), the next strategy in the order gets its turn.
+    let mut order = settings.strategies.clone();
+    let mut refused: Vec<(String, String)> = vec![];
+    let chosen = loop {
+        let chosen = select::choose(
+            plugins.clone(),
+            &order,
+            facts.clone(),
+            settings.allow_privileged,
+            settings.runner.needs(),
+            refused.clone(),
+        )
+        .await?;
+        ctx.step(&format!(
+            "adding debug container {name} (strategy {})",
+            chosen.name
+        ));
+        match debug::add(
+            &id.client,
+            &id.namespace,
+            &id.pod,
+            &id.container,
+            &name,
+            &chosen.plan.debug_container,
+        )
+        .await
+        {
+            Ok(()) => break chosen,
+            Err(ClusterError::PodSecurityRefused(why)) => {
+                tracing::info!(
+                    "Pod Security refused strategy {}'s debug container: {why}",
+                    chosen.name
+                );
+                let rest: Vec<String> = order
+                    .iter()
+                    .skip_while(|n| **n != chosen.name)
+                    .skip(1)
+                    .cloned()
+                    .collect();
+                if rest.is_empty() {
+                    return Err(ClusterError::PodSecurityRefused(if refused.is_empty() {
+                        why
+                    } else {
+                        let earlier: Vec<String> = refused
+                            .iter()
+                            .map(|(n, w)| format!("  - {n}: {w}"))
+                            .collect();
+                        format!("{why}; before it:\n{}", earlier.join("\n"))
+                    }));
+                }
+                refused = chosen.declined;
+                refused.push((
+                    chosen.name.clone(),
+                    format!("the server refused its debug container: {why}"),
+                ));
+                order = rest;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    ctx.debug.register(&name, start_by)?;
     ctx.step(&format!(
         "waiting for {name} to run (pulling {})",
         chosen.plan.debug_container.image
@@ -163,7 +211,21 @@ pub async fn run(
     ctx.hold("after-debug-container").await;
     let shell = debug::control_shell(&chosen.plan.debug_container.command);
     ctx.step(&format!("checking that {name} reaches the target's root"));
-    let target_pid = debug::verify_root(&id.client, &id.namespace, &id.pod, &name, &shell).await?;
+    let verified = match debug::verify_root(
+        &id.client,
+        &id.namespace,
+        &id.pod,
+        &name,
+        &shell,
+        &container_id,
+    )
+    .await
+    {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(debug::explain_exit(&id.client, &id.namespace, &id.pod, &name, e).await);
+        }
+    };
     ctx.step(&format!(
         "running the scanner ({} runner)",
         settings.runner.name()
@@ -171,11 +233,11 @@ pub async fn run(
     let (results, scanner_exit) = match settings.runner {
         Runner::Standin => (standin::run(id, &name, settings.max_results).await?, None),
         Runner::Local => {
-            let (bytes, code) = cinc::run(id, &name, &settings).await?;
+            let (bytes, code) = cinc::run(id, &name, &settings, &verified.root).await?;
             (bytes, Some(code))
         }
         Runner::InDebug => {
-            let (bytes, code) = indebug::run(id, &name, &shell, target_pid, &settings).await?;
+            let (bytes, code) = indebug::run(id, &name, &shell, verified.pid, &settings).await?;
             (bytes, Some(code))
         }
     };
@@ -185,7 +247,7 @@ pub async fn run(
         plan: chosen.plan,
         debug_container: name,
         debug_image_id: (!image_id.is_empty()).then_some(image_id),
-        target_pid,
+        target_pid: verified.pid,
         results,
         scanner_exit,
     })

@@ -826,3 +826,51 @@ async fn a_target_with_a_shell_is_recognised_and_contexts_are_honoured() {
     );
     assert!(h.leftovers().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_new_role_that_takes_effect_late_is_waited_for() {
+    // The real RBAC authorizer reads informer caches: a new RoleBinding is
+    // honoured after a lag. Here the identity's first 6 binding-based
+    // decisions are denied (403 for requests, allowed: false for reviews).
+    let h = Harness::new().await;
+    h.sim.faults().rbac_lag(6);
+    let run = h.check().await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let record = run.record();
+    assert_eq!(record["cleanup"]["remaining"], json!([]));
+    assert!(h.leftovers().await.is_empty());
+    // The identity's first calls after setup were the access reviews, not a
+    // request that got 403.
+    let forbidden: Vec<_> = h
+        .sim
+        .faults()
+        .requests()
+        .into_iter()
+        .filter(|r| r.user.starts_with("system:serviceaccount:") && r.code == 403)
+        .collect();
+    assert!(forbidden.is_empty(), "{forbidden:?}");
+
+    // A lag that never ends is reported as such, and cleanup still runs.
+    h.sim.faults().rbac_lag(u32::MAX);
+    let run = h
+        .dscan(&[
+            "check",
+            "-n",
+            "apps",
+            "-p",
+            "web",
+            "--output",
+            "json",
+            "--rbac-wait",
+            "3",
+        ])
+        .await;
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("waiting for the API server to honour the new Role"),
+        "{}",
+        run.stderr
+    );
+    assert!(h.leftovers().await.is_empty());
+}

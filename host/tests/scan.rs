@@ -26,12 +26,18 @@ struct Env {
 }
 
 async fn env(ns_level: Level) -> Option<Env> {
-    let sim = Sim::start().await.unwrap();
+    env_labelled(Default::default(), Some(ns_level.as_str())).await
+}
+
+/// A simulator with `config` whose namespace `apps` has this `enforce` label
+/// verbatim, or none.
+async fn env_labelled(config: dscan_sim::SimConfig, enforce: Option<&str>) -> Option<Env> {
+    let sim = Sim::start_with(config).await.unwrap();
     if let KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
         eprintln!("SKIPPED: the scan needs the simulator's real-namespace kubelet: {why}");
         return None;
     }
-    sim.create_namespace("apps", ns_level).unwrap();
+    sim.create_namespace_labelled("apps", enforce).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("admin.kubeconfig");
     std::fs::write(&kubeconfig, sim.kubeconfig_yaml().unwrap()).unwrap();
@@ -328,6 +334,207 @@ async fn share_process_namespace_locates_the_target_not_pid_1() {
     );
 }
 
+/// The ephemeral containers in a pod's spec.
+async fn ephemeral_containers(env: &Env, pod: &str) -> usize {
+    let admin = env.sim.client().await.unwrap();
+    let pod = Api::<Pod>::namespaced(admin, "apps")
+        .get(pod)
+        .await
+        .unwrap();
+    pod.spec
+        .and_then(|s| s.ephemeral_containers)
+        .map_or(0, |e| e.len())
+}
+
+#[tokio::test]
+async fn host_pid_pods_are_refused_before_a_debug_container_is_added() {
+    // In a hostPID pod the debug container shares the node's PID namespace
+    // (the simulator models the kubelet's rule): PID 1 is the node's init.
+    let Some(env) = env(Level::Privileged).await else {
+        return;
+    };
+    env.pod(
+        "hostpid",
+        json!({"hostPID": true, "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}),
+    )
+    .await;
+    for runner in [
+        &["--runner", "standin"][..],
+        &[
+            "--runner",
+            "in-debug",
+            "--allow-privileged",
+            "--scanner-image",
+            dscan_sim::images::CINC_STANDIN,
+            "--profile",
+        ][..],
+    ] {
+        let mut args: Vec<String> = runner.iter().map(|s| s.to_string()).collect();
+        if args.last().map(String::as_str) == Some("--profile") {
+            args.push(profile_dir(env.dir.path()).display().to_string());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, doc, stderr) = env.scan("hostpid", &args).await;
+        assert_eq!(code, 3, "{stderr}\n{doc}");
+        assert!(stderr.contains("hostPID: true"), "{stderr}");
+        assert!(stderr.contains("node's init"), "{stderr}");
+        assert_eq!(doc["run"]["cleanup"]["remaining"], json!([]), "{doc}");
+    }
+    assert_eq!(ephemeral_containers(&env, "hostpid").await, 0);
+}
+
+/// The state of the debug container `name` in `pod`, as the node reports it.
+async fn debug_state(env: &Env, pod: &str, name: &str) -> Value {
+    let admin = env.sim.client().await.unwrap();
+    let pod = Api::<Pod>::namespaced(admin, "apps")
+        .get(pod)
+        .await
+        .unwrap();
+    let statuses = pod
+        .status
+        .and_then(|s| s.ephemeral_container_statuses)
+        .unwrap_or_default();
+    statuses
+        .into_iter()
+        .find(|s| s.name == name)
+        .map_or(Value::Null, |s| serde_json::to_value(s.state).unwrap())
+}
+
+#[tokio::test]
+async fn a_debug_container_the_node_starts_late_exits_by_itself() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    // The node retries the pull; it succeeds 4 s after dscan gave up.
+    env.sim
+        .faults()
+        .fail_image_pull_for(&env.debug_image(), Duration::from_secs(4));
+    let (code, doc, stderr) = env
+        .scan(
+            "web",
+            &["--runner", "standin", "--strategy-opt", "claim-seconds=2"],
+        )
+        .await;
+    assert_eq!(code, 4, "{stderr}\n{doc}");
+    assert!(
+        stderr.contains("cannot be pulled (ImagePullBackOff)"),
+        "{stderr}"
+    );
+    let cleanup = &doc["run"]["cleanup"];
+    assert_eq!(cleanup["debug_container_stopped"], false, "{doc}");
+    let note = cleanup["debug_container_not_started"].as_str().unwrap();
+    assert!(
+        note.contains("was not started (waiting: ImagePullBackOff"),
+        "{note}"
+    );
+    assert!(
+        note.contains("it then exits by itself at once if it starts after"),
+        "{note}"
+    );
+    assert_eq!(cleanup["remaining"], json!([]));
+    let name = cleanup["debug_container"].as_str().unwrap().to_string();
+
+    // The node starts it late; nobody claims it, so it exits by itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut ran = false;
+    loop {
+        let state = debug_state(&env, "web", &name).await;
+        ran |= state["running"].is_object();
+        if state["terminated"].is_object() {
+            assert_eq!(state["terminated"]["exitCode"], 0, "{state}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the late debug container still runs unattended: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(ran, "the node did start it");
+
+    // A container started after its start deadline exits at once.
+    env.sim.faults().clear();
+    let (code, _, stderr) = env
+        .scan(
+            "web",
+            &["--runner", "standin", "--strategy-opt", "start-by=1"],
+        )
+        .await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("exited before it was used"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_user_the_node_reports_decides_not_the_spec_alone() {
+    // The nonroot image runs as 65532 by its own USER; the spec says nothing.
+    // The node reports the real user (status.containerStatuses[].user), so
+    // the root-only strategy declines with the reason instead of adding a
+    // debug container that would get EACCES on the target's root.
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod(
+        "imageuser",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT}]}),
+    )
+    .await;
+    let (code, doc, stderr) = env.scan("imageuser", &["--runner", "standin"]).await;
+    assert_eq!(code, 3, "{stderr}\n{doc}");
+    assert!(stderr.contains("the target runs as UID 65532"), "{stderr}");
+    assert_eq!(ephemeral_containers(&env, "imageuser").await, 0);
+}
+
+#[tokio::test]
+async fn an_invalid_enforce_label_is_restricted() {
+    // Pod Security Admission cannot parse "Baseline" and enforces restricted.
+    let Some(env) = env_labelled(Default::default(), Some("Baseline")).await else {
+        return;
+    };
+    env.pod("web", json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+            "securityContext": {"runAsUser": 65532, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}))
+    .await;
+    let (code, _, stderr) = env.scan("web", &["--runner", "standin"]).await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("enforces Pod Security \"restricted\""),
+        "{stderr}"
+    );
+    assert_eq!(ephemeral_containers(&env, "web").await, 0);
+}
+
+#[tokio::test]
+async fn an_unlabelled_namespace_is_unknown_and_a_refused_plan_passes_the_turn() {
+    // No enforce label: the cluster's default (here restricted) applies,
+    // which dscan cannot see. It plans the least privileged strategy first;
+    // when the server refuses that plan, the next strategy is asked.
+    let config = dscan_sim::SimConfig {
+        psa_default: Level::Restricted,
+        ..Default::default()
+    };
+    // The target started while the namespace was labelled privileged; the
+    // label was removed since (admission does not re-check running pods).
+    let Some(env) = env_labelled(config, Some("privileged")).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    env.sim.set_namespace_enforce("apps", None).unwrap();
+    let (code, doc, stderr) = env.scan("web", &["--runner", "standin"]).await;
+    assert_eq!(code, 3, "{stderr}\n{doc}");
+    assert_eq!(doc["run"]["preflight"]["pod_security"], Value::Null);
+    assert!(
+        stderr.contains("chroot-wrapper: the server refused its debug container")
+            && stderr.contains("violates PodSecurity \"restricted:latest\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("graft: graft runs the scanner inside the debug container"),
+        "the next strategy was asked: {stderr}"
+    );
+    assert_eq!(ephemeral_containers(&env, "web").await, 0);
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();
@@ -436,6 +643,15 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
     assert_eq!(before.0, after.0, "the target's files changed");
     assert_eq!(before.1, after.1, "the target's mount table changed");
 
+    // An API server before 1.30 serves only the v4 exec protocol, which has
+    // no end-of-stdin signal: the uploads read a counted number of bytes and
+    // keep stdin open, so the same scan works there.
+    env.sim.faults().exec_v4_only(true);
+    let (code, doc, stderr) = env.scan("web", &with).await;
+    env.sim.faults().exec_v4_only(false);
+    assert_eq!(code, 0, "over v4 exec: {stderr}\n{doc}");
+    assert_eq!(doc["scan"]["scanner_exit"], 0);
+
     // Results over the cap are refused; a scanner missing from the image is named.
     // (By tag this time: dscan warns that the image is not pinned.)
     let mut capped = with.clone();
@@ -530,12 +746,8 @@ fn fake_scanner(dir: &Path, body: &str) -> PathBuf {
     path
 }
 
-#[tokio::test]
-async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
-    env.pod("web", distroless()).await;
+/// The stand-in CINC Auditor with a train-k8s-container transport.
+fn standin_scanner() -> PathBuf {
     let standin = std::env::current_exe()
         .unwrap()
         .parent()
@@ -548,6 +760,29 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
         "{} is built by `cargo test --workspace`",
         standin.display()
     );
+    standin
+}
+
+/// A fake scanner running `body`, except for dscan's transport canary
+/// profile, which it hands to the stand-in (whose transport reaches the
+/// target through the debug container's /bin/sh).
+fn fake_scanner_with_canary(dir: &Path, body: &str) -> PathBuf {
+    fake_scanner(
+        dir,
+        &format!(
+            "case \"$2\" in */dscan-canary) exec {} \"$@\";; esac\n{body}",
+            standin_scanner().display()
+        ),
+    )
+}
+
+#[tokio::test]
+async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
+    let Some(env) = env(Level::Baseline).await else {
+        return;
+    };
+    env.pod("web", distroless()).await;
+    let standin = standin_scanner();
     let log = env.dir.path().join("scanner.log");
     // Records how it was called and what KUBECONFIG it got, then hands over
     // to the stand-in transport, which execs into the debug container with
@@ -555,7 +790,7 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
     let scanner = fake_scanner(
         env.dir.path(),
         &format!(
-            "echo \"$@\" > {log}\nstat -c '%a' \"$KUBECONFIG\" >> {log}\ngrep -c token \"$KUBECONFIG\" >> {log}\nexec {standin} \"$@\"",
+            "echo \"$@\" >> {log}\nstat -c '%a' \"$KUBECONFIG\" >> {log}\ngrep -c token \"$KUBECONFIG\" >> {log}\nexec {standin} \"$@\"",
             log = log.display(),
             standin = standin.display()
         ),
@@ -581,13 +816,17 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
         called.contains(&format!("-t k8s-container://apps/web/{debug}")),
         "{called}"
     );
+    // Three runs: the transport canary, the profile, the canary again.
+    let lines: Vec<&str> = called.lines().collect();
+    assert_eq!(lines.len(), 9, "{called}");
+    assert!(lines[0].contains("/dscan-canary "), "{called}");
     assert!(
-        called.starts_with(&format!("exec {}", profile.display())),
+        lines[3].starts_with(&format!("exec {} ", profile.display())),
         "{called}"
     );
-    let lines: Vec<&str> = called.lines().collect();
-    assert_eq!(lines[1], "600", "the restricted kubeconfig is private");
-    assert_eq!(lines[2], "1", "it carries a token");
+    assert!(lines[6].contains("/dscan-canary "), "{called}");
+    assert_eq!(lines[4], "600", "the restricted kubeconfig is private");
+    assert_eq!(lines[5], "1", "it carries a token");
     // The commands the transport ran through the debug container's /bin/sh
     // read the target's files (the busybox debug image has a shell and no
     // os-release).
@@ -629,16 +868,33 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
     let last = log.iter().rposition(|r| r.user == identity).unwrap();
     let during = &log[first..=last];
     assert!(during.iter().all(|r| r.user == identity), "{during:?}");
-    // verify_root, then the transport's four commands.
+    // verify_root, the canary's command, the transport's four, the canary's.
     assert!(
-        during.iter().filter(|r| r.resource == "pods/exec").count() >= 5,
+        during.iter().filter(|r| r.resource == "pods/exec").count() >= 7,
         "{during:?}"
     );
+
+    // A transport that runs commands directly in the debug container (a
+    // fork's fallback when it finds no /bin/bash) is caught by the canary
+    // before the profile runs, whatever its results would say.
+    let direct = fake_scanner(
+        env.dir.path(),
+        &format!("STANDIN_TRANSPORT=direct exec {} \"$@\"", standin.display()),
+    );
+    let (code, doc, stderr) = env.scan_local("web", &profile, &direct, &[]).await;
+    assert_eq!(code, 4, "{stderr}\n{doc}");
+    assert!(
+        stderr.contains(
+            "the scanner's transport did not run commands in the target's root (before the scan)"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("expected: "), "{stderr}");
 
     // Failed controls are results (exit 100), not errors.
     let example =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/results/distroless-baseline.json");
-    let failing = fake_scanner(
+    let failing = fake_scanner_with_canary(
         env.dir.path(),
         &format!(
             "for a in \"$@\"; do case \"$a\" in json:*) cp {} \"${{a#json:}}\";; esac; done\nexit 100",
@@ -652,7 +908,7 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
     assert_eq!(doc["scan"]["scanner_exit"], 100);
 
     // Non-HDF output and oversized results are scan errors.
-    let bad = fake_scanner(
+    let bad = fake_scanner_with_canary(
         env.dir.path(),
         "for a in \"$@\"; do case \"$a\" in json:*) echo 'not json' > \"${a#json:}\";; esac; done; exit 0",
     );
@@ -664,7 +920,7 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
         .await;
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("over the 0-byte cap"), "{stderr}");
-    let crash = fake_scanner(
+    let crash = fake_scanner_with_canary(
         env.dir.path(),
         "echo 'train-k8s-container: boom' >&2; exit 1",
     );

@@ -89,8 +89,13 @@ pub(crate) struct Knobs {
     pub(crate) drop_watch_after: Option<usize>,
     pub(crate) drop_exec_after_bytes: Option<usize>,
     pub(crate) image_pull: HashMap<String, String>,
+    /// When a pull fault clears (the kubelet's retries then succeed).
+    pub(crate) image_pull_until: HashMap<String, tokio::time::Instant>,
     pub(crate) config_error: HashMap<String, String>,
     pub(crate) exec_v4_only: bool,
+    /// RBAC lag: how many binding-based decisions a new subject is denied.
+    rbac_lag: Option<u32>,
+    rbac_lag_left: HashMap<String, u32>,
 }
 
 pub(crate) struct FaultState {
@@ -204,11 +209,46 @@ impl Faults {
         );
     }
 
+    /// Containers using `image` wait in `ImagePullBackOff` for `after`, then
+    /// start: the kubelet keeps retrying pulls, so a container can start
+    /// long after a client gave up on it.
+    pub fn fail_image_pull_for(&self, image: &str, after: Duration) {
+        self.fail_image_pull(image);
+        self.knobs()
+            .image_pull_until
+            .insert(image.into(), tokio::time::Instant::now() + after);
+    }
+
     /// Containers using `image` stay waiting in `CreateContainerConfigError` with `message`.
     pub fn fail_container_config(&self, image: &str, message: &str) {
         self.knobs()
             .config_error
             .insert(image.into(), message.into());
+    }
+
+    /// RBAC lag, as the real authorizer's informer caches show it: for each
+    /// subject, its first `decisions` authorization decisions that a
+    /// RoleBinding would allow are denied (requests get 403, access reviews
+    /// `allowed: false`), as if the new binding had not reached the cache yet.
+    pub fn rbac_lag(&self, decisions: u32) {
+        let mut k = self.knobs();
+        k.rbac_lag = Some(decisions);
+        k.rbac_lag_left.clear();
+    }
+
+    /// Whether a binding-based allow for `user` is still hidden by the lag
+    /// (counts the decision).
+    pub(crate) fn rbac_lagging(&self, user: &str) -> bool {
+        let mut k = self.knobs();
+        let Some(lag) = k.rbac_lag else {
+            return false;
+        };
+        let left = k.rbac_lag_left.entry(user.to_string()).or_insert(lag);
+        if *left == 0 {
+            return false;
+        }
+        *left -= 1;
+        true
     }
 
     /// Every request so far.

@@ -95,6 +95,9 @@ pub struct SimConfig {
     /// How the kubelet starts the runtime helper (`None`: look for
     /// `dscan-sim-runtime`, see [`RuntimeCommand::locate`]).
     pub runtime: Option<RuntimeCommand>,
+    /// The level Pod Security Admission enforces in namespaces without an
+    /// `enforce` label (the admission configuration's cluster-wide default).
+    pub psa_default: Level,
 }
 
 impl Default for SimConfig {
@@ -105,6 +108,7 @@ impl Default for SimConfig {
             max_watch_timeout: Duration::from_secs(1800),
             bookmark_interval: Duration::from_secs(1),
             runtime: None,
+            psa_default: Level::Privileged,
         }
     }
 }
@@ -330,6 +334,49 @@ impl Sim {
             json!({"metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name,
                 "pod-security.kubernetes.io/enforce": level.as_str()}}, "status": {"phase": "Active"}}),
         )?;
+        Ok(())
+    }
+
+    /// Creates a namespace whose `enforce` label is `enforce` verbatim (an
+    /// invalid value is enforced as `restricted`), or absent (`None`: the
+    /// cluster default, [`SimConfig::psa_default`], applies).
+    pub fn create_namespace_labelled(
+        &self,
+        name: &str,
+        enforce: Option<&str>,
+    ) -> Result<(), SimError> {
+        let mut labels = json!({"kubernetes.io/metadata.name": name});
+        if let Some(v) = enforce {
+            labels["pod-security.kubernetes.io/enforce"] = json!(v);
+        }
+        self.shared.store.create(
+            Kind::Namespace,
+            "",
+            json!({"metadata": {"name": name, "labels": labels}, "status": {"phase": "Active"}}),
+        )?;
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, removes) a namespace's `enforce` label, as an
+    /// administrator would; running pods are not re-evaluated (as with the
+    /// real admission plugin, which only checks new pods and changes).
+    pub fn set_namespace_enforce(&self, name: &str, enforce: Option<&str>) -> Result<(), SimError> {
+        self.shared
+            .store
+            .update(&Key::new(Kind::Namespace, "", name), |ns| {
+                let labels = &mut ns["metadata"]["labels"];
+                if let Some(map) = labels.as_object_mut() {
+                    match enforce {
+                        Some(v) => {
+                            map.insert("pod-security.kubernetes.io/enforce".into(), json!(v));
+                        }
+                        None => {
+                            map.remove("pod-security.kubernetes.io/enforce");
+                        }
+                    }
+                }
+                Ok(())
+            })?;
         Ok(())
     }
 

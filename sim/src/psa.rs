@@ -17,12 +17,16 @@ pub enum Level {
 }
 
 impl Level {
-    /// Parses a label value; unknown values count as `privileged`, as an unset label does.
-    pub fn parse(label: Option<&str>) -> Level {
+    /// Parses an `enforce` label as the admission plugin does: a valid
+    /// value is that level; an unset label means the cluster's default
+    /// (`default`, from its admission configuration); an invalid value is an
+    /// error there, and the plugin then enforces `restricted`.
+    pub fn parse(label: Option<&str>, default: Level) -> Level {
         match label {
+            None => default,
+            Some("privileged") => Level::Privileged,
             Some("baseline") => Level::Baseline,
-            Some("restricted") => Level::Restricted,
-            _ => Level::Privileged,
+            Some(_) => Level::Restricted,
         }
     }
 
@@ -36,9 +40,13 @@ impl Level {
     }
 }
 
-/// The level a namespace object enforces.
-pub fn namespace_level(namespace: &Value) -> Level {
-    Level::parse(namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as_str())
+/// The level a namespace object enforces (`default`: the cluster-wide
+/// default for unlabelled namespaces).
+pub fn namespace_level(namespace: &Value, default: Level) -> Level {
+    Level::parse(
+        namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"].as_str(),
+        default,
+    )
 }
 
 const BASELINE_CAPS: &[&str] = &[
@@ -87,10 +95,6 @@ fn quoted(names: &[&str]) -> String {
     }
 }
 
-fn cap_name(c: &str) -> String {
-    c.trim_start_matches("CAP_").to_ascii_uppercase()
-}
-
 /// Evaluates the pod spec; returns the violations (empty when allowed), each as
 /// `check (detail)` the way PSA words them.
 pub fn evaluate(level: Level, spec: &Value) -> Vec<String> {
@@ -125,7 +129,12 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<String> {
     for c in &all {
         let added: Vec<String> = c.sc["capabilities"]["add"]
             .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).map(cap_name).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
             .unwrap_or_default();
         let extra: Vec<String> = added
             .into_iter()
@@ -213,7 +222,7 @@ pub fn evaluate(level: Level, spec: &Value) -> Vec<String> {
             .map(|a| {
                 a.iter()
                     .filter_map(Value::as_str)
-                    .map(cap_name)
+                    .map(String::from)
                     .filter(|a| a != "NET_BIND_SERVICE")
                     .collect()
             })
@@ -364,5 +373,50 @@ mod tests {
             "{:?}",
             evaluate(Level::Restricted, &compliant)
         );
+    }
+
+    #[test]
+    fn capability_names_are_compared_exactly_as_admission_does() {
+        for spelled in ["CAP_SYS_CHROOT", "sys_chroot"] {
+            let spec = spec_with(
+                json!({"name": "dbg", "securityContext": {"capabilities": {"add": [spelled]}}}),
+            );
+            assert_eq!(
+                evaluate(Level::Baseline, &spec),
+                vec![format!(
+                    "non-default capabilities (container \"dbg\" must not include {spelled:?} in securityContext.capabilities.add)"
+                )]
+            );
+        }
+        // restricted: only the exact "ALL" counts as dropping everything.
+        let lower = spec_with(
+            json!({"name": "dbg", "securityContext": {"runAsNonRoot": true,
+            "allowPrivilegeEscalation": false, "capabilities": {"drop": ["all"]}, "seccompProfile": {"type": "RuntimeDefault"}}}),
+        );
+        assert!(
+            evaluate(Level::Restricted, &lower)
+                .iter()
+                .any(|m| m.starts_with("unrestricted capabilities")),
+            "{:?}",
+            evaluate(Level::Restricted, &lower)
+        );
+    }
+
+    #[test]
+    fn an_invalid_label_enforces_restricted_and_no_label_the_default() {
+        assert_eq!(
+            Level::parse(Some("Baseline"), Level::Privileged),
+            Level::Restricted
+        );
+        assert_eq!(
+            Level::parse(Some("strict"), Level::Privileged),
+            Level::Restricted
+        );
+        assert_eq!(
+            Level::parse(Some("baseline"), Level::Privileged),
+            Level::Baseline
+        );
+        assert_eq!(Level::parse(None, Level::Baseline), Level::Baseline);
+        assert_eq!(Level::parse(None, Level::Privileged), Level::Privileged);
     }
 }

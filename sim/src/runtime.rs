@@ -66,6 +66,10 @@ pub struct RunSpec {
     /// Join this process's PID, IPC and UTS namespaces instead of creating new
     /// ones (ephemeral containers, shared process namespaces).
     pub join_pid: Option<i32>,
+    /// Stay in the host's PID namespace (`hostPID: true` pods): no new PID
+    /// namespace, so `/proc` shows the node's processes and PID 1 is its init.
+    #[serde(default)]
+    pub host_pid: bool,
     /// Mount the root read-only.
     pub read_only_root: bool,
     /// Where the container's stdout and stderr go.
@@ -164,13 +168,12 @@ fn run(spec: &RunSpec) -> Result<i32, String> {
         }
         unshare(CloneFlags::CLONE_NEWNS).map_err(ctx("unshare mount namespace"))?;
     } else {
-        unshare(
-            CloneFlags::CLONE_NEWNS
-                | CloneFlags::CLONE_NEWPID
-                | CloneFlags::CLONE_NEWUTS
-                | CloneFlags::CLONE_NEWIPC,
-        )
-        .map_err(ctx("unshare namespaces"))?;
+        let mut flags =
+            CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+        if !spec.host_pid {
+            flags |= CloneFlags::CLONE_NEWPID;
+        }
+        unshare(flags).map_err(ctx("unshare namespaces"))?;
     }
     let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(ctx("pipe"))?;
     // SAFETY: this helper is single-threaded (no threads are ever started), so

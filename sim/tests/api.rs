@@ -633,7 +633,21 @@ async fn tokens_have_a_minimum_expire_and_die_with_their_service_account() {
         distroless_pod("web", dscan_sim::images::DISTROLESS),
     )
     .await;
-    let issued = token(&admin, "default", "scanner", 7200, Some("web"))
+    // The API server binds a token to a pod only for the pod's own account.
+    let err = api_err(
+        token(&admin, "default", "scanner", 7200, Some("web"))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (400, "BadRequest"));
+    assert_eq!(
+        err.message,
+        "cannot bind token for serviceaccount \"scanner\" to pod running with different serviceaccount name."
+    );
+    let mut own = distroless_pod("runs-as-scanner", dscan_sim::images::DISTROLESS);
+    own["spec"]["serviceAccountName"] = json!("scanner");
+    create_pod(&admin, "default", own).await;
+    let issued = token(&admin, "default", "scanner", 7200, Some("runs-as-scanner"))
         .await
         .unwrap();
     assert_eq!(issued.spec.expiration_seconds, Some(1200));
@@ -644,7 +658,7 @@ async fn tokens_have_a_minimum_expire_and_die_with_their_service_account() {
     let reviews: Api<SelfSubjectAccessReview> = Api::all(sa_client);
     reviews.create(&PostParams::default(), &ssar).await.unwrap();
     Api::<Pod>::namespaced(admin.clone(), "default")
-        .delete("web", &DeleteParams::default().grace_period(0))
+        .delete("runs-as-scanner", &DeleteParams::default().grace_period(0))
         .await
         .unwrap();
     assert_eq!(

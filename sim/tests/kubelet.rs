@@ -428,3 +428,71 @@ async fn nonroot_targets_run_as_65532_and_share_process_namespace_moves_pid_1() 
         out.stdout
     );
 }
+
+#[tokio::test]
+async fn a_host_pid_pods_debug_container_sees_the_nodes_processes() {
+    let sim = Sim::start().await.unwrap();
+    if !real_containers(&sim) {
+        return;
+    }
+    let client = sim.client().await.unwrap();
+    let pod = json!({"metadata": {"name": "hostpid"}, "spec": {"hostPID": true,
+        "containers": [{"name": "app", "image": DISTROLESS}]}});
+    create_pod(&client, "default", pod).await;
+    wait_running(&client, "default", "hostpid", "app").await;
+    add_debug(&client, "default", "hostpid", debugger("dbg", json!({}))).await;
+    wait_running(&client, "default", "hostpid", "dbg").await;
+    let out = exec(
+        &client,
+        "default",
+        "hostpid",
+        "dbg",
+        &["sh", "-c", "cat /proc/1/cmdline; echo"],
+    )
+    .await;
+    assert!(ok(&out.status), "{}", out.stderr);
+    // As on a real node: PID 1 is the host's init, not the target.
+    let init = std::fs::read("/proc/1/cmdline").unwrap();
+    let init = String::from_utf8_lossy(&init).replace('\0', "");
+    assert!(
+        !out.stdout.starts_with("/app/server"),
+        "PID 1 is the node's init, not the target: {}",
+        out.stdout
+    );
+    assert_eq!(out.stdout.trim_end().replace('\0', ""), init);
+    let target_pid = sim.container_pid("default", "hostpid", "app").unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{target_pid}/status")).unwrap();
+    let nspid = status.lines().find(|l| l.starts_with("NSpid:")).unwrap();
+    assert_eq!(
+        nspid.split_whitespace().count(),
+        2,
+        "the target has no PID namespace of its own: {nspid}"
+    );
+}
+
+#[tokio::test]
+async fn run_as_user_alone_takes_the_gid_from_the_images_passwd_and_the_status_says_so() {
+    let sim = Sim::start().await.unwrap();
+    if !real_containers(&sim) {
+        return;
+    }
+    let client = sim.client().await.unwrap();
+    // containerd: runAsUser without runAsGroup → the UID's GID in the image's
+    // /etc/passwd (nonroot:x:65532:65532), not 0.
+    let pod = json!({"metadata": {"name": "uidonly"}, "spec": {
+        "containers": [{"name": "app", "image": DISTROLESS, "securityContext": {"runAsUser": 65532}}]}});
+    create_pod(&client, "default", pod).await;
+    let pod = wait_running(&client, "default", "uidonly", "app").await;
+    let pid = sim.container_pid("default", "uidonly", "app").unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let gid = status.lines().find(|l| l.starts_with("Gid:")).unwrap();
+    assert_eq!(gid.split_whitespace().nth(1), Some("65532"), "{gid}");
+    let user = pod.status.unwrap().container_statuses.unwrap()[0]
+        .user
+        .clone()
+        .unwrap()
+        .linux
+        .unwrap();
+    assert_eq!((user.uid, user.gid), (65532, 65532));
+    assert_eq!(user.supplemental_groups, Some(vec![65532]));
+}

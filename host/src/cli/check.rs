@@ -53,6 +53,7 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
             created_by: created_by(args.cluster.context.as_deref()),
             hold_at: std::env::var("DSCAN_TEST_HOLD_AT").ok(),
             keep_debug_container: false,
+            authorization_wait: std::time::Duration::from_secs(args.target.rbac_wait),
             progress: super::cluster_args::live_progress(args.output),
         };
         let live = options.progress.is_some();

@@ -19,6 +19,10 @@ pub struct TargetArgs {
     /// Target container (default: the pod's only or default container).
     #[arg(short, long)]
     pub container: Option<String>,
+    /// How long to wait for the API server to honour the run's new Role
+    /// (RBAC caches lag behind writes) before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub rbac_wait: u64,
 }
 
 impl TargetArgs {

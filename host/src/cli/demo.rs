@@ -61,6 +61,7 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
             namespace: Some("demo".into()),
             pod: "distroless-app".into(),
             container: None,
+            rbac_wait: 60,
         },
         profile: None,
         runner: Runner::Standin,

@@ -215,6 +215,7 @@ pub(super) fn prepare(
         created_by: created_by(args.cluster.context.as_deref()),
         hold_at: std::env::var("DSCAN_TEST_HOLD_AT").ok(),
         keep_debug_container: args.keep_debug_container_running,
+        authorization_wait: std::time::Duration::from_secs(args.target.rbac_wait),
         progress: super::cluster_args::live_progress(args.output),
     };
     Ok(Prepared {
@@ -364,6 +365,12 @@ pub(super) fn finish(
                         "; debug container {d} stopped (it stays in the pod spec as a terminated entry)"
                     ),
                     (Some(d), _, true) => format!("; debug container {d} left running on request"),
+                    (Some(_), false, false) if c.debug_container_not_started.is_some() => {
+                        format!(
+                            "; {}",
+                            c.debug_container_not_started.as_deref().unwrap_or_default()
+                        )
+                    }
                     (Some(d), false, false) => {
                         format!("; debug container {d} could NOT be stopped")
                     }

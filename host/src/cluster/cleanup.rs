@@ -28,6 +28,9 @@ pub struct CleanupReport {
     pub debug_container_stopped: bool,
     /// Whether it was left running on request.
     pub debug_container_kept: bool,
+    /// Set when it never started: what the node said and what it will do
+    /// if it starts later (it cannot be stopped before it runs).
+    pub debug_container_not_started: Option<String>,
 }
 
 impl CleanupReport {
@@ -37,7 +40,8 @@ impl CleanupReport {
             && self.kubeconfig_removed
             && (self.debug_container.is_none()
                 || self.debug_container_stopped
-                || self.debug_container_kept)
+                || self.debug_container_kept
+                || self.debug_container_not_started.is_some())
     }
 }
 

@@ -26,6 +26,18 @@ pub struct ExecOutput {
     pub message: String,
 }
 
+/// What an exec writes to the command's stdin.
+#[derive(Debug, Clone, Copy)]
+pub enum Stdin<'a> {
+    /// No stdin.
+    None,
+    /// The command reads exactly these bytes (`head -c N`); stdin stays open
+    /// until the command ends. Works over every exec protocol: on v4
+    /// (API servers before 1.30) there is no way to signal end of input, and
+    /// closing our side closes the whole WebSocket before the status arrives.
+    Counted(&'a [u8]),
+}
+
 /// Runs `argv` in a container, with a deadline and an output cap.
 pub async fn exec(
     client: &kube::Client,
@@ -36,13 +48,20 @@ pub async fn exec(
     limit: Duration,
     cap: usize,
 ) -> Result<ExecOutput, ClusterError> {
-    exec_with_input(client, namespace, pod, container, argv, None, limit, cap).await
+    exec_with_input(
+        client,
+        namespace,
+        pod,
+        container,
+        argv,
+        Stdin::None,
+        limit,
+        cap,
+    )
+    .await
 }
 
-/// [`exec`] that also writes `input` to the command's stdin and then closes
-/// it. Closing stdin needs the v5 exec protocol; commands that must also work
-/// over v4 should read a known number of bytes (`head -c N`) instead of
-/// waiting for end of input.
+/// [`exec`] that also writes `input` to the command's stdin (see [`Stdin`]).
 #[allow(clippy::too_many_arguments)] // one exec call's parameters, all needed
 pub async fn exec_with_input(
     client: &kube::Client,
@@ -50,14 +69,14 @@ pub async fn exec_with_input(
     pod: &str,
     container: &str,
     argv: &[&str],
-    input: Option<&[u8]>,
+    input: Stdin<'_>,
     limit: Duration,
     cap: usize,
 ) -> Result<ExecOutput, ClusterError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let params = AttachParams::default()
         .container(container)
-        .stdin(input.is_some())
+        .stdin(!matches!(input, Stdin::None))
         .stdout(true)
         .stderr(true);
     let action = format!(
@@ -73,15 +92,18 @@ pub async fn exec_with_input(
     let (mut out, mut err) = (attached.stdout(), attached.stderr());
     let writer = attached.stdin();
     let status = attached.take_status();
+    // The writer is handed back and kept until the command's status has
+    // arrived: dropping it ends stdin, which on v4 closes the WebSocket.
     let feed = async move {
-        if let (Some(mut w), Some(data)) = (writer, input) {
-            use tokio::io::AsyncWriteExt;
-            // A command that stops reading early ends the stream; its exit
-            // status tells what happened, so a failed write is not an error here.
-            if w.write_all(data).await.is_ok() {
-                let _ = w.shutdown().await;
-            }
-        }
+        let (Some(mut w), Stdin::Counted(data)) = (writer, input) else {
+            return None;
+        };
+        use tokio::io::AsyncWriteExt;
+        // A command that stops reading early ends the stream; its exit
+        // status tells what happened, so a failed write is not an error here.
+        let _ = w.write_all(data).await;
+        let _ = w.flush().await;
+        Some(w)
     };
     let read = |stream: Option<_>| async move {
         let mut buf = Vec::new();
@@ -101,7 +123,7 @@ pub async fn exec_with_input(
         Ok(buf)
     };
     let work = async {
-        let (o, e, s, ()) = tokio::join!(
+        let (o, e, s, _stdin_kept_open) = tokio::join!(
             read(out.take()),
             read(err.take()),
             async {
@@ -219,9 +241,7 @@ pub async fn add(
             ))
         }
         Err(ClusterError::Api { code: Some(403), message, .. }) if message.contains("violates PodSecurity") => {
-            Err(ClusterError::Strategy(format!(
-                "Pod Security Admission refused the debug container: {message}. Choose a strategy that fits the namespace's level (see `dscan scan --help`), or scan in a namespace with a lower enforce level"
-            )))
+            Err(ClusterError::PodSecurityRefused(message))
         }
         Err(e) => Err(e),
     }
@@ -235,6 +255,43 @@ fn status_of(pod: &Pod, name: &str) -> Option<ContainerStatus> {
         .iter()
         .find(|s| s.name == name)
         .cloned()
+}
+
+/// Why the debug container ended before it was used, as an error: what the
+/// node reports (reason, exit code, message).
+fn exited_early(
+    name: &str,
+    t: k8s_openapi::api::core::v1::ContainerStateTerminated,
+) -> ClusterError {
+    ClusterError::Scan(format!(
+        "the debug container {name} exited before it was used: {} (exit {}){}",
+        t.reason.unwrap_or_default(),
+        t.exit_code,
+        t.message.map(|m| format!(": {m}")).unwrap_or_default()
+    ))
+}
+
+/// When a call into the debug container failed: if the container has
+/// exited meanwhile, that is the error to report (the call's own error
+/// would only say the container was not found).
+pub async fn explain_exit(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    name: &str,
+    error: ClusterError,
+) -> ClusterError {
+    let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    match bounded("read the pod", CALL_TIMEOUT, api.get(pod)).await {
+        Ok(p) => match status_of(&p, name)
+            .and_then(|s| s.state)
+            .and_then(|s| s.terminated)
+        {
+            Some(t) => exited_early(name, t),
+            None => error,
+        },
+        Err(_) => error,
+    }
 }
 
 /// Watches the pod until the debug container runs; distinct errors for the
@@ -299,12 +356,7 @@ pub async fn wait_running(
                 return Ok(status.image_id);
             }
             if let Some(t) = state.terminated {
-                return Err(ClusterError::Scan(format!(
-                    "the debug container {name} exited before it was used: {} (exit {}){}",
-                    t.reason.unwrap_or_default(),
-                    t.exit_code,
-                    t.message.map(|m| format!(": {m}")).unwrap_or_default()
-                )));
+                return Err(exited_early(name, t));
             }
             if let Some(w) = state.waiting {
                 let reason = w.reason.unwrap_or_default();
@@ -356,7 +408,7 @@ impl Control<'_> {
     pub async fn run(
         &self,
         script: &str,
-        input: Option<&[u8]>,
+        input: Stdin<'_>,
         limit: Duration,
         cap: usize,
     ) -> Result<ExecOutput, ClusterError> {
@@ -376,9 +428,43 @@ impl Control<'_> {
     }
 }
 
+/// The target's root, as the root check found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRoot {
+    /// The target's PID as the debug container sees it.
+    pub pid: i64,
+    /// `device:inode` of the target's root directory (`stat -L -c %d:%i`),
+    /// what only the target's root answers: the canary of the local runner.
+    pub root: String,
+}
+
+/// The hex part of a container ID as the node reports it
+/// (`containerd://<hex>`, `cri-o://<hex>`…), checked to be plain lower-case
+/// hex of a sane length: it is matched inside the debug container, and an
+/// empty or odd ID would match any process.
+pub fn container_id_hex(reported: Option<&str>) -> Result<String, ClusterError> {
+    let reported = reported.unwrap_or_default();
+    let hex = reported.rsplit("://").next().unwrap_or_default();
+    if (12..=128).contains(&hex.len())
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        Ok(hex.to_string())
+    } else {
+        Err(ClusterError::Target(format!(
+            "the node reports the target container's ID as {reported:?}, which is not a container runtime ID; \
+             dscan identifies the target's process by that ID and cannot scan without it (is the container running?)"
+        )))
+    }
+}
+
 /// Waits for the start-up script to finish, then checks that the located
-/// target root is not the debug container's own root (a runtime that ignored
-/// `targetContainerName` would otherwise make us audit the debug image).
+/// process is the target — its cgroup (the full ID on real nodes) or its
+/// mounts (the runtime's state directory) name the target's container ID —
+/// and that its root is not the debug container's own (a runtime that
+/// ignored `targetContainerName`, or a hostPID pod whose PID 1 is the node's
+/// init, would otherwise make us audit the wrong filesystem).
 /// Only portable commands: the debug image may be busybox or a full distro.
 pub async fn verify_root(
     client: &kube::Client,
@@ -386,14 +472,23 @@ pub async fn verify_root(
     pod: &str,
     name: &str,
     shell: &[String],
-) -> Result<i64, ClusterError> {
-    let script = r#"i=0; while [ ! -f /tmp/.dscan/ready ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-[ -f /tmp/.dscan/ready ] || { echo "the debug container never became ready" >&2; exit 3; }
+    container_id: &str,
+) -> Result<VerifiedRoot, ClusterError> {
+    // The 12-digit prefix is what runtime state paths carry; cgroup paths
+    // carry the whole ID, which contains it. `container_id` is checked hex.
+    let short: String = container_id.chars().take(12).collect();
+    let script = format!(
+        r#"i=0; while [ ! -f /tmp/.dscan/ready ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+[ -f /tmp/.dscan/ready ] || {{ echo "the debug container never became ready" >&2; exit 3; }}
+: > /tmp/.dscan/claimed
 t=$(cat /tmp/.dscan/target-pid)
-a=$(stat -L -c %d:%i /proc/$t/root/ 2>&1) || { echo "cannot read /proc/$t/root: $a" >&2; exit 4; }
+case "$t" in ''|*[!0-9]*) echo "the start-up script recorded no target PID" >&2; exit 3;; esac
+a=$(stat -L -c %d:%i /proc/$t/root/ 2>&1) || {{ echo "cannot read /proc/$t/root: $a" >&2; exit 4; }}
 b=$(stat -L -c %d:%i /)
-[ "$a" != "$b" ] || { echo "/proc/$t/root is the debug container's own root" >&2; exit 5; }
-echo "$t""#;
+[ "$a" != "$b" ] || {{ echo "/proc/$t/root is the debug container's own root" >&2; exit 5; }}
+grep -qsF "{short}" /proc/$t/cgroup /proc/$t/mountinfo || {{ echo "process $t is not the target: neither its cgroup nor its mounts name container {short}" >&2; exit 6; }}
+echo "$t $a""#
+    );
     let control = Control {
         client,
         namespace,
@@ -402,14 +497,14 @@ echo "$t""#;
         shell,
     };
     let out = control
-        .run(script, None, Duration::from_secs(30), 64 * 1024)
+        .run(&script, Stdin::None, Duration::from_secs(30), 64 * 1024)
         .await?;
     if out.code == Some(0) {
-        let pid = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(0);
-        return Ok(pid);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut words = text.split_whitespace();
+        let pid = words.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let root = words.next().unwrap_or_default().to_string();
+        return Ok(VerifiedRoot { pid, root });
     }
     let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
     Err(ClusterError::Scan(format!(
@@ -418,21 +513,56 @@ echo "$t""#;
     )))
 }
 
+/// How stopping a debug container ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// It was running; it was told to stop and seen terminated.
+    Stopped,
+    /// It had already exited.
+    AlreadyExited,
+    /// It never started (the node reports why, e.g. ImagePullBackOff). The
+    /// node may still start it later; its start-up script then exits at once
+    /// (start deadline) or when nobody claims it.
+    NotStarted(String),
+}
+
 /// Stops the debug container (its start-up script exits on SIGTERM) and waits
-/// until it is seen terminated. The entry stays in the pod spec.
+/// until it is seen terminated. The entry stays in the pod spec. A container
+/// that never started cannot be stopped: that is reported, not hidden.
 pub async fn stop(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
     name: &str,
-) -> Result<(), ClusterError> {
+) -> Result<Stopped, ClusterError> {
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let current = bounded("read the pod", CALL_TIMEOUT, api.get(pod)).await?;
-    if status_of(&current, name)
-        .and_then(|s| s.state)
-        .is_some_and(|s| s.running.is_none())
-    {
-        return Ok(());
+    let state = status_of(&current, name).and_then(|s| s.state);
+    match &state {
+        None => {
+            return Ok(Stopped::NotStarted(
+                "the node reports no status for it yet".into(),
+            ));
+        }
+        Some(s) if s.terminated.is_some() => return Ok(Stopped::AlreadyExited),
+        Some(s) if s.running.is_none() => {
+            let why = s
+                .waiting
+                .as_ref()
+                .map(|w| {
+                    format!(
+                        "waiting: {}{}",
+                        w.reason.clone().unwrap_or_default(),
+                        w.message
+                            .as_ref()
+                            .map(|m| format!(" ({m})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .unwrap_or_else(|| "not running".into());
+            return Ok(Stopped::NotStarted(why));
+        }
+        Some(_) => {}
     }
     let command = current
         .spec
@@ -450,7 +580,9 @@ pub async fn stop(
         name,
         shell: &shell,
     };
-    let _ = control.run(kill, None, Duration::from_secs(20), 4096).await;
+    let _ = control
+        .run(kill, Stdin::None, Duration::from_secs(20), 4096)
+        .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let pod_now = bounded("read the pod", CALL_TIMEOUT, api.get(pod)).await?;
@@ -458,7 +590,7 @@ pub async fn stop(
             .and_then(|s| s.state)
             .is_some_and(|s| s.terminated.is_some())
         {
-            return Ok(());
+            return Ok(Stopped::Stopped);
         }
         if tokio::time::Instant::now() > deadline {
             return Err(ClusterError::Timeout {
@@ -470,9 +602,43 @@ pub async fn stop(
     }
 }
 
+/// What a never-started debug container will do, for reports.
+pub fn not_started_note(name: &str, why: &str, start_by: Option<u64>) -> String {
+    let deadline = start_by
+        .and_then(|t| k8s_openapi::jiff::Timestamp::from_second(i64::try_from(t).ok()?).ok())
+        .map_or_else(
+            || "when nobody claims it within its claim window".to_string(),
+            |t| format!("at once if it starts after {t}, and otherwise when nobody claims it"),
+        );
+    format!(
+        "debug container {name} was not started ({why}); the node may still start it (image pulls are retried): it then exits by itself {deadline}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::control_shell;
+    use super::{container_id_hex, control_shell};
+
+    #[test]
+    fn container_ids_must_be_runtime_hex() {
+        let id = "containerd://0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            container_id_hex(Some(id)).unwrap(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        assert!(container_id_hex(Some("cri-o://abcdef012345")).is_ok());
+        for bad in [
+            "",
+            "containerd://",
+            "containerd://abc",
+            "containerd://0123456789ab; rm -rf /",
+            "containerd://0123456789AB",
+            "containerd://0123456789ab$(x)",
+        ] {
+            assert!(container_id_hex(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(container_id_hex(None).is_err());
+    }
 
     fn strings(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()

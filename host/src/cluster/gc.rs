@@ -45,6 +45,9 @@ pub struct GcReport {
     /// Debug containers of dead runs: `(pod/container, error)`; stopped when
     /// the error is empty (ephemeral containers can only be made to exit).
     pub debug_containers: Vec<(String, Option<String>)>,
+    /// Debug containers of dead runs that never started, with what they will
+    /// do if the node starts them later.
+    pub not_started: Vec<String>,
 }
 
 impl GcReport {
@@ -125,14 +128,22 @@ pub async fn run(
             kubeconfig::shred(path)?;
         }
         let mut all_gone = true;
-        if let Ok(name) = std::fs::read_to_string(dir.join("debug-container")) {
-            let name = name.trim().to_string();
+        if let Some((name, start_by)) = std::fs::read_to_string(dir.join("debug-container"))
+            .ok()
+            .as_deref()
+            .and_then(super::session::read_debug_record)
+        {
             let label = format!("{}/{}/{name}", journal.namespace, journal.pod);
             if dry_run {
                 report.debug_containers.push((label, None));
             } else {
                 match debug::stop(&conn.client, &journal.namespace, &journal.pod, &name).await {
-                    Ok(()) => report.debug_containers.push((label, None)),
+                    Ok(debug::Stopped::NotStarted(why)) => {
+                        report
+                            .not_started
+                            .push(debug::not_started_note(&label, &why, start_by));
+                    }
+                    Ok(_) => report.debug_containers.push((label, None)),
                     Err(e) if e.is_not_found() => report.debug_containers.push((label, None)),
                     Err(e) => {
                         all_gone = false;

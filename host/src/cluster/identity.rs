@@ -1,9 +1,9 @@
 //! The temporary identity: a ServiceAccount, a Role pinned to the target pod,
-//! a RoleBinding, and a short-lived token bound to the pod.
+//! a RoleBinding, and a short-lived token.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::authentication::v1::{BoundObjectReference, TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -179,13 +179,18 @@ pub fn token_seconds(requested: i64) -> i64 {
     requested.max(600)
 }
 
-/// Requests a token for the run's ServiceAccount, bound to the target pod.
+/// Requests a token for the run's ServiceAccount.
+///
+/// The token is not bound to the target pod: the API server binds a token to
+/// a pod only when the pod runs as that ServiceAccount (`TokenREST.Create`
+/// answers 400 "cannot bind token for serviceaccount … to pod running with
+/// different serviceaccount name"), and the target runs as its own account.
+/// The token dies at its short expiry, and at once when cleanup deletes the
+/// ServiceAccount.
 pub async fn request_token(
     client: &kube::Client,
     namespace: &str,
     service_account: &str,
-    pod: &str,
-    pod_uid: &str,
     seconds: i64,
 ) -> Result<IssuedToken, ClusterError> {
     let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
@@ -193,12 +198,7 @@ pub async fn request_token(
         spec: TokenRequestSpec {
             audiences: vec![],
             expiration_seconds: Some(token_seconds(seconds)),
-            bound_object_ref: Some(BoundObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: Some(pod.to_string()),
-                uid: (!pod_uid.is_empty()).then(|| pod_uid.to_string()),
-            }),
+            bound_object_ref: None,
         },
         ..Default::default()
     };

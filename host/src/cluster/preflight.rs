@@ -235,12 +235,13 @@ pub struct PreflightReport {
     pub server_version: String,
     /// Whether `pods/ephemeralcontainers` is served.
     pub ephemeral_containers: bool,
-    /// The namespace's `pod-security.kubernetes.io/enforce` level (`None`:
-    /// could not be read; unset reads as `privileged`).
+    /// The namespace's `pod-security.kubernetes.io/enforce` label as written
+    /// (`None`: no label — a cluster-wide default may apply — or the
+    /// namespace could not be read; either way the level is unknown).
     pub pod_security: Option<String>,
     /// The container to scan.
     pub container: String,
-    /// The pod's UID (the token and journal are bound to it).
+    /// The pod's UID (the pod the run checked; a recreated pod has another).
     pub pod_uid: String,
     /// The target container runs as this UID, when the spec says so.
     pub run_as_user: Option<i64>,
@@ -259,12 +260,11 @@ struct TargetContainer {
     image_id: String,
 }
 
-fn pod_security(ns: &Namespace) -> String {
+fn pod_security(ns: &Namespace) -> Option<String> {
     ns.metadata
         .labels
         .as_ref()
         .and_then(|l| l.get("pod-security.kubernetes.io/enforce").cloned())
-        .unwrap_or_else(|| "privileged".into())
 }
 
 /// Runs every check; any problem is an error listing all of them.
@@ -319,7 +319,7 @@ pub async fn run(
     )
     .await
     {
-        Ok(ns) => Some(pod_security(&ns)),
+        Ok(ns) => pod_security(&ns),
         Err(e) if e.is_not_found() => {
             return Err(ClusterError::Target(format!(
                 "namespace {:?} does not exist",

@@ -29,6 +29,8 @@ pub struct SessionOptions {
     pub created_by: String,
     /// Test hook: stop at this phase boundary and wait (see [`hold`]).
     pub hold_at: Option<String>,
+    /// How long the new Role may take to be honoured (RBAC cache lag).
+    pub authorization_wait: Duration,
     /// Leave the debug container running after the run (for debugging).
     pub keep_debug_container: bool,
     /// Told as each phase starts and ends (the CLI shows them live on a
@@ -53,15 +55,23 @@ pub trait PhaseObserver: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct DebugSlot {
     dir: PathBuf,
-    name: Arc<Mutex<Option<String>>>,
+    name: Arc<Mutex<Option<DebugRecord>>>,
 }
 
+/// A debug container's name and start deadline (Unix seconds).
+type DebugRecord = (String, Option<u64>);
+
 impl DebugSlot {
-    /// Records the debug container's name.
-    pub fn register(&self, name: &str) -> Result<(), ClusterError> {
-        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = Some(name.to_string());
+    /// Records the debug container's name and its start deadline (Unix
+    /// seconds; it exits at once if the node starts it later).
+    pub fn register(&self, name: &str, start_by: Option<u64>) -> Result<(), ClusterError> {
+        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = Some((name.to_string(), start_by));
         kubeconfig::private_dir(&self.dir)?;
-        std::fs::write(self.dir.join("debug-container"), name).map_err(|source| ClusterError::Io {
+        let mut text = format!("{name}\n");
+        if let Some(t) = start_by {
+            text.push_str(&format!("start-by={t}\n"));
+        }
+        std::fs::write(self.dir.join("debug-container"), text).map_err(|source| ClusterError::Io {
             what: "record the debug container",
             path: self.dir.display().to_string(),
             source,
@@ -70,8 +80,34 @@ impl DebugSlot {
 
     /// The recorded name.
     pub fn name(&self) -> Option<String> {
-        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.name
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(n, _)| n.clone())
     }
+
+    /// The recorded start deadline.
+    pub fn start_by(&self) -> Option<u64> {
+        self.name
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|(_, t)| *t)
+    }
+}
+
+/// Reads a `debug-container` record: the name and the start deadline.
+pub fn read_debug_record(text: &str) -> Option<(String, Option<u64>)> {
+    let mut lines = text.lines();
+    let name = lines.next()?.trim().to_string();
+    if name.is_empty() {
+        return None;
+    }
+    let start_by = lines
+        .filter_map(|l| l.strip_prefix("start-by="))
+        .find_map(|v| v.trim().parse().ok());
+    Some((name, start_by))
 }
 
 /// What the scan phase gets: the identity, what preflight found, and where to
@@ -275,7 +311,6 @@ where
     };
     clock.lap(&mut record, "preflight", true);
     let container = report.container.clone();
-    let pod_uid = report.pod_uid.clone();
     let preflight_report = report.clone();
     record.preflight = Some(report);
     clock.begin("probe");
@@ -326,7 +361,6 @@ where
                 &conn,
                 &options,
                 &run_id,
-                &pod_uid,
                 &container,
                 &mut journal,
                 &mut record,
@@ -383,7 +417,12 @@ where
             )
             .await
             {
-                Ok(()) => cleanup.debug_container_stopped = true,
+                Ok(super::debug::Stopped::NotStarted(why)) => {
+                    let note = super::debug::not_started_note(&name, &why, debug.start_by());
+                    tracing::warn!("{note}");
+                    cleanup.debug_container_not_started = Some(note);
+                }
+                Ok(_) => cleanup.debug_container_stopped = true,
                 Err(e) => tracing::warn!("could not stop the debug container {name}: {e}"),
             }
         }
@@ -401,7 +440,6 @@ async fn setup(
     conn: &ClusterConnection,
     options: &SessionOptions,
     run_id: &str,
-    pod_uid: &str,
     container: &str,
     journal: &mut Journal,
     record: &mut RunRecord,
@@ -438,9 +476,7 @@ async fn setup(
         hold(options, boundary).await;
     }
     let sa = &objects[0].name;
-    let token =
-        identity::request_token(&conn.client, ns, sa, &options.target.pod, pod_uid, seconds)
-            .await?;
+    let token = identity::request_token(&conn.client, ns, sa, seconds).await?;
     record.token_seconds = Some(token.seconds);
     record.token_expires_at = Some(token.expires_at.clone());
     hold(options, "after-token").await;
@@ -452,6 +488,7 @@ async fn setup(
     drop(token);
     hold(options, "after-kubeconfig").await;
     let client = kubeconfig::client_from(&path).await?;
+    wait_authorized(&client, ns, &options.target.pod, options.authorization_wait).await?;
     record.identity = Some(username.clone());
     Ok(ScanIdentity {
         client,
@@ -461,6 +498,79 @@ async fn setup(
         pod: options.target.pod.clone(),
         container: container.to_string(),
     })
+}
+
+/// Waits until the API server honours the new Role and RoleBinding for the
+/// temporary identity. The RBAC authorizer reads informer caches, so a fresh
+/// binding takes effect after a lag (per API server replica); the first calls
+/// as the new identity could otherwise get 403. Asks, as that identity, by
+/// SelfSubjectAccessReview for every grant of the Role, with backoff, until
+/// two passes in a row allow all of them (a second replica may lag behind
+/// the first).
+async fn wait_authorized(
+    client: &kube::Client,
+    namespace: &str,
+    pod: &str,
+    limit: Duration,
+) -> Result<(), ClusterError> {
+    let grants: Vec<preflight::Permission> = crate::access::ROLE_GRANTS
+        .iter()
+        .flat_map(|(resource, verbs)| {
+            let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+            verbs.iter().map(move |verb| preflight::Permission {
+                verb,
+                group: "",
+                resource,
+                subresource,
+                name: pod.to_string(),
+                why: "granted by the run's Role",
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    let mut clean_passes = 0;
+    let mut waiting_for = String::new();
+    loop {
+        let mut denied = None;
+        for grant in &grants {
+            if !preflight::can_i(client, namespace, grant).await? {
+                denied = Some(grant.to_string());
+                break;
+            }
+        }
+        match denied {
+            None => {
+                clean_passes += 1;
+                if clean_passes == 2 {
+                    if !waiting_for.is_empty() {
+                        tracing::info!(
+                            "the new Role took effect after {:.1}s",
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    return Ok(());
+                }
+                continue;
+            }
+            Some(grant) => {
+                clean_passes = 0;
+                tracing::debug!("the temporary identity cannot {grant} yet; waiting for RBAC");
+                waiting_for = grant;
+            }
+        }
+        if started.elapsed() + delay > limit {
+            return Err(ClusterError::Timeout {
+                action: format!(
+                    "waiting for the API server to honour the new Role (the temporary identity still cannot {waiting_for}; \
+                     RBAC caches normally catch up within seconds — check the API server's health)"
+                ),
+                after: limit,
+            });
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
 }
 
 /// Cleanup in the seed's order: kubeconfig, ServiceAccount (its tokens die

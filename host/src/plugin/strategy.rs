@@ -21,7 +21,9 @@ pub(crate) fn facts(f: &TargetFacts) -> wit::TargetFacts {
         server_version: f.server_version.clone(),
         ephemeral_containers: f.ephemeral_containers,
         psa_level: match f.psa_level {
-            PsaLevel::Privileged => wit::PsaLevel::Privileged,
+            // Unknown: plan as if unrestricted; the server's admission answer
+            // moves selection on to the next strategy.
+            PsaLevel::Privileged | PsaLevel::Unknown => wit::PsaLevel::Privileged,
             PsaLevel::Baseline => wit::PsaLevel::Baseline,
             PsaLevel::Restricted => wit::PsaLevel::Restricted,
         },

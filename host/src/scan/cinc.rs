@@ -41,32 +41,95 @@ pub(crate) fn stderr_tail(stderr: &[u8]) -> String {
     lines[lines.len().saturating_sub(15)..].join("\n")
 }
 
-/// Runs the profile; returns the HDF bytes and the scanner's exit code.
-pub async fn run(
+/// The id of the canary control.
+const CANARY: &str = "dscan-canary";
+
+/// A one-control profile whose check only the target's root can pass: the
+/// `device:inode` of `/` as a command run through the transport sees it must
+/// be the target's root's, which dscan's root check read from the debug
+/// container (`/proc/<pid>/root`).
+fn canary_profile(dir: &Path, root: &str) -> Result<PathBuf, ClusterError> {
+    let profile = dir.join("dscan-canary");
+    let io = |source| ClusterError::Io {
+        what: "write the canary profile",
+        path: profile.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(profile.join("controls")).map_err(io)?;
+    std::fs::write(
+        profile.join("inspec.yml"),
+        "name: dscan-canary\ntitle: dscan transport canary\nversion: 1.0.0\nlicense: Apache-2.0\n",
+    )
+    .map_err(io)?;
+    std::fs::write(
+        profile.join("controls/canary.rb"),
+        format!(
+            "control '{CANARY}' do\n  title 'commands run through the transport reach the target root'\n  \
+             describe command('stat -L -c %d:%i /') do\n    its('stdout.strip') {{ should eq '{root}' }}\n  end\nend\n"
+        ),
+    )
+    .map_err(io)?;
+    Ok(profile)
+}
+
+/// Whether the canary's results show its command ran in the target's root.
+fn canary_passed(hdf: &[u8]) -> Result<(), String> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(hdf).map_err(|e| format!("its results are not JSON ({e})"))?;
+    let control = doc["profiles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["controls"].as_array().into_iter().flatten())
+        .find(|c| c["id"] == CANARY)
+        .ok_or("its results have no canary control")?;
+    let results = control["results"].as_array().cloned().unwrap_or_default();
+    if !results.is_empty() && results.iter().all(|r| r["status"] == "passed") {
+        return Ok(());
+    }
+    let said: Vec<String> = results
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}{}",
+                r["status"].as_str().unwrap_or("?"),
+                r["code_desc"].as_str().unwrap_or_default(),
+                r["message"]
+                    .as_str()
+                    .or(r["skip_message"].as_str())
+                    .map(|m| format!(" ({})", m.trim()))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    Err(if said.is_empty() {
+        "the canary control has no results".into()
+    } else {
+        said.join("; ")
+    })
+}
+
+/// Runs the scanner once on `profile`; returns the HDF bytes and the exit code.
+async fn exec_scanner(
+    scanner: &Path,
+    profile: &Path,
     id: &ScanIdentity,
     debug_container: &str,
     settings: &ScanSettings,
+    out_dir: &Path,
 ) -> Result<(Vec<u8>, i32), ClusterError> {
-    let profile = settings.profile.as_ref().ok_or_else(|| {
-        ClusterError::Scan(
-            "the local runner needs --profile (a CINC/InSpec profile directory or archive)".into(),
-        )
-    })?;
-    let scanner = find_scanner(settings.scanner.as_deref())?;
-    let out_dir = tempfile::Builder::new()
-        .prefix("dscan-results-")
-        .tempdir()
-        .map_err(|source| ClusterError::Io {
-            what: "create a results directory",
-            path: "tmp".into(),
-            source,
-        })?;
-    let results = out_dir.path().join("results.json");
+    let results = out_dir.join(format!(
+        "results-{}.json",
+        profile
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
     let target = format!(
         "k8s-container://{}/{}/{}",
         id.namespace, id.pod, debug_container
     );
-    let mut cmd = tokio::process::Command::new(&scanner);
+    let mut cmd = tokio::process::Command::new(scanner);
     cmd.arg("exec")
         .arg(profile)
         .args([
@@ -124,4 +187,127 @@ pub async fn run(
         source,
     })?;
     Ok((bytes, code))
+}
+
+/// Runs the canary profile and fails loudly unless its command reached the
+/// target's root (`when`: "before" or "after" the scan).
+async fn check_canary(
+    scanner: &Path,
+    canary: &Path,
+    id: &ScanIdentity,
+    debug_container: &str,
+    settings: &ScanSettings,
+    out_dir: &Path,
+    when: &str,
+) -> Result<(), ClusterError> {
+    let (bytes, _) = exec_scanner(scanner, canary, id, debug_container, settings, out_dir).await?;
+    canary_passed(&bytes).map_err(|why| {
+        ClusterError::Scan(format!(
+            "the scanner's transport did not run commands in the target's root ({when} the scan): {why}. \
+             Its commands landed elsewhere — most likely directly in the debug container, so it would \
+             audit the debug image, not the target. dscan needs the published train-k8s-container \
+             transport, which runs every command as `/bin/sh -c CMD` (see the README's runner notes); \
+             no results from this run are used"
+        ))
+    })
+}
+
+/// Runs the profile; returns the HDF bytes and the scanner's exit code.
+///
+/// Before and after the profile, a canary profile proves that commands the
+/// transport runs reach the target's root (`root` is its `device:inode` as
+/// the root check read it); otherwise the scan fails, whatever the profile's
+/// results say.
+pub async fn run(
+    id: &ScanIdentity,
+    debug_container: &str,
+    settings: &ScanSettings,
+    root: &str,
+) -> Result<(Vec<u8>, i32), ClusterError> {
+    let profile = settings.profile.as_ref().ok_or_else(|| {
+        ClusterError::Scan(
+            "the local runner needs --profile (a CINC/InSpec profile directory or archive)".into(),
+        )
+    })?;
+    if root.is_empty() || !root.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+        return Err(ClusterError::Scan(format!(
+            "the root check returned {root:?} as the target root's identity; cannot build the transport canary"
+        )));
+    }
+    let scanner = find_scanner(settings.scanner.as_deref())?;
+    let out_dir = tempfile::Builder::new()
+        .prefix("dscan-results-")
+        .tempdir()
+        .map_err(|source| ClusterError::Io {
+            what: "create a results directory",
+            path: "tmp".into(),
+            source,
+        })?;
+    let canary = canary_profile(out_dir.path(), root)?;
+    check_canary(
+        &scanner,
+        &canary,
+        id,
+        debug_container,
+        settings,
+        out_dir.path(),
+        "before",
+    )
+    .await?;
+    let outcome = exec_scanner(
+        &scanner,
+        profile,
+        id,
+        debug_container,
+        settings,
+        out_dir.path(),
+    )
+    .await?;
+    check_canary(
+        &scanner,
+        &canary,
+        id,
+        debug_container,
+        settings,
+        out_dir.path(),
+        "after",
+    )
+    .await?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdf(results: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({"profiles": [{"controls": [
+            {"id": "dscan-canary", "results": results}]}]}))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn only_a_passed_canary_passes() {
+        assert!(canary_passed(&hdf(serde_json::json!([{"status": "passed"}]))).is_ok());
+        let failed = canary_passed(&hdf(serde_json::json!([{"status": "failed",
+            "code_desc": "Command: `stat` stdout.strip is expected to eq \"1:2\"",
+            "message": "expected: \"1:2\"\n     got: \"3:4\""}])));
+        assert!(
+            failed.as_ref().is_err_and(|e| e.contains("got: \"3:4\"")),
+            "{failed:?}"
+        );
+        assert!(canary_passed(&hdf(serde_json::json!([]))).is_err());
+        assert!(canary_passed(&hdf(serde_json::json!([{"status": "skipped"}]))).is_err());
+        assert!(canary_passed(b"{}").is_err());
+        assert!(canary_passed(b"not json").is_err());
+    }
+
+    #[test]
+    fn the_canary_profile_names_the_roots_identity() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let p = canary_profile(dir.path(), "2049:1234").unwrap_or_else(|e| panic!("{e}"));
+        let rb = std::fs::read_to_string(p.join("controls/canary.rb")).unwrap_or_default();
+        assert!(rb.contains("command('stat -L -c %d:%i /')"), "{rb}");
+        assert!(rb.contains("should eq '2049:1234'"), "{rb}");
+    }
 }

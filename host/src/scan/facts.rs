@@ -7,6 +7,14 @@ use super::ScanSettings;
 use crate::access::{PsaLevel, TargetFacts};
 use crate::cluster::{CALL_TIMEOUT, ClusterError, ScanContext, bounded};
 
+/// Clock skew allowed between this machine and the node for the debug
+/// container's start deadline.
+pub const START_SKEW: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long a started debug container waits for dscan to claim it (the root
+/// check) before it exits by itself.
+pub const CLAIM_WINDOW: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Reads the pod and combines it with what preflight found.
 pub async fn gather(
     ctx: &ScanContext,
@@ -21,6 +29,17 @@ pub async fn gather(
     )
     .await?;
     let spec = pod.spec.clone().unwrap_or_default();
+    if spec.host_pid == Some(true) {
+        // The kubelet gives a hostPID pod's ephemeral containers the node's
+        // PID namespace (`PidNamespaceForPod`: the target mode applies only to
+        // per-container namespaces), so PID 1 there is the node's init.
+        return Err(ClusterError::Strategy(format!(
+            "pod {}/{} runs with hostPID: true, so a debug container added to it shares the node's process \
+             namespace, not the target's, and /proc/1 there is the node's init; dscan does not scan hostPID pods \
+             (it would read the node and label it as the target)",
+            id.namespace, id.pod
+        )));
+    }
     let container = spec
         .containers
         .iter()
@@ -30,18 +49,49 @@ pub async fn gather(
     let sc = container.security_context.clone().unwrap_or_default();
     let psc = spec.security_context.clone().unwrap_or_default();
     let caps = sc.capabilities.clone().unwrap_or_default();
-    let container_id = pod
+    let status = pod
         .status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.name == id.container))
-        .and_then(|c| c.container_id.clone());
+        .and_then(|cs| cs.iter().find(|c| c.name == id.container));
+    let container_id = status.and_then(|c| c.container_id.clone());
+    // The user the node runs the target as (Kubernetes 1.33+): the truth when
+    // the image decides (no runAsUser), and for the GID, which containerd
+    // takes from the image's /etc/passwd when only runAsUser is set.
+    let reported = status
+        .and_then(|c| c.user.as_ref())
+        .and_then(|u| u.linux.as_ref());
+    let (run_as_user, run_as_group) = match reported {
+        Some(l) => (Some(l.uid), Some(l.gid)),
+        None => (
+            sc.run_as_user.or(psc.run_as_user),
+            sc.run_as_group.or(psc.run_as_group),
+        ),
+    };
+    if let Some(l) = reported {
+        tracing::info!(
+            "the node reports the target runs as uid {} gid {} groups {:?}",
+            l.uid,
+            l.gid,
+            l.supplemental_groups.as_deref().unwrap_or_default()
+        );
+    }
     let mut options = vec![
         ("image".to_string(), settings.debug_image.clone()),
         ("scanner-image".to_string(), settings.scanner_image.clone()),
     ];
     let dead_man = settings.scan_timeout.as_secs() + settings.start_timeout.as_secs() + 300;
     options.push(("dead-man-seconds".into(), dead_man.to_string()));
+    // Absolute deadlines on this machine's clock, so that a debug container
+    // the node starts late (image pulls are retried) does not run unattended;
+    // the start deadline allows for some clock skew with the node.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let start_by = now + settings.start_timeout.as_secs() + START_SKEW.as_secs();
+    options.push(("start-by".into(), start_by.to_string()));
+    options.push(("dead-man-deadline".into(), (now + dead_man).to_string()));
+    options.push(("claim-seconds".into(), CLAIM_WINDOW.as_secs().to_string()));
     options.extend(settings.strategy_options.iter().cloned());
     Ok(TargetFacts {
         server_version: ctx.preflight.server_version.clone(),
@@ -51,8 +101,8 @@ pub async fn gather(
         pod: id.pod.clone(),
         container: id.container.clone(),
         container_id,
-        run_as_user: sc.run_as_user.or(psc.run_as_user),
-        run_as_group: sc.run_as_group.or(psc.run_as_group),
+        run_as_user,
+        run_as_group,
         run_as_non_root: sc.run_as_non_root.or(psc.run_as_non_root),
         privileged: sc.privileged == Some(true),
         capabilities_add: caps.add.unwrap_or_default(),

@@ -70,7 +70,7 @@ async fn checked(
     control: &debug::Control<'_>,
     what: &str,
     script: &str,
-    input: Option<&[u8]>,
+    input: debug::Stdin<'_>,
     limit: Duration,
     cap: usize,
 ) -> Result<debug::ExecOutput, ClusterError> {
@@ -126,9 +126,16 @@ pub async fn run(
     };
     let short = Duration::from_secs(60);
 
-    let machine = checked(&control, "uname -m", "uname -m", None, short, 4096)
-        .await?
-        .stdout;
+    let machine = checked(
+        &control,
+        "uname -m",
+        "uname -m",
+        debug::Stdin::None,
+        short,
+        4096,
+    )
+    .await?
+    .stdout;
     let machine = String::from_utf8_lossy(&machine).trim().to_string();
     if !machine_names().contains(&machine.as_str()) {
         return Err(ClusterError::Scan(format!(
@@ -147,7 +154,7 @@ pub async fn run(
              [ \"$(wc -c < {helper})\" -eq {n} ]",
             n = GRAFT_HELPER.len()
         ),
-        Some(GRAFT_HELPER),
+        debug::Stdin::Counted(GRAFT_HELPER),
         short,
         64 * 1024,
     )
@@ -159,7 +166,7 @@ pub async fn run(
             "rm -rf {WORK}/profile && mkdir -p {WORK}/profile && head -c {n} | tar -x -f - -C {WORK}/profile",
             n = profile.len()
         ),
-        Some(profile),
+        debug::Stdin::Counted(profile),
         Duration::from_secs(300),
         1 << 20,
     )
@@ -170,7 +177,7 @@ pub async fn run(
         &control,
         "clearing earlier results",
         &format!("rm -f {results}"),
-        None,
+        debug::Stdin::None,
         short,
         4096,
     )
@@ -239,7 +246,7 @@ pub async fn run(
         &control,
         "reading the results' size",
         &format!("wc -c < {results}"),
-        None,
+        debug::Stdin::None,
         short,
         4096,
     )
@@ -259,7 +266,7 @@ pub async fn run(
         &control,
         "reading the results",
         &format!("cat {results}"),
-        None,
+        debug::Stdin::None,
         Duration::from_secs(300),
         settings.max_results.max(1),
     )

@@ -20,17 +20,20 @@ pub struct Chosen {
 
 /// Asks the strategies in `order`; a plan must pass policy and use the
 /// access mode the runner `needs`, or the next strategy is asked.
+/// `earlier` are strategies already ruled out (a plan the server refused),
+/// reported with the rest.
 pub async fn choose(
     plugins: Arc<PluginSet>,
     order: &[String],
     facts: TargetFacts,
     allow_privileged: bool,
     needs: AccessMode,
+    earlier: Vec<(String, String)>,
 ) -> Result<Chosen, ClusterError> {
     let order = order.to_vec();
     // Plugin calls are synchronous wasmtime calls: keep them off the async workers.
     tokio::task::spawn_blocking(move || {
-        let mut declined = vec![];
+        let mut declined = earlier;
         for name in &order {
             let plugin = plugins
                 .get(PluginKind::AccessStrategy, name)

@@ -141,6 +141,91 @@ echo $t > {state}/target-pid"#
     }
 }
 
+/// How long a debug container lives, from the options the host passes:
+/// `start-by` and `dead-man-deadline` (Unix seconds on dscan's clock),
+/// `dead-man-seconds` and `claim-seconds`.
+///
+/// A kubelet keeps retrying image pulls, so a debug container can start
+/// long after dscan gave up waiting for it; it must then not run unattended.
+/// The start-up script therefore exits at once when it starts after
+/// `start-by`, exits when dscan has not claimed it (written
+/// `STATE/claimed`, see the host's root check) within `claim-seconds` of
+/// starting — a relative timer, immune to clock skew between dscan's machine
+/// and the node — and in any case at `dead-man-deadline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetime {
+    /// Exit at once when started after this (Unix seconds).
+    pub start_by: Option<u64>,
+    /// Exit at this time (Unix seconds) whatever happens.
+    pub exit_by: Option<u64>,
+    /// Exit this long after starting unless claimed.
+    pub claim_seconds: u32,
+    /// The dead-man period, for plans and hosts that read it.
+    pub dead_man_seconds: u32,
+}
+
+impl Lifetime {
+    /// Reads the lifetime options (defaults: no absolute deadlines, a
+    /// 120-second claim window, a one-hour dead-man period).
+    pub fn from_options<'a, I>(options: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a str)> + Clone,
+    {
+        let number = |key: &str| option(options.clone(), key).and_then(|v| v.parse::<u64>().ok());
+        Lifetime {
+            start_by: number("start-by"),
+            exit_by: number("dead-man-deadline"),
+            claim_seconds: number("claim-seconds")
+                .map_or(120, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+            dead_man_seconds: number("dead-man-seconds")
+                .map_or(3600, |v| u32::try_from(v).unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// The first lines of a start-up script: exit at once when started too
+    /// late. `tool` prefixes external commands (`/bin/busybox ` where the
+    /// image's own command names cannot be trusted, else empty).
+    pub fn prelude(&self, tool: &str) -> String {
+        let mut out = format!("now=$({tool}date +%s)\n");
+        if let Some(t) = self.start_by {
+            out.push_str(&format!(
+                "if [ \"$now\" -gt {t} ]; then echo \"dscan: started after its start deadline ({t}); dscan is no longer waiting, exiting\" >&2; exit 0; fi\n"
+            ));
+        }
+        if let Some(t) = self.exit_by {
+            out.push_str(&format!(
+                "if [ \"$now\" -ge {t} ]; then echo \"dscan: started after its dead-man deadline ({t}), exiting\" >&2; exit 0; fi\n"
+            ));
+        }
+        out
+    }
+
+    /// The last lines of a start-up script: wait to be claimed, then sleep
+    /// until the dead-man deadline (or for the dead-man period); exit 0 on
+    /// SIGTERM/SIGINT.
+    pub fn wait(&self, tool: &str, state: &str) -> String {
+        let claim = self.claim_seconds;
+        let sleep_for = match self.exit_by {
+            Some(t) => format!("$(( {t} - $({tool}date +%s) ))"),
+            None => self.dead_man_seconds.to_string(),
+        };
+        format!(
+            r#"trap 'exit 0' TERM INT
+i=0
+while [ ! -f {state}/claimed ]; do
+  if [ $i -ge {claim} ]; then echo "dscan: not claimed within {claim}s of starting (dscan is gone), exiting" >&2; exit 0; fi
+  {tool}sleep 1
+  i=$((i+1))
+done
+left={sleep_for}
+[ "$left" -gt 0 ] || exit 0
+{tool}sleep "$left" &
+wait $!
+"#
+        )
+    }
+}
+
 /// Looks up a `key=value` option by key (the last one given wins).
 pub fn option<'a, I>(options: I, key: &str) -> Option<&'a str>
 where

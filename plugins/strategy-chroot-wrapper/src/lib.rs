@@ -42,16 +42,18 @@ const DEFAULT_CAPS: &[&str] = &[
     "AUDIT_WRITE",
 ];
 
+/// Options are read the SDK's way: the last value given for a key wins, so
+/// a user's `--strategy-opt` overrides the host's defaults.
 fn option<'a>(options: &'a [OptionPair], key: &str) -> Option<&'a str> {
-    options
-        .iter()
-        .find(|o| o.key == key)
-        .map(|o| o.value.as_str())
+    dscan_plugin_sdk::option(
+        options.iter().map(|o| (o.key.as_str(), o.value.as_str())),
+        key,
+    )
 }
 
 /// The debug container's start-up script: record its PID, install the wrapper
 /// as its own `/bin/sh`, then sleep (the dead-man timer) until told to stop.
-fn startup_script(dead_man: u32, locate_pid: &str) -> String {
+fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, locate_pid: &str) -> String {
     // The wrapper keeps its own shell alive while the chroot runs, because
     // `/proc/$$/root` must stay this container's root (an exec'd chroot would
     // be chrooted itself and find no busybox).
@@ -62,9 +64,11 @@ if [ "$1" = "-c" ]; then shift; /bin/busybox chroot /proc/$t/root /proc/$$/root/
 /bin/busybox chroot /proc/$t/root /proc/$$/root/bin/busybox sh "$@"; exit $?
 "#
     );
+    let prelude = lifetime.prelude("/bin/busybox ");
+    let wait = lifetime.wait("/bin/busybox ", STATE);
     format!(
         r#"set -e
-/bin/busybox mkdir -p {STATE}
+{prelude}/bin/busybox mkdir -p {STATE}
 echo $$ > {STATE}/main-pid
 {locate_pid}
 /bin/busybox rm -f /bin/sh
@@ -72,10 +76,7 @@ echo $$ > {STATE}/main-pid
 {wrapper}DSCAN_WRAPPER
 /bin/busybox chmod 0755 /bin/sh
 echo ready > {STATE}/ready
-trap 'exit 0' TERM INT
-/bin/busybox sleep {dead_man} &
-wait $!
-"#
+{wait}"#
     )
 }
 
@@ -141,9 +142,12 @@ impl Guest for ChrootWrapper {
         let Some(image) = option(&facts.options, "image") else {
             return Decision::Decline("no debug image was given (option `image`)".into());
         };
-        let dead_man: u32 = option(&facts.options, "dead-man-seconds")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(3600);
+        let lifetime = dscan_plugin_sdk::Lifetime::from_options(
+            facts
+                .options
+                .iter()
+                .map(|o| (o.key.as_str(), o.value.as_str())),
+        );
         let (locate, locate_pid) = dscan_plugin_sdk::strategy::locate_target(&facts, STATE);
         let mut caps: Vec<String> = vec!["SYS_CHROOT".into()];
         caps.sort();
@@ -154,7 +158,7 @@ impl Guest for ChrootWrapper {
                     "/bin/busybox".into(),
                     "sh".into(),
                     "-c".into(),
-                    startup_script(dead_man, &locate_pid),
+                    startup_script(&lifetime, &locate_pid),
                 ],
                 env: Vec::new(),
                 security: Security {
@@ -167,7 +171,7 @@ impl Guest for ChrootWrapper {
                     capabilities_drop: Vec::new(),
                     seccomp_runtime_default: true,
                 },
-                dead_man_seconds: dead_man,
+                dead_man_seconds: lifetime.dead_man_seconds,
             },
             locate,
             mode: AccessMode::ChrootWrapper,

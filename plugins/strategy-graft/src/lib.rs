@@ -28,18 +28,18 @@ fn option<'a>(options: &'a [OptionPair], key: &str) -> Option<&'a str> {
     )
 }
 
-/// Record the PIDs, then sleep for the dead-man period; exit on TERM.
-fn startup_script(dead_man: u32, locate_pid: &str) -> String {
+/// Exit at once if started too late; record the PIDs; then wait to be
+/// claimed and sleep until the dead-man deadline; exit on TERM.
+fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, locate_pid: &str) -> String {
     format!(
         r#"set -e
-mkdir -p {STATE}
+{prelude}mkdir -p {STATE}
 echo $$ > {STATE}/main-pid
 {locate_pid}
 echo ready > {STATE}/ready
-trap 'exit 0' TERM INT
-sleep {dead_man} &
-wait $!
-"#
+{wait}"#,
+        prelude = lifetime.prelude(""),
+        wait = lifetime.wait("", STATE),
     )
 }
 
@@ -82,9 +82,12 @@ impl Guest for Graft {
                 "no scanner image was given (option `scanner-image`, from --scanner-image)".into(),
             );
         };
-        let dead_man: u32 = option(&facts.options, "dead-man-seconds")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(3600);
+        let lifetime = dscan_plugin_sdk::Lifetime::from_options(
+            facts
+                .options
+                .iter()
+                .map(|o| (o.key.as_str(), o.value.as_str())),
+        );
         let (locate, locate_pid) = dscan_plugin_sdk::strategy::locate_target(&facts, STATE);
         let user = match facts.run_as_user {
             Some(0) | None => "a root".to_string(),
@@ -96,7 +99,7 @@ impl Guest for Graft {
                 command: vec![
                     "/bin/sh".into(),
                     "-c".into(),
-                    startup_script(dead_man, &locate_pid),
+                    startup_script(&lifetime, &locate_pid),
                 ],
                 env: Vec::new(),
                 security: Security {
@@ -109,7 +112,7 @@ impl Guest for Graft {
                     capabilities_drop: Vec::new(),
                     seccomp_runtime_default: false,
                 },
-                dead_man_seconds: dead_man,
+                dead_man_seconds: lifetime.dead_man_seconds,
             },
             locate,
             mode: AccessMode::Graft,

@@ -169,6 +169,20 @@ fn attributes(info: &RequestInfo) -> Attributes {
     }
 }
 
+/// The authorizer's decision as the server makes it: RBAC, then the RBAC-lag
+/// fault hiding allows that come from (new) RoleBindings.
+pub(crate) fn decide(shared: &Shared, user: &UserInfo, a: &Attributes) -> rbac::Decision {
+    match rbac::authorize(&shared.store, user, a) {
+        rbac::Decision::Allow(reason)
+            if reason.starts_with("RBAC: allowed by RoleBinding")
+                && shared.faults.rbac_lagging(&user.name) =>
+        {
+            rbac::Decision::Deny
+        }
+        d => d,
+    }
+}
+
 fn authorize(shared: &Shared, call: &Call, is_upgrade: bool) -> Result<(), ApiError> {
     let mut checks = vec![attributes(&call.info)];
     // Since 1.35 a WebSocket upgrade (GET) of exec/attach/portforward also
@@ -186,7 +200,7 @@ fn authorize(shared: &Shared, call: &Call, is_upgrade: bool) -> Result<(), ApiEr
         });
     }
     for a in checks {
-        if !rbac::authorize(&shared.store, &call.user, &a).allowed() {
+        if !decide(shared, &call.user, &a).allowed() {
             let why = rbac::forbidden_reason(&call.user, &a);
             return Err(if a.path.is_some() {
                 ApiError::new(403, "Forbidden", format!("forbidden: {why}"))

@@ -124,7 +124,7 @@ pub(super) fn create(
         }
         Kind::Pod => {
             let namespace = require_namespace(shared, ns)?;
-            pods::admit_create(&namespace, &mut object)?;
+            pods::admit_create(&namespace, &mut object, shared.config.psa_default)?;
         }
         Kind::Role => {
             require_namespace(shared, ns)?;

@@ -12,7 +12,11 @@ use crate::status::ApiError;
 use crate::store::{Key, Kind};
 
 /// Defaults, validation and Pod Security Admission for a new pod.
-pub(super) fn admit_create(namespace: &Value, pod: &mut Value) -> Result<(), ApiError> {
+pub(super) fn admit_create(
+    namespace: &Value,
+    pod: &mut Value,
+    default: psa::Level,
+) -> Result<(), ApiError> {
     podspec::default_pod(pod);
     let name = pod["metadata"]["name"]
         .as_str()
@@ -22,11 +26,16 @@ pub(super) fn admit_create(namespace: &Value, pod: &mut Value) -> Result<(), Api
     if !causes.is_empty() {
         return Err(ApiError::invalid("", "Pod", &name, &causes));
     }
-    admit_security(namespace, pod, &name)
+    admit_security(namespace, pod, &name, default)
 }
 
-fn admit_security(namespace: &Value, pod: &Value, name: &str) -> Result<(), ApiError> {
-    let level = psa::namespace_level(namespace);
+fn admit_security(
+    namespace: &Value,
+    pod: &Value,
+    name: &str,
+    default: psa::Level,
+) -> Result<(), ApiError> {
+    let level = psa::namespace_level(namespace, default);
     let violations = psa::evaluate(level, &pod["spec"]);
     if violations.is_empty() {
         Ok(())
@@ -107,7 +116,12 @@ pub(super) async fn ephemeral(
         return Err(ApiError::invalid("", "Pod", &call.info.name, &causes));
     }
     let namespace = get(shared, &Key::new(Kind::Namespace, "", &call.info.namespace))?;
-    admit_security(&namespace, &next, &call.info.name)?;
+    admit_security(
+        &namespace,
+        &next,
+        &call.info.name,
+        shared.config.psa_default,
+    )?;
     let new_spec = next["spec"]["ephemeralContainers"].clone();
     let updated = shared.store.update(&key, |pod| {
         pod["spec"]["ephemeralContainers"] = new_spec;

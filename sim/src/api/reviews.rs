@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::objects::get;
 use super::{Call, Shared, json, json_body};
 use crate::clock::rfc3339;
-use crate::rbac::{self, Attributes, Decision};
+use crate::rbac::{Attributes, Decision};
 use crate::status::{ApiError, FieldCause};
 use crate::store::{Key, Kind};
 
@@ -69,6 +69,16 @@ pub(super) async fn token_request(
             )));
         }
         let pod = get(shared, &Key::new(Kind::Pod, ns, name))?;
+        // TokenREST.Create: a pod binding is only for the pod's own account.
+        let runs_as = pod["spec"]["serviceAccountName"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default");
+        if runs_as != sa_name {
+            return Err(ApiError::bad_request(format!(
+                "cannot bind token for serviceaccount {sa_name:?} to pod running with different serviceaccount name."
+            )));
+        }
         let uid = pod["metadata"]["uid"]
             .as_str()
             .unwrap_or_default()
@@ -154,7 +164,7 @@ pub(super) async fn self_subject_access_review(
             )],
         ));
     };
-    let status = match rbac::authorize(&shared.store, &call.user, &attrs) {
+    let status = match super::decide(shared, &call.user, &attrs) {
         Decision::Allow(reason) => json!({"allowed": true, "reason": reason}),
         Decision::Deny => json!({"allowed": false}),
     };

@@ -8,6 +8,15 @@
 //! `/bin/sh -c CMD` in that container over the exec API (what the transport
 //! does for every InSpec resource), and writes HDF built from what came back.
 //! Exit codes follow CINC: 0 all passed, 100 some failed, 1 an error.
+//!
+//! Besides its fixed checks it evaluates one profile shape, the one dscan's
+//! transport canary uses: a control with `describe command('CMD')` and
+//! `its('stdout.strip') { should eq 'VALUE' }`.
+//!
+//! `STANDIN_TRANSPORT=direct` makes it behave like a transport fork that,
+//! finding no `/bin/bash`, runs each command *directly* in the container
+//! (argv split on spaces, no shell): commands then run in the debug
+//! container's own filesystem, not the target's.
 
 use std::process::ExitCode;
 
@@ -22,18 +31,26 @@ struct Target {
     api: Api<Pod>,
     pod: String,
     container: String,
+    /// Run commands without a shell (a transport fork's fallback).
+    direct: bool,
 }
 
 impl Target {
-    /// Runs `/bin/sh -c cmd`; returns stdout (errors if the command failed to run).
+    /// Runs `/bin/sh -c cmd` (or, direct, `cmd` split on spaces); returns
+    /// stdout (errors if the command failed to run).
     async fn sh(&self, cmd: &str) -> anyhow::Result<String> {
         let params = AttachParams::default()
             .container(self.container.clone())
             .stdout(true)
             .stderr(true);
+        let argv: Vec<String> = if self.direct {
+            cmd.split_whitespace().map(String::from).collect()
+        } else {
+            vec!["/bin/sh".into(), "-c".into(), cmd.into()]
+        };
         let mut attached = self
             .api
-            .exec(&self.pod, ["/bin/sh", "-c", cmd], &params)
+            .exec(&self.pod, argv, &params)
             .await
             .with_context(|| format!("exec `{cmd}`"))?;
         let mut out = String::new();
@@ -60,6 +77,36 @@ fn control(id: &str, title: &str, passed: bool, desc: String) -> serde_json::Val
         "results": [{"status": if passed { "passed" } else { "failed" }, "code_desc": desc,
             "run_time": 0.001, "start_time": "2026-01-01T00:00:00Z"}],
     })
+}
+
+/// The text between `start` and the next `end` after it.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let len = text[from..].find(end)?;
+    Some(&text[from..from + len])
+}
+
+/// `(control id, command, expected stdout)` of each command control in the
+/// profile's `controls/*.rb` (the canary's shape).
+fn command_controls(profile: &std::path::Path) -> Vec<(String, String, String)> {
+    let mut out = vec![];
+    let Ok(dir) = std::fs::read_dir(profile.join("controls")) else {
+        return out;
+    };
+    for entry in dir.flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        for block in text.split("control '").skip(1) {
+            let (Some(id), Some(cmd), Some(want)) = (
+                block.split('\'').next(),
+                between(block, "command('", "')"),
+                between(block, "should eq '", "'"),
+            ) else {
+                continue;
+            };
+            out.push((id.to_string(), cmd.to_string(), want.to_string()));
+        }
+    }
+    out
 }
 
 async fn run() -> anyhow::Result<ExitCode> {
@@ -102,7 +149,52 @@ async fn run() -> anyhow::Result<ExitCode> {
         api: Api::namespaced(client, ns),
         pod: pod.to_string(),
         container: container.to_string(),
+        direct: std::env::var("STANDIN_TRANSPORT").as_deref() == Ok("direct"),
     };
+    let mut controls = vec![];
+    let commands = command_controls(profile);
+    for (id, cmd, want) in &commands {
+        let got = t.sh(cmd).await.unwrap_or_default();
+        let got = got.trim();
+        let mut c = control(
+            id,
+            id,
+            got == want,
+            format!("Command: `{cmd}` stdout.strip is expected to eq {want:?}"),
+        );
+        if got != want {
+            c["results"][0]["message"] = json!(format!(
+                "\nexpected: {want:?}\n     got: {got:?}\n\n(compared using ==)\n"
+            ));
+        }
+        controls.push(c);
+    }
+    if commands.is_empty() {
+        controls.extend(fixed_checks(&t).await?);
+    }
+    let failed = controls
+        .iter()
+        .any(|c| c["results"][0]["status"] == "failed");
+    let hdf = json!({
+        "platform": {"name": "debian", "release": "12", "target_id": target},
+        "profiles": [{"name": name, "version": "0.0.0",
+            "title": format!("{name} (run by the stand-in cinc-auditor)"), "sha256": "",
+            "status": "loaded", "supports": [], "attributes": [], "groups": [], "depends": [],
+            "controls": controls}],
+        "statistics": {"duration": 0.01},
+        "version": "standin-cinc-auditor",
+    });
+    std::fs::write(out, serde_json::to_vec_pretty(&hdf)?)
+        .with_context(|| format!("write {out}"))?;
+    Ok(if failed {
+        ExitCode::from(100)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The stand-in's own checks of what it sees at `/` through the transport.
+async fn fixed_checks(t: &Target) -> anyhow::Result<Vec<serde_json::Value>> {
     let os_release = t.sh("cat /etc/os-release").await?;
     let pretty = os_release
         .lines()
@@ -125,7 +217,7 @@ async fn run() -> anyhow::Result<ExitCode> {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    let controls = vec![
+    Ok(vec![
         control(
             "standin-os-release",
             "os-release is readable at /",
@@ -144,26 +236,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             shell == "absent",
             format!("/bin/sh is {shell}; / holds: {listing}"),
         ),
-    ];
-    let failed = controls
-        .iter()
-        .any(|c| c["results"][0]["status"] == "failed");
-    let hdf = json!({
-        "platform": {"name": "debian", "release": "12", "target_id": target},
-        "profiles": [{"name": name, "version": "0.0.0",
-            "title": format!("{name} (run by the stand-in cinc-auditor)"), "sha256": "",
-            "status": "loaded", "supports": [], "attributes": [], "groups": [], "depends": [],
-            "controls": controls}],
-        "statistics": {"duration": 0.01},
-        "version": "standin-cinc-auditor",
-    });
-    std::fs::write(out, serde_json::to_vec_pretty(&hdf)?)
-        .with_context(|| format!("write {out}"))?;
-    Ok(if failed {
-        ExitCode::from(100)
-    } else {
-        ExitCode::SUCCESS
-    })
+    ])
 }
 
 #[tokio::main(flavor = "current_thread")]

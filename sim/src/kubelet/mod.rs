@@ -367,6 +367,7 @@ impl Kubelet {
             state_dir: dir.clone(),
             hostname: pod["metadata"]["name"].as_str().unwrap_or_default().into(),
             join_pid: None,
+            host_pid: false,
             read_only_root: true,
             log_path: dir.join("log"),
             process,
@@ -477,16 +478,31 @@ impl Kubelet {
             s
         };
         self.write_status(&pod, status_list, waiting("ContainerCreating", ""));
-        let (pull_fault, config_fault) = {
+        let (pull_fault, pull_until, config_fault) = {
             let knobs = self.inner.faults.knobs();
             (
                 knobs.image_pull.get(&image_ref).cloned(),
+                knobs.image_pull_until.get(&image_ref).copied(),
                 knobs.config_error.get(&image_ref).cloned(),
             )
         };
         if let Some(message) = pull_fault {
-            self.write_status(&pod, status_list, waiting("ImagePullBackOff", &message));
-            return;
+            match pull_until {
+                None => {
+                    self.write_status(&pod, status_list, waiting("ImagePullBackOff", &message));
+                    return;
+                }
+                Some(until) if until > tokio::time::Instant::now() => {
+                    self.write_status(&pod, status_list, waiting("ImagePullBackOff", &message));
+                    // The kubelet retries the pull until it succeeds (or the pod goes).
+                    tokio::time::sleep_until(until).await;
+                    if self.pods().get(&uid).is_none_or(|s| s.stopping) {
+                        return;
+                    }
+                }
+                // The fault has cleared: the pull succeeds.
+                Some(_) => {}
+            }
         }
         let Some((_, image)) = self.inner.images.resolve(&image_ref) else {
             let why = self
@@ -535,6 +551,12 @@ impl Kubelet {
         running["ready"] = json!(!ephemeral);
         let started_at = self.inner.clock.now_rfc3339();
         running["state"] = json!({"running": {"startedAt": started_at}});
+        // What the runtime really runs the process as (Kubernetes 1.33+
+        // reports it; the spec alone does not say when the image decides).
+        let mut all_groups = vec![process.gid];
+        all_groups.extend(process.groups.iter().filter(|g| **g != process.gid));
+        running["user"] = json!({"linux": {"uid": process.uid, "gid": process.gid,
+            "supplementalGroups": all_groups}});
 
         if let KubeletMode::StatusOnly(_) = self.inner.mode {
             self.update_container(&uid, &name, None, Some(process), true);
@@ -548,6 +570,9 @@ impl Kubelet {
             state_dir: dir.clone(),
             hostname: pod["metadata"]["name"].as_str().unwrap_or_default().into(),
             join_pid,
+            // An ephemeral container joins its target's namespace, which for a
+            // hostPID pod is the host's: PID 1 there is the node's init.
+            host_pid: !ephemeral && pod["spec"]["hostPID"].as_bool() == Some(true),
             read_only_root: container["securityContext"]["readOnlyRootFilesystem"].as_bool()
                 == Some(true),
             log_path: dir.join("log"),
