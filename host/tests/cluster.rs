@@ -874,3 +874,42 @@ async fn a_new_role_that_takes_effect_late_is_waited_for() {
     );
     assert!(h.leftovers().await.is_empty());
 }
+
+#[tokio::test]
+async fn check_names_what_it_created_and_removed() {
+    let h = Harness::new().await;
+    let run = h
+        .dscan(&["check", "-n", "apps", "-p", "web", "--output", "human"])
+        .await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let find = |prefix: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line: {}", run.stderr))
+            .to_string()
+    };
+    let sa = find("created ServiceAccount apps/dscan-");
+    let name = sa
+        .trim_start_matches("created ServiceAccount apps/")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        find("created Role apps/").contains("only on pod \"web\" (resourceNames)"),
+        "{}",
+        run.stderr
+    );
+    assert!(find("created RoleBinding apps/").contains(&format!("to ServiceAccount apps/{name}")));
+    assert!(find("token: ").starts_with("token: 600 s, expires "));
+    assert!(find("kubeconfig: ").contains("(0600, overwritten and removed at cleanup)"));
+    assert_eq!(
+        find("cleanup: "),
+        format!(
+            "cleanup: removed and verified gone: ServiceAccount apps/{name}, Role apps/{name}, RoleBinding apps/{name}"
+        )
+    );
+    h.assert_no_token(&[&run.stdout, &run.stderr]);
+}

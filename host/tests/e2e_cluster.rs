@@ -189,7 +189,7 @@ fn host_pid_pods_are_refused_on_a_real_cluster() {
 /// (`distroless-nonroot` in `examples/k8s/distroless-pod.yaml`).
 #[test]
 #[ignore = "needs a real cluster (1.33+) with a nonroot-image pod (DSCAN_E2E_NONROOT_POD)"]
-fn the_node_reports_the_user_of_a_nonroot_image() {
+fn a_nonroot_images_user_is_reported_on_a_real_cluster() {
     let c = cluster();
     let c = Cluster {
         pod: required(

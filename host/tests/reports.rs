@@ -1,4 +1,4 @@
-//! Every reporter: golden outputs on the shared fixtures, well-formed output
+//! Every reporter: golden outputs on the vendored SAF fixtures, well-formed output
 //! on hostile control text, the same counts as the summary.
 
 mod support;

@@ -1,4 +1,4 @@
-//! Every case SAF CLI 1.5.3 was recorded on (`../shared/fixtures/saf/cases.json`)
+//! Every case SAF CLI 1.5.3 was recorded on (`tests/fixtures/saf/cases.json`)
 //! must give the same exit code, stderr and stdout with dscan. Outputs are
 //! compared byte for byte (the SAF layout is reproduced exactly), with a
 //! structural fallback message for JSON/YAML to make a diff readable.

@@ -25,27 +25,26 @@ struct Env {
     kubeconfig: PathBuf,
 }
 
-async fn env(ns_level: Level) -> Option<Env> {
+async fn env(ns_level: Level) -> Env {
     env_labelled(Default::default(), Some(ns_level.as_str())).await
 }
 
 /// A simulator with `config` whose namespace `apps` has this `enforce` label
 /// verbatim, or none.
-async fn env_labelled(config: dscan_sim::SimConfig, enforce: Option<&str>) -> Option<Env> {
+async fn env_labelled(config: dscan_sim::SimConfig, enforce: Option<&str>) -> Env {
     let sim = Sim::start_with(config).await.unwrap();
     if let KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
-        eprintln!("SKIPPED: the scan needs the simulator's real-namespace kubelet: {why}");
-        return None;
+        panic!("the scan needs the simulator's real-namespace kubelet (run as root): {why}");
     }
     sim.create_namespace_labelled("apps", enforce).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("admin.kubeconfig");
     std::fs::write(&kubeconfig, sim.kubeconfig_yaml().unwrap()).unwrap();
-    Some(Env {
+    Env {
         sim,
         dir,
         kubeconfig,
-    })
+    }
 }
 
 impl Env {
@@ -163,10 +162,9 @@ fn distroless() -> Value {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn chroot_wrapper_scan_reads_the_targets_files_and_changes_nothing() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod("web", distroless()).await;
     let before = fingerprint(env.pod_pid("web"));
     env.sim.faults().clear_requests();
@@ -251,10 +249,9 @@ async fn chroot_wrapper_scan_reads_the_targets_files_and_changes_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn strategy_selection_declines_with_reasons() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod(
         "nonroot",
         json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
@@ -295,10 +292,9 @@ async fn strategy_selection_declines_with_reasons() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn restricted_namespaces_and_disabled_ephemeral_containers_are_refused_clearly() {
-    let Some(env) = env(Level::Restricted).await else {
-        return;
-    };
+    let env = env(Level::Restricted).await;
     env.pod("web", json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
             "securityContext": {"runAsUser": 65532, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}))
@@ -319,10 +315,9 @@ async fn restricted_namespaces_and_disabled_ephemeral_containers_are_refused_cle
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn share_process_namespace_locates_the_target_not_pid_1() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod("shared", json!({"shareProcessNamespace": true, "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}))
         .await;
     let (code, doc, stderr) = env.scan("shared", &["--runner", "standin"]).await;
@@ -347,12 +342,11 @@ async fn ephemeral_containers(env: &Env, pod: &str) -> usize {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn host_pid_pods_are_refused_before_a_debug_container_is_added() {
     // In a hostPID pod the debug container shares the node's PID namespace
     // (the simulator models the kubelet's rule): PID 1 is the node's init.
-    let Some(env) = env(Level::Privileged).await else {
-        return;
-    };
+    let env = env(Level::Privileged).await;
     env.pod(
         "hostpid",
         json!({"hostPID": true, "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}),
@@ -401,10 +395,9 @@ async fn debug_state(env: &Env, pod: &str, name: &str) -> Value {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn a_debug_container_the_node_starts_late_exits_by_itself() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod("web", distroless()).await;
     // The node retries the pull; it succeeds 4 s after dscan gave up.
     env.sim
@@ -466,14 +459,13 @@ async fn a_debug_container_the_node_starts_late_exits_by_itself() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn the_user_the_node_reports_decides_not_the_spec_alone() {
     // The nonroot image runs as 65532 by its own USER; the spec says nothing.
     // The node reports the real user (status.containerStatuses[].user), so
     // the root-only strategy declines with the reason instead of adding a
     // debug container that would get EACCES on the target's root.
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod(
         "imageuser",
         json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT}]}),
@@ -486,11 +478,10 @@ async fn the_user_the_node_reports_decides_not_the_spec_alone() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn an_invalid_enforce_label_is_restricted() {
     // Pod Security Admission cannot parse "Baseline" and enforces restricted.
-    let Some(env) = env_labelled(Default::default(), Some("Baseline")).await else {
-        return;
-    };
+    let env = env_labelled(Default::default(), Some("Baseline")).await;
     env.pod("web", json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
         "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
             "securityContext": {"runAsUser": 65532, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}))
@@ -505,6 +496,7 @@ async fn an_invalid_enforce_label_is_restricted() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn an_unlabelled_namespace_is_unknown_and_a_refused_plan_passes_the_turn() {
     // No enforce label: the cluster's default (here restricted) applies,
     // which dscan cannot see. It plans the least privileged strategy first;
@@ -515,9 +507,7 @@ async fn an_unlabelled_namespace_is_unknown_and_a_refused_plan_passes_the_turn()
     };
     // The target started while the namespace was labelled privileged; the
     // label was removed since (admission does not re-check running pods).
-    let Some(env) = env_labelled(config, Some("privileged")).await else {
-        return;
-    };
+    let env = env_labelled(config, Some("privileged")).await;
     env.pod("web", distroless()).await;
     env.sim.set_namespace_enforce("apps", None).unwrap();
     let (code, doc, stderr) = env.scan("web", &["--runner", "standin"]).await;
@@ -548,10 +538,9 @@ fn profile_dir(dir: &Path) -> PathBuf {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_nothing() {
-    let Some(env) = env(Level::Privileged).await else {
-        return;
-    };
+    let env = env(Level::Privileged).await;
     env.pod("web", distroless()).await;
     let pid = env.pod_pid("web");
     let before = fingerprint(pid);
@@ -777,10 +766,9 @@ fn fake_scanner_with_canary(dir: &Path, body: &str) -> PathBuf {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod("web", distroless()).await;
     let standin = standin_scanner();
     let log = env.dir.path().join("scanner.log");
@@ -933,11 +921,11 @@ async fn the_local_runner_drives_the_scanner_with_the_restricted_kubeconfig() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn demo_runs_end_to_end() {
     let probe = Sim::start().await.unwrap();
     if let KubeletMode::StatusOnly(why) = probe.kubelet_mode() {
-        eprintln!("SKIPPED: the demo needs root: {why}");
-        return;
+        panic!("the demo needs root: {why}");
     }
     drop(probe);
     let dir = tempfile::tempdir().unwrap();
@@ -968,6 +956,62 @@ async fn demo_runs_end_to_end() {
         !stderr.contains("not pinned"),
         "the demo pins its image: {stderr}"
     );
+    // The privilege the run took, one line each, and what cleanup removed.
+    let line = |prefix: &str| {
+        stderr
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix:?}: {stderr}"))
+            .to_string()
+    };
+    let sa = line("created ServiceAccount demo/dscan-");
+    assert!(sa.ends_with(": no automounted token"), "{sa}");
+    let name = sa
+        .trim_start_matches("created ServiceAccount demo/")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        line("created Role demo/"),
+        format!(
+            "created Role demo/{name}: pods get,watch; pods/ephemeralcontainers get,patch; pods/exec create,get; only on pod \"distroless-app\" (resourceNames)"
+        )
+    );
+    assert_eq!(
+        line("created RoleBinding demo/"),
+        format!("created RoleBinding demo/{name}: Role {name} to ServiceAccount demo/{name}")
+    );
+    let token = line("token: ");
+    let seconds: u32 = token
+        .trim_start_matches("token: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(seconds >= 600, "{token}");
+    assert!(token.contains(" s, expires 20"), "{token}");
+    let kubeconfig = line("kubeconfig: ");
+    assert!(
+        kubeconfig.ends_with("/kubeconfig (0600, overwritten and removed at cleanup)"),
+        "{kubeconfig}"
+    );
+    let debug = stderr
+        .lines()
+        .find(|l| l.starts_with("debug container dscan-debug-") && l.contains(": user "))
+        .unwrap_or_else(|| panic!("no debug container line: {stderr}"));
+    assert!(
+        debug.contains(": user 0 group 0, capabilities add SYS_CHROOT drop none, privileged no, allowPrivilegeEscalation no, seccomp RuntimeDefault"),
+        "{debug}"
+    );
+    assert_eq!(
+        line("cleanup: "),
+        format!(
+            "cleanup: removed and verified gone: ServiceAccount demo/{name}, Role demo/{name}, RoleBinding demo/{name}; debug container dscan-debug-{} stopped (it stays in the pod spec as a terminated entry)",
+            name.trim_start_matches("dscan-")
+        )
+    );
 }
 
 /// On a terminal the running phase is a spinner and each phase that ends
@@ -975,18 +1019,16 @@ async fn demo_runs_end_to_end() {
 /// the spinner. Run under `script` for a pseudo-terminal; every API call is
 /// slowed so the spinner has time to draw.
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn on_a_terminal_phases_spin_and_log_lines_stay_whole() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: `script` (util-linux) is needed for a pseudo-terminal");
-        return;
-    }
+    let env = env(Level::Baseline).await;
+    assert!(
+        std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "`script` (util-linux) is needed for a pseudo-terminal"
+    );
     env.pod("web", distroless()).await;
     env.sim
         .faults()
@@ -1048,10 +1090,9 @@ async fn on_a_terminal_phases_spin_and_log_lines_stay_whole() {
 /// `--output quiet` prints only what went wrong; the exit code tells the rest.
 /// `--output json` with a report on stdout is refused before any API call.
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn quiet_output_prints_only_failures_and_json_keeps_stdout_parseable() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod("web", distroless()).await;
     let (code, stdout, stderr) = env.scan_as("web", "quiet", &["--runner", "standin"]).await;
     assert_eq!(code, 0, "{stderr}");
@@ -1180,10 +1221,9 @@ fn debug_container_running(p: &Pod) -> bool {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn sigint_during_the_scan_stops_the_debug_container_and_cleans_up() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod("web", distroless()).await;
     let state = env.dir.path().join("state");
     let (mut child, stderr) = scan_held_at_the_debug_container(&env, &state).await;
@@ -1220,10 +1260,9 @@ async fn sigint_during_the_scan_stops_the_debug_container_and_cleans_up() {
 }
 
 #[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
 async fn kill_9_during_the_scan_then_gc_stops_the_debug_container_and_removes_everything() {
-    let Some(env) = env(Level::Baseline).await else {
-        return;
-    };
+    let env = env(Level::Baseline).await;
     env.pod("web", distroless()).await;
     let state = env.dir.path().join("state");
     let (mut child, _) = scan_held_at_the_debug_container(&env, &state).await;

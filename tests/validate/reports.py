@@ -17,7 +17,7 @@ import xmlschema
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures", "saf", "hdf")
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "saf", "hdf")
 HOSTILE = "<script>alert('x')</script> \"q\", c; a|b\nline & amp ]]> --> ünï 🚀"
 
 

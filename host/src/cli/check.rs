@@ -96,18 +96,11 @@ fn print_human(record: &session::RunRecord, live: bool) {
         eprintln!("target: {}", probe.describe());
     }
     if let Some(id) = &record.identity {
-        eprintln!(
-            "scan identity: {id} (token {} s, expires {})",
-            record.token_seconds.unwrap_or_default(),
-            record.token_expires_at.as_deref().unwrap_or("?")
-        );
+        eprintln!("scan identity: {id}");
     }
+    super::cluster_args::print_identity(record);
     if let Some(c) = &record.cleanup {
-        eprintln!(
-            "cleanup: {} object(s) removed and verified gone{}",
-            c.removed.len(),
-            if c.complete() { "" } else { "; SOME REMAIN" }
-        );
+        eprintln!("{}", super::cluster_args::cleanup_line(c));
     }
 }
 

@@ -142,6 +142,131 @@ pub fn print_target(record: &crate::cluster::RunRecord) {
     );
 }
 
+/// What the run created and the privilege it took, one line each: the
+/// ServiceAccount, the Role with its rules and the pod they are pinned to,
+/// the RoleBinding, the token's lifetime and expiry, the kubeconfig.
+pub fn print_identity(record: &crate::cluster::RunRecord) {
+    use crate::cluster::identity::ObjectKind;
+    let pod = &record.target.pod;
+    for obj in &record.objects {
+        let what = match obj.kind {
+            ObjectKind::ServiceAccount => "no automounted token".to_string(),
+            ObjectKind::Role => {
+                let rules: Vec<String> = crate::access::ROLE_GRANTS
+                    .iter()
+                    .map(|(resource, verbs)| format!("{resource} {}", verbs.join(",")))
+                    .collect();
+                format!("{}; only on pod {pod:?} (resourceNames)", rules.join("; "))
+            }
+            ObjectKind::RoleBinding => format!(
+                "Role {} to ServiceAccount {}/{}",
+                obj.name, obj.namespace, obj.name
+            ),
+        };
+        eprintln!("created {obj}: {what}");
+    }
+    if let Some(seconds) = record.token_seconds {
+        eprintln!(
+            "token: {seconds} s, expires {} (TokenRequest; it dies with the ServiceAccount at cleanup)",
+            record.token_expires_at.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(path) = &record.kubeconfig {
+        let removed = record.cleanup.as_ref().map_or("", |c| {
+            if c.kubeconfig_removed {
+                ", overwritten and removed at cleanup"
+            } else {
+                ", NOT removed"
+            }
+        });
+        eprintln!("kubeconfig: {} (0600{removed})", path.display());
+    }
+}
+
+/// The debug container a scan added: name, image (and the digest the node
+/// ran), user and capabilities.
+pub fn print_debug_container(
+    name: &str,
+    dc: &crate::access::DebugContainer,
+    image_id: Option<&str>,
+) {
+    let sec = &dc.security;
+    let id = |v: Option<i64>| v.map_or_else(|| "image default".to_string(), |v| v.to_string());
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(",")
+        }
+    };
+    eprintln!(
+        "debug container {name}: {}{}",
+        dc.image,
+        image_id
+            .filter(|i| *i != dc.image)
+            .map(|i| format!(" (the node ran {i})"))
+            .unwrap_or_default()
+    );
+    eprintln!(
+        "debug container {name}: user {} group {}, capabilities add {} drop {}, privileged {}, allowPrivilegeEscalation {}, seccomp {}, exits by itself after {} s",
+        id(sec.run_as_user),
+        id(sec.run_as_group),
+        list(&sec.capabilities_add),
+        list(&sec.capabilities_drop),
+        if sec.privileged { "YES" } else { "no" },
+        if sec.allow_privilege_escalation {
+            "yes"
+        } else {
+            "no"
+        },
+        if sec.seccomp_runtime_default {
+            "RuntimeDefault"
+        } else {
+            "not set"
+        },
+        dc.dead_man_seconds
+    );
+}
+
+/// What cleanup did, by name.
+pub fn cleanup_line(c: &crate::cluster::cleanup::CleanupReport) -> String {
+    let removed: Vec<String> = c.removed.iter().map(ToString::to_string).collect();
+    let mut out = if removed.is_empty() {
+        "cleanup: nothing to remove".to_string()
+    } else {
+        format!("cleanup: removed and verified gone: {}", removed.join(", "))
+    };
+    for (obj, why) in &c.remaining {
+        out.push_str(&format!("; {obj} MAY REMAIN: {why}"));
+    }
+    if !c.kubeconfig_removed {
+        out.push_str("; the kubeconfig could NOT be removed");
+    }
+    match (
+        &c.debug_container,
+        c.debug_container_stopped,
+        c.debug_container_kept,
+    ) {
+        (Some(d), true, _) => out.push_str(&format!(
+            "; debug container {d} stopped (it stays in the pod spec as a terminated entry)"
+        )),
+        (Some(d), _, true) => {
+            out.push_str(&format!("; debug container {d} left running on request"))
+        }
+        (Some(_), false, false) if c.debug_container_not_started.is_some() => {
+            out.push_str(&format!(
+                "; {}",
+                c.debug_container_not_started.as_deref().unwrap_or_default()
+            ));
+        }
+        (Some(d), false, false) => {
+            out.push_str(&format!("; debug container {d} could NOT be stopped"))
+        }
+        (None, ..) => {}
+    }
+    out
+}
+
 /// Phases are shown live (a spinner, then a line as each ends) for human
 /// output on a terminal; otherwise their timings are printed at the end.
 pub fn live_progress(

@@ -265,16 +265,10 @@ pub(super) fn finish(
                     scan_outcome.strategy,
                     scan_outcome.plan.notes.join("; ")
                 );
-                eprintln!(
-                    "debug container {}: {}{}",
-                    scan_outcome.debug_container,
-                    scan_outcome.plan.debug_container.image,
-                    scan_outcome
-                        .debug_image_id
-                        .as_deref()
-                        .filter(|id| *id != scan_outcome.plan.debug_container.image)
-                        .map(|id| format!(" (the node ran {id})"))
-                        .unwrap_or_default()
+                super::cluster_args::print_debug_container(
+                    &scan_outcome.debug_container,
+                    &scan_outcome.plan.debug_container,
+                    scan_outcome.debug_image_id.as_deref(),
                 );
             }
             std::fs::write(results_path, &scan_outcome.results).map_err(|source| CliError::Io {
@@ -355,31 +349,9 @@ pub(super) fn finish(
         OutputFormat::Human => {
             super::cluster_args::print_phases(&record, prepared.session.progress.is_some());
             super::cluster_args::print_target(&record);
+            super::cluster_args::print_identity(&record);
             if let Some(c) = &record.cleanup {
-                let debug = match (
-                    &c.debug_container,
-                    c.debug_container_stopped,
-                    c.debug_container_kept,
-                ) {
-                    (Some(d), true, _) => format!(
-                        "; debug container {d} stopped (it stays in the pod spec as a terminated entry)"
-                    ),
-                    (Some(d), _, true) => format!("; debug container {d} left running on request"),
-                    (Some(_), false, false) if c.debug_container_not_started.is_some() => {
-                        format!(
-                            "; {}",
-                            c.debug_container_not_started.as_deref().unwrap_or_default()
-                        )
-                    }
-                    (Some(d), false, false) => {
-                        format!("; debug container {d} could NOT be stopped")
-                    }
-                    (None, ..) => String::new(),
-                };
-                eprintln!(
-                    "cleanup: {} object(s) removed and verified gone{debug}",
-                    c.removed.len()
-                );
+                eprintln!("{}", super::cluster_args::cleanup_line(c));
             }
             if outcome.is_ok() {
                 eprintln!("results: {}", results_path.display());

@@ -189,6 +189,8 @@ pub struct RunRecord {
     pub token_seconds: Option<i64>,
     /// Token expiry, as the server reported it.
     pub token_expires_at: Option<String>,
+    /// The restricted kubeconfig the scan phase used (removed at cleanup).
+    pub kubeconfig: Option<PathBuf>,
     /// Phase timings.
     pub phases: Vec<PhaseTiming>,
     /// Cleanup outcome (absent when nothing was created).
@@ -286,6 +288,7 @@ where
         identity: None,
         token_seconds: None,
         token_expires_at: None,
+        kubeconfig: None,
         phases: vec![],
         cleanup: None,
         error: None,
@@ -485,6 +488,7 @@ async fn setup(
     journal.kubeconfig = Some(dir.join("kubeconfig"));
     journal.save(&options.state_dir)?;
     let path = kubeconfig::write(&dir, conn, ns, sa, &token.token)?;
+    record.kubeconfig = Some(path.clone());
     drop(token);
     hold(options, "after-kubeconfig").await;
     let client = kubeconfig::client_from(&path).await?;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-/// The shared SAF fixtures (`../shared/fixtures/saf`).
+/// The SAF fixtures vendored in `tests/fixtures/saf` (see its SOURCE.md).
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/saf")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/saf")
 }
 
 /// A compiled guest component by file stem.

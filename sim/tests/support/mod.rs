@@ -62,15 +62,12 @@ pub async fn wait_running(client: &kube::Client, ns: &str, pod: &str, container:
     .await
 }
 
-/// Whether the kubelet runs real containers here; prints why not otherwise.
-pub fn real_containers(sim: &Sim) -> bool {
-    match sim.kubelet_mode() {
-        KubeletMode::Namespaces => true,
-        KubeletMode::StatusOnly(why) => {
-            eprintln!(
-                "SKIPPED: this test needs real containers, and the kubelet is in status-only mode: {why}"
-            );
-            false
-        }
+/// Fails unless the kubelet runs real containers here (these tests are
+/// `#[ignore]`d by default and run with `--ignored` as root).
+pub fn require_real_containers(sim: &Sim) {
+    if let KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
+        panic!(
+            "this test needs real containers (run it as root), and the kubelet is in status-only mode: {why}"
+        );
     }
 }
