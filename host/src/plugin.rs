@@ -321,7 +321,16 @@ impl PluginHost {
         let cache = config
             .cache_dir
             .as_deref()
-            .map(|root| ArtifactCache::new(root, &key));
+            .and_then(|root| match ArtifactCache::open(root, &key) {
+                Ok(c) => Some(c),
+                Err(why) => {
+                    tracing::warn!(
+                        "not using the plugin cache {}: {why}; plugins are compiled in memory (use a private --plugin-cache, or --no-plugin-cache)",
+                        root.display()
+                    );
+                    None
+                }
+            });
         Ok(PluginHost {
             limits: config.limits,
             cache,

@@ -86,7 +86,11 @@ fn the_cache_survives_a_restart_and_a_corrupt_entry_is_rebuilt() {
     // Corrupt every cached entry: the next load recompiles and still works.
     let mut corrupted = 0;
     for dir in std::fs::read_dir(cache.path()).expect("cache dir") {
-        for entry in std::fs::read_dir(dir.expect("entry").path()).expect("engine dir") {
+        let dir = dir.expect("entry").path();
+        if !dir.is_dir() {
+            continue; // the cache's key
+        }
+        for entry in std::fs::read_dir(dir).expect("engine dir") {
             let entry = entry.expect("entry").path();
             let mut bytes = std::fs::read(&entry).expect("read entry");
             let mid = bytes.len() / 2;
@@ -113,6 +117,90 @@ fn the_cache_survives_a_restart_and_a_corrupt_entry_is_rebuilt() {
         .load_file(&path, PluginSource::File(path.clone()))
         .expect("warm again");
     assert_eq!(fourth.load_stats().cache, CacheOutcome::Hit);
+}
+
+/// The one cache entry under `root`.
+fn only_entry(root: &std::path::Path) -> std::path::PathBuf {
+    let mut found = vec![];
+    for dir in std::fs::read_dir(root).expect("cache dir") {
+        let dir = dir.expect("entry").path();
+        if dir.is_dir() {
+            for e in std::fs::read_dir(dir).expect("engine dir") {
+                found.push(e.expect("entry").path());
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+#[test]
+fn a_forged_or_swapped_entry_is_recompiled_never_loaded() {
+    use sha2::{Digest, Sha256};
+    let cache = tempfile::tempdir().expect("tempdir");
+    let path = guest("nist_gate");
+    host(Some(cache.path()))
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("cold");
+    let entry = only_entry(cache.path());
+    let genuine = std::fs::read(&entry).expect("read");
+    // A forged entry: some other compiled body with a valid SHA-256 of itself
+    // where the old format kept its checksum.
+    let body = &genuine[40..];
+    let mut forged = b"DSCANPC2".to_vec();
+    forged.extend_from_slice(&Sha256::digest(body));
+    forged.extend_from_slice(body);
+    std::fs::write(&entry, &forged).expect("forge");
+    let loaded = host(Some(cache.path()))
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("recompiled");
+    assert_eq!(loaded.load_stats().cache, CacheOutcome::Rebuilt);
+    assert_ne!(std::fs::read(&entry).expect("read"), forged, "replaced");
+
+    // An authentic entry of another plugin swapped in under this one's name
+    // does not verify either (the MAC covers the plugin's SHA-256).
+    let other = guest("strategy_probe");
+    host(Some(cache.path()))
+        .load_file(&other, PluginSource::File(other.clone()))
+        .expect("other plugin");
+    let other_entry = std::fs::read_dir(entry.parent().expect("dir"))
+        .expect("dir")
+        .map(|e| e.expect("e").path())
+        .find(|p| *p != entry)
+        .expect("the other entry");
+    std::fs::copy(&other_entry, &entry).expect("swap");
+    let loaded = host(Some(cache.path()))
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("recompiled");
+    assert_eq!(loaded.load_stats().cache, CacheOutcome::Rebuilt);
+    assert_eq!(loaded.kind(), PluginKind::ThresholdEvaluator);
+}
+
+#[test]
+fn a_cache_others_could_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let path = guest("nist_gate");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("cache");
+    std::fs::create_dir(&root).expect("mkdir");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let loaded = host(Some(&root))
+        .load_file(&path, PluginSource::File(path.clone()))
+        .expect("compiled in memory");
+    assert_eq!(loaded.load_stats().cache, CacheOutcome::Disabled);
+    assert!(
+        std::fs::read_dir(&root).expect("dir").next().is_none(),
+        "nothing was written into it"
+    );
+    // Owned by another user (as root, where the test can arrange that).
+    if nix::unistd::geteuid().is_root() {
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        nix::unistd::chown(&root, Some(nix::unistd::Uid::from_raw(65534)), None).expect("chown");
+        let loaded = host(Some(&root))
+            .load_file(&path, PluginSource::File(path.clone()))
+            .expect("compiled in memory");
+        assert_eq!(loaded.load_stats().cache, CacheOutcome::Disabled);
+    }
 }
 
 #[test]
