@@ -178,31 +178,134 @@ pub const ROLE_GRANTS: &[(&str, &[&str])] = &[
     ("pods/exec", &["create", "get"]),
 ];
 
+/// Capabilities a plan may add without `--allow-privileged`: exactly the
+/// ones Pod Security `baseline` admits, spelled as admission compares them.
+pub const UNPRIVILEGED_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// Environment variables a plan may not set: they steer the dynamic loader
+/// of whatever runs in the debug container.
+const LOADER_VARIABLES: &[&str] = &["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"];
+
 /// Checks a plan against dscan's policy; returns why it is refused.
-pub fn validate(plan: &AccessPlan, allow_privileged: bool) -> Result<(), String> {
+///
+/// An allow-list, not a deny-list: without `--allow-privileged` a plan may
+/// only add the capabilities Pod Security `baseline` admits, must keep
+/// seccomp `RuntimeDefault`, no privilege and no escalation; and when the
+/// namespace's level is known, the plan must fit it (what admission would
+/// refuse is refused here first, with the reason). Image, command and
+/// environment must be well-formed.
+pub fn validate(plan: &AccessPlan, allow_privileged: bool, level: PsaLevel) -> Result<(), String> {
     let dc = &plan.debug_container;
-    if dc.security.privileged && !allow_privileged {
-        return Err(
-            "the plan asks for a privileged debug container; pass --allow-privileged to permit it"
-                .into(),
-        );
+    let sec = &dc.security;
+    let consent = "pass --allow-privileged to permit it";
+    if !allow_privileged {
+        if sec.privileged {
+            return Err(format!(
+                "the plan asks for a privileged debug container; {consent}"
+            ));
+        }
+        if sec.allow_privilege_escalation {
+            return Err(format!("the plan allows privilege escalation; {consent}"));
+        }
+        let extra: Vec<&String> = sec
+            .capabilities_add
+            .iter()
+            .filter(|c| !UNPRIVILEGED_CAPABILITIES.contains(&c.as_str()))
+            .collect();
+        if !extra.is_empty() {
+            return Err(format!(
+                "the plan adds capabilities beyond the ones Pod Security baseline admits ({extra:?}; \
+                 allowed: {}); {consent}",
+                UNPRIVILEGED_CAPABILITIES.join(", ")
+            ));
+        }
+        if !sec.seccomp_runtime_default {
+            return Err(format!(
+                "the plan does not keep seccomp RuntimeDefault for the debug container; {consent}"
+            ));
+        }
     }
-    if dc.security.allow_privilege_escalation && !allow_privileged {
-        return Err(
-            "the plan allows privilege escalation; pass --allow-privileged to permit it".into(),
-        );
+    match level {
+        PsaLevel::Baseline | PsaLevel::Restricted if sec.privileged => {
+            return Err(format!(
+                "the namespace enforces Pod Security {level:?}, which refuses privileged containers"
+            ));
+        }
+        PsaLevel::Baseline | PsaLevel::Restricted => {
+            let extra: Vec<&String> = sec
+                .capabilities_add
+                .iter()
+                .filter(|c| !UNPRIVILEGED_CAPABILITIES.contains(&c.as_str()))
+                .collect();
+            if !extra.is_empty() {
+                return Err(format!(
+                    "the namespace enforces Pod Security {level:?}, which refuses the capabilities {extra:?}"
+                ));
+            }
+        }
+        PsaLevel::Privileged | PsaLevel::Unknown => {}
     }
-    let sys_admin = dc.security.capabilities_add.iter().any(|c| {
-        matches!(
-            c.trim_start_matches("CAP_").to_ascii_uppercase().as_str(),
-            "SYS_ADMIN" | "SYS_PTRACE" | "ALL"
-        )
-    });
-    if sys_admin && !allow_privileged {
-        return Err("the plan adds SYS_ADMIN/SYS_PTRACE/ALL capabilities; pass --allow-privileged to permit it".into());
+    if level == PsaLevel::Restricted {
+        let drops_all = sec.capabilities_drop.iter().any(|c| c == "ALL");
+        let adds_only_bind = sec.capabilities_add.iter().all(|c| c == "NET_BIND_SERVICE");
+        if sec.run_as_non_root != Some(true)
+            || sec.run_as_user == Some(0)
+            || sec.allow_privilege_escalation
+            || !drops_all
+            || !adds_only_bind
+            || !sec.seccomp_runtime_default
+        {
+            return Err(
+                "the namespace enforces Pod Security Restricted: the debug container must run as non-root \
+                 (runAsNonRoot), drop ALL capabilities (adding at most NET_BIND_SERVICE), forbid privilege \
+                 escalation and keep seccomp RuntimeDefault"
+                    .into(),
+            );
+        }
     }
-    if dc.image.trim().is_empty() || dc.command.is_empty() {
-        return Err("the plan has no debug image or no command".into());
+    let image = dc.image.as_str();
+    if image.is_empty()
+        || image.len() > 512
+        || image.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "the plan's debug image {image:?} is not an image reference"
+        ));
+    }
+    if dc.command.is_empty() || dc.command[0].is_empty() {
+        return Err("the plan has no command for the debug container".into());
+    }
+    if dc.command.iter().any(|a| a.contains('\0')) {
+        return Err("the plan's command contains a NUL byte".into());
+    }
+    for (name, _) in &dc.env {
+        let valid = !name.is_empty()
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "the plan sets an invalid environment variable name {name:?}"
+            ));
+        }
+        if LOADER_VARIABLES.contains(&name.as_str()) {
+            return Err(format!(
+                "the plan sets {name}, which steers the dynamic loader in the debug container; refused"
+            ));
+        }
     }
     if dc.dead_man_seconds == 0 || dc.dead_man_seconds > 24 * 3600 {
         return Err(format!(
@@ -258,23 +361,107 @@ mod tests {
 
     #[test]
     fn policy_refuses_privilege_unless_allowed_and_rbac_beyond_the_role() {
-        assert!(validate(&plan(), false).is_ok());
+        let any = PsaLevel::Unknown;
+        assert!(validate(&plan(), false, any).is_ok());
         let mut p = plan();
         p.debug_container.security.privileged = true;
         assert!(
-            validate(&p, false)
+            validate(&p, false, any)
                 .unwrap_err()
                 .contains("--allow-privileged")
         );
-        assert!(validate(&p, true).is_ok());
+        assert!(validate(&p, true, any).is_ok());
         let mut p = plan();
         p.rbac.push(RbacRule {
             resource: "secrets".into(),
             verbs: vec!["get".into()],
         });
-        assert!(validate(&p, true).unwrap_err().contains("does not grant"));
+        assert!(
+            validate(&p, true, any)
+                .unwrap_err()
+                .contains("does not grant")
+        );
         let mut p = plan();
         p.debug_container.dead_man_seconds = 0;
-        assert!(validate(&p, false).is_err());
+        assert!(validate(&p, false, any).is_err());
+    }
+
+    #[test]
+    fn capabilities_are_an_allow_list_not_a_deny_list() {
+        // What the old deny-list (SYS_ADMIN, SYS_PTRACE, ALL) let through.
+        for cap in [
+            "SYS_MODULE",
+            "DAC_READ_SEARCH",
+            "SYS_RAWIO",
+            "BPF",
+            "NET_ADMIN",
+            "CAP_SYS_CHROOT",
+            "sys_chroot",
+        ] {
+            let mut p = plan();
+            p.debug_container.security.capabilities_add = vec![cap.into()];
+            let err = validate(&p, false, PsaLevel::Unknown).unwrap_err();
+            assert!(
+                err.contains("beyond the ones Pod Security baseline admits"),
+                "{cap}: {err}"
+            );
+            assert!(
+                validate(&p, true, PsaLevel::Privileged).is_ok(),
+                "{cap} with consent"
+            );
+            // ...but never where the namespace's level refuses it.
+            assert!(
+                validate(&p, true, PsaLevel::Baseline).is_err(),
+                "{cap} in baseline"
+            );
+        }
+        // seccomp off needs consent.
+        let mut p = plan();
+        p.debug_container.security.seccomp_runtime_default = false;
+        assert!(
+            validate(&p, false, PsaLevel::Unknown)
+                .unwrap_err()
+                .contains("seccomp")
+        );
+    }
+
+    #[test]
+    fn plans_must_fit_a_known_level() {
+        // The root SYS_CHROOT plan fits baseline, not restricted.
+        assert!(validate(&plan(), false, PsaLevel::Baseline).is_ok());
+        assert!(
+            validate(&plan(), false, PsaLevel::Restricted)
+                .unwrap_err()
+                .contains("Restricted")
+        );
+        let mut p = plan();
+        let sec = &mut p.debug_container.security;
+        sec.run_as_user = Some(65532);
+        sec.run_as_non_root = Some(true);
+        sec.capabilities_add = vec![];
+        sec.capabilities_drop = vec!["ALL".into()];
+        assert!(validate(&p, false, PsaLevel::Restricted).is_ok());
+    }
+
+    #[test]
+    fn image_command_and_environment_are_checked() {
+        let mut p = plan();
+        p.debug_container.image = "busybox; rm -rf /".into();
+        assert!(
+            validate(&p, false, PsaLevel::Unknown)
+                .unwrap_err()
+                .contains("not an image reference")
+        );
+        let mut p = plan();
+        p.debug_container.command = vec![String::new()];
+        assert!(validate(&p, false, PsaLevel::Unknown).is_err());
+        for name in ["LD_PRELOAD", "LD_LIBRARY_PATH", "1X", "A-B", ""] {
+            let mut p = plan();
+            p.debug_container.env = vec![(name.into(), "x".into())];
+            assert!(validate(&p, false, PsaLevel::Unknown).is_err(), "{name}");
+        }
+        let mut p = plan();
+        p.debug_container.env = vec![("DSCAN_MODE".into(), "x".into())];
+        assert!(validate(&p, false, PsaLevel::Unknown).is_ok());
     }
 }

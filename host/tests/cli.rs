@@ -564,6 +564,14 @@ fn plugins_list_and_inspect() {
         .find(|l| l.starts_with("saf-thresholds"))
         .expect("listed");
     assert!(line.contains("saf.wasm (overrides built-in)"), "{text}");
+    // Replacing a built-in is a visible warning, not an info-level log line.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("WARN")
+            && err.contains("replaces `saf-thresholds`")
+            && err.contains("a built-in"),
+        "{err}"
+    );
 
     let o = dscan(&[
         "plugins",

@@ -399,7 +399,8 @@ async fn debug_state(env: &Env, pod: &str, name: &str) -> Value {
 async fn a_debug_container_the_node_starts_late_exits_by_itself() {
     let env = env(Level::Baseline).await;
     env.pod("web", distroless()).await;
-    // The node retries the pull; it succeeds 4 s after dscan gave up.
+    // The node retries the pull; it succeeds 4 s after the first failure,
+    // after dscan gave up.
     env.sim
         .faults()
         .fail_image_pull_for(&env.debug_image(), Duration::from_secs(4));
@@ -447,7 +448,7 @@ async fn a_debug_container_the_node_starts_late_exits_by_itself() {
     assert!(ran, "the node did start it");
 
     // A container started after its start deadline exits at once.
-    env.sim.faults().clear();
+    env.sim.faults().clear_image_faults();
     let (code, _, stderr) = env
         .scan(
             "web",

@@ -89,8 +89,9 @@ pub(crate) struct Knobs {
     pub(crate) drop_watch_after: Option<usize>,
     pub(crate) drop_exec_after_bytes: Option<usize>,
     pub(crate) image_pull: HashMap<String, String>,
-    /// When a pull fault clears (the kubelet's retries then succeed).
-    pub(crate) image_pull_until: HashMap<String, tokio::time::Instant>,
+    /// How long a pull fails before the kubelet's retries succeed, counted
+    /// from each container's first failed pull.
+    pub(crate) image_pull_for: HashMap<String, Duration>,
     pub(crate) config_error: HashMap<String, String>,
     pub(crate) exec_v4_only: bool,
     /// RBAC lag: how many binding-based decisions a new subject is denied.
@@ -209,14 +210,20 @@ impl Faults {
         );
     }
 
-    /// Containers using `image` wait in `ImagePullBackOff` for `after`, then
-    /// start: the kubelet keeps retrying pulls, so a container can start
-    /// long after a client gave up on it.
+    /// Containers using `image` wait in `ImagePullBackOff` for `after` from
+    /// their first failed pull, then start: the kubelet keeps retrying pulls,
+    /// so a container can start long after a client gave up on it.
     pub fn fail_image_pull_for(&self, image: &str, after: Duration) {
         self.fail_image_pull(image);
-        self.knobs()
-            .image_pull_until
-            .insert(image.into(), tokio::time::Instant::now() + after);
+        self.knobs().image_pull_for.insert(image.into(), after);
+    }
+
+    /// Removes the image pull and container config faults.
+    pub fn clear_image_faults(&self) {
+        let mut k = self.knobs();
+        k.image_pull.clear();
+        k.image_pull_for.clear();
+        k.config_error.clear();
     }
 
     /// Containers using `image` stay waiting in `CreateContainerConfigError` with `message`.

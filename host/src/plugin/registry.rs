@@ -137,10 +137,17 @@ impl PluginSet {
                         replaced: Vec::new(),
                     },
                 );
-                tracing::info!(
-                    "plugin {} overrides {}",
+                // Replacing a built-in changes what dscan does (a gate, a
+                // report, how a target is reached): never silently.
+                tracing::warn!(
+                    "plugin {} replaces {}{}",
                     self.entries[i].plugin.label(),
-                    old.plugin.label()
+                    old.plugin.label(),
+                    if matches!(old.plugin.source(), super::PluginSource::BuiltIn(_)) {
+                        " — a built-in; remove it from the plugin directory if that is not intended"
+                    } else {
+                        ""
+                    }
                 );
                 let mut replaced = old.replaced;
                 replaced.push(old.plugin.source().clone());

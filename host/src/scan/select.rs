@@ -50,7 +50,7 @@ pub async fn choose(
                         plan.mode, facts.runner
                     ),
                 )),
-                Decision::Plan(plan) => match access::validate(&plan, allow_privileged) {
+                Decision::Plan(plan) => match access::validate(&plan, allow_privileged, facts.psa_level) {
                     Ok(()) => {
                         for (n, why) in &declined {
                             tracing::info!("strategy {n} declined: {why}");

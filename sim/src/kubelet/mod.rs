@@ -478,30 +478,23 @@ impl Kubelet {
             s
         };
         self.write_status(&pod, status_list, waiting("ContainerCreating", ""));
-        let (pull_fault, pull_until, config_fault) = {
+        let (pull_fault, pull_for, config_fault) = {
             let knobs = self.inner.faults.knobs();
             (
                 knobs.image_pull.get(&image_ref).cloned(),
-                knobs.image_pull_until.get(&image_ref).copied(),
+                knobs.image_pull_for.get(&image_ref).copied(),
                 knobs.config_error.get(&image_ref).cloned(),
             )
         };
         if let Some(message) = pull_fault {
-            match pull_until {
-                None => {
-                    self.write_status(&pod, status_list, waiting("ImagePullBackOff", &message));
-                    return;
-                }
-                Some(until) if until > tokio::time::Instant::now() => {
-                    self.write_status(&pod, status_list, waiting("ImagePullBackOff", &message));
-                    // The kubelet retries the pull until it succeeds (or the pod goes).
-                    tokio::time::sleep_until(until).await;
-                    if self.pods().get(&uid).is_none_or(|s| s.stopping) {
-                        return;
-                    }
-                }
-                // The fault has cleared: the pull succeeds.
-                Some(_) => {}
+            self.write_status(&pod, status_list, waiting("ImagePullBackOff", &message));
+            let Some(after) = pull_for else {
+                return;
+            };
+            // The kubelet retries the pull until it succeeds (or the pod goes).
+            tokio::time::sleep(after).await;
+            if self.pods().get(&uid).is_none_or(|s| s.stopping) {
+                return;
             }
         }
         let Some((_, image)) = self.inner.images.resolve(&image_ref) else {
