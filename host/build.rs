@@ -17,7 +17,7 @@ fn main() {
     let guest_dir = build_guests(&root);
     println!("cargo:rustc-env=DSCAN_GUEST_DIR={}", guest_dir.display());
     build_graft_helper(&manifest_dir);
-    for watched in ["plugins", "wit", "rust-toolchain.toml"] {
+    for watched in ["plugins", "wit", "tests/guests", "rust-toolchain.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 }

@@ -317,6 +317,10 @@ impl PluginHost {
             plugin: "(host)".into(),
             message: format!("cannot set up WASI: {e:#}"),
         })?;
+        sandbox::forbid_sleeping(&mut linker).map_err(|e| PluginError::Load {
+            plugin: "(host)".into(),
+            message: format!("cannot set up WASI: {e:#}"),
+        })?;
         let key = engine::compatibility_key(engine);
         let cache = config
             .cache_dir

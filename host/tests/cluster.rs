@@ -913,3 +913,66 @@ async fn check_names_what_it_created_and_removed() {
     );
     h.assert_no_token(&[&run.stdout, &run.stderr]);
 }
+
+#[tokio::test]
+async fn gc_does_not_trust_what_a_journal_names() {
+    let h = Harness::new().await;
+    let admin = h.sim.client().await.unwrap();
+    let roles: Api<Role> = Api::namespaced(admin.clone(), "apps");
+    for name in ["victim", "dscan-bbbbbbbbbb"] {
+        let role: Role =
+            serde_json::from_value(json!({"metadata": {"name": name}, "rules": []})).unwrap();
+        roles.create(&PostParams::default(), &role).await.unwrap();
+    }
+    let victim = h.dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let journal = |run: &str, kubeconfig: Option<&std::path::Path>, object: &str| {
+        let dir = h.state_dir().join("runs").join(run);
+        std::fs::create_dir_all(&dir).unwrap();
+        let j = json!({"version": 1, "run_id": run, "pid": 4_000_000, "pid_start": 1,
+            "server": h.sim.url(), "namespace": "apps", "pod": "web",
+            "started_at": "2026-01-01T00:00:00Z", "expires_at": null,
+            "entries": [{"object": {"kind": "Role", "namespace": "apps", "name": object}, "state": "created"}],
+            "kubeconfig": kubeconfig});
+        std::fs::write(dir.join("journal.json"), j.to_string()).unwrap();
+    };
+    // A journal naming a file outside its run directory as its kubeconfig,
+    // and an object that is not its run's.
+    journal("aaaaaaaaaa", Some(&victim), "victim");
+    // A consistent journal whose object exists but is not labelled as dscan's.
+    journal("bbbbbbbbbb", None, "dscan-bbbbbbbbbb");
+    let gc = h.dscan(&["gc"]).await;
+    assert_ne!(gc.code, 0, "{}\n{}", gc.stdout, gc.stderr);
+    let text = format!("{}{}", gc.stdout, gc.stderr);
+    assert!(text.contains("not the run directory's"), "{text}");
+    assert!(
+        text.contains("Role apps/dscan-bbbbbbbbbb is not labelled as dscan run bbbbbbbbbb's"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    for name in ["victim", "dscan-bbbbbbbbbb"] {
+        assert!(
+            roles.get_opt(name).await.unwrap().is_some(),
+            "{name} was deleted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_panic_during_setup_still_cleans_up() {
+    let h = Harness::new().await;
+    for boundary in ["after-service-account", "after-role", "after-token"] {
+        let mut cmd = h.command(&["check", "-n", "apps", "-p", "web", "--output", "json"]);
+        cmd.env("DSCAN_TEST_PANIC_AT", boundary);
+        let out = cmd.output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{boundary}: {stderr}");
+        assert!(stderr.contains("setup panicked"), "{boundary}: {stderr}");
+        assert!(
+            h.leftovers().await.is_empty(),
+            "{boundary}: {:?}",
+            h.leftovers().await
+        );
+        assert!(h.journals().is_empty(), "{boundary}: {:?}", h.journals());
+    }
+}

@@ -526,6 +526,69 @@ async fn an_unlabelled_namespace_is_unknown_and_a_refused_plan_passes_the_turn()
     assert_eq!(ephemeral_containers(&env, "web").await, 0);
 }
 
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn no_token_in_a_scans_trace_logs_output_or_results() {
+    let env = env(Level::Baseline).await;
+    env.pod("web", distroless()).await;
+    let results = env.dir.path().join("trace-results.json");
+    // A warm plugin cache: compiling plugins under trace logging would log
+    // every compiler pass (minutes, and nothing of ours).
+    let cache = env.dir.path().join("plugin-cache");
+    let warm = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .arg("--plugin-cache")
+        .arg(&cache)
+        .args(["plugins", "list"])
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
+    assert!(warm.status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .arg("--plugin-cache")
+        .arg(&cache)
+        .args([
+            "scan", "-vvv", "-n", "apps", "-p", "web", "--runner", "standin", "--output", "json",
+        ])
+        .args([
+            "--debug-image",
+            &env.debug_image(),
+            "--report",
+            "json=report.json",
+            "--results",
+        ])
+        .arg(&results)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .arg("--state-dir")
+        .arg(env.dir.path().join("state"))
+        .env("RUST_LOG", "trace")
+        .current_dir(env.dir.path())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        &stderr[stderr.len().saturating_sub(3000)..]
+    );
+    assert!(stderr.lines().count() > 50, "trace logging is on");
+    let written = [
+        std::fs::read_to_string(&results).unwrap(),
+        std::fs::read_to_string(env.dir.path().join("report.json")).unwrap(),
+    ];
+    let tokens = env.sim.issued_tokens();
+    assert!(!tokens.is_empty());
+    for t in tokens {
+        for text in [&*stdout, &*stderr, &written[0], &written[1]] {
+            assert!(!text.contains(&t), "a token leaked");
+        }
+    }
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();

@@ -77,6 +77,24 @@ fn an_infinite_loop_stops_at_the_deadline() {
 }
 
 #[test]
+fn a_sleeping_plugin_is_stopped_not_waited_for() {
+    let plugin = hostile();
+    let started = Instant::now();
+    let err = run(&plugin, "sleep", &[]).expect_err("sleep must not block");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the call blocked for {:?}",
+        started.elapsed()
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("`hostile`") && msg.contains("plugins may not wait"),
+        "{msg}"
+    );
+    assert_still_works(&plugin);
+}
+
+#[test]
 fn a_1_gib_allocation_fails_with_a_memory_error() {
     let plugin = hostile();
     let err = run(&plugin, "alloc", &[]).expect_err("1 GiB must not fit in 64 MiB");

@@ -86,6 +86,9 @@ fn human_lines(report: &gc::GcReport, dry_run: bool) -> Vec<(bool, String)> {
         let failed = error.is_some();
         lines.push((failed, format!("{verb} debug container {label}{err}")));
     }
+    for why in &report.untrusted {
+        lines.push((true, format!("left alone, not trusted: journal {why}")));
+    }
     for note in &report.not_started {
         lines.push((false, note.clone()));
     }

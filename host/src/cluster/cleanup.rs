@@ -109,6 +109,45 @@ async fn exists(client: &kube::Client, obj: &ObjectRef) -> Result<bool, ClusterE
     }
 }
 
+/// The labels of the object, or `None` when it does not exist.
+async fn labels_typed<K: Kind>(
+    client: &kube::Client,
+    obj: &ObjectRef,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, ClusterError> {
+    let api = Api::<K>::namespaced(client.clone(), &obj.namespace);
+    let found = bounded(&format!("read {obj}"), CALL_TIMEOUT, api.get_opt(&obj.name)).await?;
+    Ok(found.map(|o| o.meta().labels.clone().unwrap_or_default()))
+}
+
+/// [`remove`], for `dscan gc`: only an object labelled as run `run_id`'s
+/// (`app.kubernetes.io/managed-by=dscan`, `dscan.dev/run-id`) is deleted;
+/// anything else under that name is left alone with the reason.
+pub async fn remove_owned(
+    client: &kube::Client,
+    obj: &ObjectRef,
+    run_id: &str,
+) -> Result<(), ClusterError> {
+    let labels = match obj.kind {
+        ObjectKind::ServiceAccount => labels_typed::<ServiceAccount>(client, obj).await?,
+        ObjectKind::Role => labels_typed::<Role>(client, obj).await?,
+        ObjectKind::RoleBinding => labels_typed::<RoleBinding>(client, obj).await?,
+    };
+    let Some(labels) = labels else {
+        return Ok(());
+    };
+    let ours = labels
+        .get("app.kubernetes.io/managed-by")
+        .map(String::as_str)
+        == Some(super::MANAGED_BY)
+        && labels.get(super::RUN_ID_LABEL).map(String::as_str) == Some(run_id);
+    if !ours {
+        return Err(ClusterError::Target(format!(
+            "{obj} is not labelled as dscan run {run_id}'s; left alone"
+        )));
+    }
+    remove(client, obj).await
+}
+
 /// Deletes one object and verifies it is gone, retrying transient failures.
 pub async fn remove(client: &kube::Client, obj: &ObjectRef) -> Result<(), ClusterError> {
     let mut delay = Duration::from_millis(100);

@@ -48,6 +48,9 @@ pub struct GcReport {
     /// Debug containers of dead runs that never started, with what they will
     /// do if the node starts them later.
     pub not_started: Vec<String>,
+    /// Journals left alone because they name things their run could not have
+    /// created (a file outside the run directory, another object).
+    pub untrusted: Vec<String>,
 }
 
 impl GcReport {
@@ -55,6 +58,7 @@ impl GcReport {
     pub fn complete(&self) -> bool {
         self.actions.iter().all(|a| a.removed || a.error.is_none())
             && self.debug_containers.iter().all(|(_, e)| e.is_none())
+            && self.untrusted.is_empty()
     }
 }
 
@@ -69,6 +73,7 @@ fn expired(meta: &ObjectMeta, now: k8s_openapi::jiff::Timestamp) -> bool {
 async fn act(
     conn: &ClusterConnection,
     object: ObjectRef,
+    run_id: &str,
     reason: String,
     dry_run: bool,
 ) -> GcAction {
@@ -80,7 +85,7 @@ async fn act(
             error: None,
         };
     }
-    match cleanup::remove(&conn.client, &object).await {
+    match cleanup::remove_owned(&conn.client, &object, run_id).await {
         Ok(()) => GcAction {
             object,
             reason,
@@ -117,6 +122,11 @@ pub async fn run(
         }
         if journal.server != conn.server {
             report.other_clusters.push(journal.run_id.clone());
+            continue;
+        }
+        if let Err(why) = journal.check_consistent(&dir) {
+            tracing::warn!("leaving the journal in {} alone: {why}", dir.display());
+            report.untrusted.push(format!("{}: {why}", dir.display()));
             continue;
         }
         if !swept.contains(&journal.namespace) {
@@ -156,6 +166,7 @@ pub async fn run(
             let action = act(
                 conn,
                 object,
+                &journal.run_id,
                 format!(
                     "run {} ended without cleanup (process {} is gone)",
                     journal.run_id, journal.pid
@@ -198,7 +209,7 @@ pub async fn run(
             if expired(&meta, now) {
                 report
                     .actions
-                    .push(act(conn, object, format!("run {run} expired"), dry_run).await);
+                    .push(act(conn, object, &run, format!("run {run} expired"), dry_run).await);
             }
         }
     }

@@ -162,6 +162,44 @@ impl Journal {
             .collect()
     }
 
+    /// Checks that the journal describes only what its own run could have
+    /// created, before `gc` acts on it: a journal is a file on disk, and gc
+    /// must not delete an arbitrary file or object because one names it. The
+    /// run id must be the run directory's name (`dir`), the kubeconfig must be
+    /// the run directory's `kubeconfig`, and every object must be the run's
+    /// own `dscan-<run-id>` in the journal's namespace.
+    pub fn check_consistent(&self, dir: &Path) -> Result<(), String> {
+        let valid_id = self.run_id.len() == 10
+            && self
+                .run_id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !valid_id || dir.file_name().and_then(|n| n.to_str()) != Some(self.run_id.as_str()) {
+            return Err(format!(
+                "its run id {:?} is not a dscan run id or not its directory's name",
+                self.run_id
+            ));
+        }
+        if let Some(k) = &self.kubeconfig
+            && *k != dir.join("kubeconfig")
+        {
+            return Err(format!(
+                "it names {} as its kubeconfig, which is not the run directory's",
+                k.display()
+            ));
+        }
+        let name = format!("dscan-{}", self.run_id);
+        for e in &self.entries {
+            if e.object.name != name || e.object.namespace != self.namespace {
+                return Err(format!(
+                    "it lists {}, which is not this run's {name} in namespace {}",
+                    e.object, self.namespace
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the process that wrote this journal is still running.
     pub fn owner_alive(&self) -> bool {
         match (process_start(self.pid), self.pid_start) {

@@ -203,6 +203,11 @@ pub struct RunRecord {
 /// run prints `dscan: holding at <boundary>` on stderr and waits (up to 60 s)
 /// so a harness can kill it there. Boundaries are named in the README.
 pub async fn hold(options: &SessionOptions, boundary: &str) {
+    // Test hook: `DSCAN_TEST_PANIC_AT=<boundary>` panics there, to show that
+    // cleanup still runs.
+    if std::env::var("DSCAN_TEST_PANIC_AT").as_deref() == Ok(boundary) {
+        panic!("test hook: panic at {boundary}");
+    }
     if options.hold_at.as_deref() == Some(boundary) {
         eprintln!("dscan: holding at {boundary} (test hook)");
         tokio::time::sleep(Duration::from_secs(60)).await;
@@ -393,8 +398,14 @@ where
             clock.lap(&mut record, "scan", result.is_ok());
             result
         };
+        // A panic in setup must not skip cleanup: it is caught here and
+        // becomes an error (the scan phase runs in its own task, above).
+        let setup_and_work =
+            futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(setup_and_work));
         tokio::select! {
-            r = setup_and_work => r,
+            r = setup_and_work => r.unwrap_or_else(|_| {
+                Err(ClusterError::Internal("setup panicked".into()))
+            }),
             sig = &mut signals => Err(ClusterError::Interrupted(sig)),
         }
     };

@@ -51,24 +51,30 @@ impl WasiView for State {
     }
 }
 
-/// Caps linear memory and remembers a refused growth, so an allocation
+/// Caps the linear memory of a whole plugin instance — the sum over all its
+/// memories (a component may have several core instances, each with its
+/// own), not each one — and remembers a refused growth, so an allocation
 /// failure (which a Rust guest turns into an abort) is reported as what it is.
 struct MemoryLimiter {
     max_bytes: usize,
+    total: usize,
     refused: Option<usize>,
 }
 
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _max: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_bytes {
-            self.refused = Some(desired);
+        // Called for every memory, from 0 when it is created.
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.max_bytes {
+            self.refused = Some(total);
             return Ok(false);
         }
+        self.total = total;
         Ok(true)
     }
 
@@ -80,6 +86,57 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 1_000_000)
     }
+}
+
+/// A pollable that is ready at once (a zero-length wait).
+struct Ready;
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for Ready {
+    async fn ready(&mut self) {}
+}
+
+/// Replaces the monotonic clock's `subscribe-duration` and
+/// `subscribe-instant`: a guest that waits for time (`sleep`) would block in
+/// host code, where the epoch deadline cannot interrupt it. Zero-length
+/// durations (non-blocking polls) are ready at once; any real wait, and any
+/// wait for an instant, traps with a message. Plugins compute; they have
+/// nothing to wait for.
+pub(crate) fn forbid_sleeping(
+    linker: &mut wasmtime::component::Linker<State>,
+) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance("wasi:clocks/monotonic-clock@0.2.12")?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: wasmtime::StoreContextMut<'_, State>,
+         (nanos,): (u64,)|
+         -> wasmtime::Result<(Resource<DynPollable>,)> {
+            if nanos > 0 {
+                wasmtime::bail!(
+                    "the plugin tried to sleep for {} ms; plugins may not wait",
+                    nanos / 1_000_000
+                );
+            }
+            let ready = store.data_mut().table.push(Ready)?;
+            Ok((wasmtime_wasi::p2::subscribe(
+                &mut store.data_mut().table,
+                ready,
+            )?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |_store: wasmtime::StoreContextMut<'_, State>,
+         (_when,): (u64,)|
+         -> wasmtime::Result<(Resource<DynPollable>,)> {
+            wasmtime::bail!("the plugin tried to wait for a point in time; plugins may not wait")
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// A store set up for one call under `limits`.
@@ -99,6 +156,7 @@ pub(crate) fn new_store(limits: &Limits) -> Store<State> {
         table: ResourceTable::new(),
         limiter: MemoryLimiter {
             max_bytes: limits.memory_bytes,
+            total: 0,
             refused: None,
         },
         output,
@@ -141,4 +199,25 @@ pub(crate) fn captured_output(store: &Store<State>) -> String {
     String::from_utf8_lossy(&store.data().output.contents())
         .trim()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_cap_counts_every_memory_of_the_instance() {
+        let mut l = MemoryLimiter {
+            max_bytes: 100,
+            total: 0,
+            refused: None,
+        };
+        assert!(l.memory_growing(0, 60, None).unwrap_or(false));
+        // A second memory of 60 would be within a per-memory cap, not the total.
+        assert!(!l.memory_growing(0, 60, None).unwrap_or(true));
+        assert_eq!(l.refused, Some(120));
+        assert!(l.memory_growing(0, 40, None).unwrap_or(false));
+        // Growing the first memory counts only its growth.
+        assert!(!l.memory_growing(60, 70, None).unwrap_or(true));
+    }
 }

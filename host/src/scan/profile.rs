@@ -97,19 +97,43 @@ fn clean(path: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-/// Whether a symlink at `at` (relative to the profile) pointing to `target`
-/// stays inside the profile.
-fn link_stays_inside(at: &Path, target: &Path) -> bool {
-    let mut depth: Vec<_> = at
+/// Whether the symlink at `link` (relative to the profile) stays inside the
+/// profile when resolved the way the kernel would resolve it: component by
+/// component, expanding every symlink met on the way (`links`: each link in
+/// the profile and its target), `..` stepping out of what the components
+/// resolved to. A lexical check per link is not enough: with `up -> ..`
+/// inside `sub/`, the link `esc -> sub/up/..` looks inside but resolves to
+/// the profile's parent. More than 40 expansions (a loop) counts as leaving.
+fn link_stays_inside(links: &std::collections::HashMap<PathBuf, PathBuf>, link: &Path) -> bool {
+    use std::collections::VecDeque;
+    let Some(target) = links.get(link) else {
+        return true;
+    };
+    let mut cur: Vec<&std::ffi::OsStr> = link
         .parent()
-        .map(|p| p.components().collect())
+        .map(|p| p.iter().collect())
         .unwrap_or_default();
-    for c in target.components() {
+    let mut todo: VecDeque<Component<'_>> = target.components().collect();
+    let mut hops = 0;
+    while let Some(c) = todo.pop_front() {
         match c {
-            Component::Normal(_) => depth.push(c),
+            Component::Normal(n) => {
+                cur.push(n);
+                let here: PathBuf = cur.iter().collect();
+                if let Some(next) = links.get(&here) {
+                    hops += 1;
+                    if hops > 40 {
+                        return false;
+                    }
+                    cur.pop();
+                    for c in next.components().rev() {
+                        todo.push_front(c);
+                    }
+                }
+            }
             Component::CurDir => {}
             Component::ParentDir => {
-                if depth.pop().is_none() {
+                if cur.pop().is_none() {
                     return false;
                 }
             }
@@ -125,6 +149,8 @@ struct Packer {
     bytes: u64,
     entries: usize,
     cap: u64,
+    /// Every symlink and its target, checked together once all are known.
+    symlinks: std::collections::HashMap<PathBuf, PathBuf>,
 }
 
 impl Packer {
@@ -137,6 +163,7 @@ impl Packer {
             bytes: 0,
             entries: 0,
             cap,
+            symlinks: std::collections::HashMap::new(),
         }
     }
 
@@ -187,11 +214,16 @@ impl Packer {
     }
 
     fn link(&mut self, rel: &Path, target: &Path, hard: bool) -> Result<(), ProfileError> {
+        // Symlinks are resolved together in `finish`, once every link is known.
         let ok = if hard {
             clean(target).is_ok()
         } else {
-            link_stays_inside(rel, target)
+            !target.is_absolute()
         };
+        if !hard {
+            self.symlinks
+                .insert(rel.to_path_buf(), target.to_path_buf());
+        }
         if !ok {
             return Err(ProfileError::Unsafe {
                 entry: rel.display().to_string(),
@@ -211,6 +243,19 @@ impl Packer {
     }
 
     fn finish(self) -> Result<Packed, ProfileError> {
+        let mut links: Vec<&PathBuf> = self.symlinks.keys().collect();
+        links.sort();
+        for link in links {
+            if !link_stays_inside(&self.symlinks, link) {
+                return Err(ProfileError::Unsafe {
+                    entry: link.display().to_string(),
+                    why: format!(
+                        "a link to {} leaves the profile (resolved through the profile's links)",
+                        self.symlinks[link].display()
+                    ),
+                });
+            }
+        }
         let tar = self
             .builder
             .into_inner()
@@ -494,6 +539,32 @@ mod tests {
             pack(&p, 1 << 20).unwrap_err(),
             ProfileError::Unsafe { .. }
         ));
+    }
+
+    #[test]
+    fn a_chain_of_links_that_resolves_outside_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p");
+        std::fs::create_dir_all(p.join("sub")).unwrap();
+        std::fs::write(p.join("inspec.yml"), "name: p\n").unwrap();
+        // Each link looks inside on its own; together they reach the parent.
+        std::os::unix::fs::symlink("..", p.join("sub/up")).unwrap();
+        std::os::unix::fs::symlink("sub/up/..", p.join("esc")).unwrap();
+        let err = pack(&p, 1 << 20).unwrap_err().to_string();
+        assert!(
+            err.contains("esc") && err.contains("leaves the profile"),
+            "{err}"
+        );
+        // A loop is refused too.
+        std::fs::remove_file(p.join("esc")).unwrap();
+        std::os::unix::fs::symlink("b", p.join("a")).unwrap();
+        std::os::unix::fs::symlink("a", p.join("b")).unwrap();
+        assert!(pack(&p, 1 << 20).is_err());
+        // Links that resolve inside are fine, through other links too.
+        std::fs::remove_file(p.join("a")).unwrap();
+        std::fs::remove_file(p.join("b")).unwrap();
+        std::os::unix::fs::symlink("sub/up/inspec.yml", p.join("again.yml")).unwrap();
+        assert!(pack(&p, 1 << 20).is_ok());
     }
 
     #[test]

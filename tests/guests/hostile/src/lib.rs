@@ -79,6 +79,12 @@ impl Guest for Hostile {
                     .unwrap_or(8 << 20);
                 Ok(ok("x".repeat(size)))
             }
+            "sleep" => {
+                // Blocks in host code (WASI poll), where the epoch deadline
+                // cannot reach.
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(ok("slept".into()))
+            }
             "panic" => panic!("hostile plugin panicked on purpose"),
             "error" => Err("the threshold makes no sense to me".into()),
             other => Err(format!("unknown mode {other}")),
