@@ -226,6 +226,7 @@ pub async fn run(
             return Err(debug::explain_exit(&id.client, &id.namespace, &id.pod, &name, e).await);
         }
     };
+    ctx.hold("after-root-check").await;
     ctx.step(&format!(
         "running the scanner ({} runner)",
         settings.runner.name()

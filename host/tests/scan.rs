@@ -589,6 +589,101 @@ async fn no_token_in_a_scans_trace_logs_output_or_results() {
     }
 }
 
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn a_target_that_chroots_cannot_steer_the_scan() {
+    let env = env(Level::Baseline).await;
+    env.pod(
+        "web",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::HOSTILE_CHROOT}]}),
+    )
+    .await;
+    let pid = env.pod_pid("web");
+    let release = env.dir.path().join("release");
+    let results = env.dir.path().join("steer-results.json");
+    // Held right after the root check; the target then chroots into /fake
+    // (whose os-release says "Fake"), and the scan goes on.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args([
+            "scan", "-n", "apps", "-p", "web", "--runner", "standin", "--output", "json",
+        ])
+        .args(["--debug-image", &env.debug_image(), "--results"])
+        .arg(&results)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .arg("--state-dir")
+        .arg(env.dir.path().join("state"))
+        .env("DSCAN_TEST_HOLD_AT", "after-root-check")
+        .env("DSCAN_TEST_HOLD_RELEASE", &release)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let held = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("holding at after-root-check") {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(held, "the scan never reached the root check");
+    std::fs::write(format!("/proc/{pid}/root/dscan-test-trigger"), "").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/root/etc/os-release"))
+        .unwrap_or_default()
+        .contains("Distroless")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the target never chrooted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::fs::write(&release, "").unwrap();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // The checks read the root captured before the chroot, not /fake.
+    let hdf: Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+    let text = hdf.to_string();
+    assert!(
+        !text.contains("ID=fake"),
+        "the scan was steered into /fake: {text}"
+    );
+    assert!(text.contains("ID=debian"), "{text}");
+
+    // A target that chrooted before the check is refused, not scanned.
+    let (code, _, stderr) = env.scan("web", &["--runner", "standin"]).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("its process chrooted into it"), "{stderr}");
+}
+
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn the_debug_container_holds_no_capability_the_target_dropped() {
+    let env = env(Level::Baseline).await;
+    env.pod(
+        "dropped",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS,
+            "securityContext": {"capabilities": {"drop": ["ALL"]}}}]}),
+    )
+    .await;
+    let (code, doc, stderr) = env.scan("dropped", &["--runner", "standin"]).await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    let sec = &doc["scan"]["plan"]["debug_container"]["security"];
+    assert_eq!(sec["capabilities_drop"], json!(["ALL"]), "{doc}");
+    assert_eq!(sec["capabilities_add"], json!(["SYS_CHROOT"]), "{doc}");
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();

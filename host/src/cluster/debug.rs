@@ -464,7 +464,11 @@ pub fn container_id_hex(reported: Option<&str>) -> Result<String, ClusterError> 
 /// mounts (the runtime's state directory) name the target's container ID —
 /// and that its root is not the debug container's own (a runtime that
 /// ignored `targetContainerName`, or a hostPID pod whose PID 1 is the node's
-/// init, would otherwise make us audit the wrong filesystem).
+/// init, would otherwise make us audit the wrong filesystem). The root must
+/// be its mount namespace's root (`..` is itself), not a subdirectory the
+/// target chrooted into; and where the start-up script captured the root as
+/// a descriptor (`root-fd`), the capture must be that root: later commands
+/// use the capture, so a target that chroots afterwards changes nothing.
 /// Only portable commands: the debug image may be busybox or a full distro.
 pub async fn verify_root(
     client: &kube::Client,
@@ -486,7 +490,15 @@ case "$t" in ''|*[!0-9]*) echo "the start-up script recorded no target PID" >&2;
 a=$(stat -L -c %d:%i /proc/$t/root/ 2>&1) || {{ echo "cannot read /proc/$t/root: $a" >&2; exit 4; }}
 b=$(stat -L -c %d:%i /)
 [ "$a" != "$b" ] || {{ echo "/proc/$t/root is the debug container's own root" >&2; exit 5; }}
+u=$(stat -L -c %d:%i /proc/$t/root/..)
+[ "$u" = "$a" ] || {{ echo "the target's root is a subdirectory of its filesystem (its process chrooted into it), so it is not the container's root; dscan does not scan a tree the target chose" >&2; exit 8; }}
 grep -qsF "{short}" /proc/$t/cgroup /proc/$t/mountinfo || {{ echo "process $t is not the target: neither its cgroup nor its mounts name container {short}" >&2; exit 6; }}
+if [ -f /tmp/.dscan/root-fd ]; then
+  m=$(cat /tmp/.dscan/main-pid); f=$(cat /tmp/.dscan/root-fd)
+  case "$m$f" in *[!0-9]*) echo "bad root capture record" >&2; exit 7;; esac
+  c=$(stat -L -c %d:%i /proc/$m/fd/$f/ 2>&1) || {{ echo "cannot read the captured root: $c" >&2; exit 7; }}
+  [ "$c" = "$a" ] || {{ echo "the root captured at start-up is not the target's root now (the target changed its root)" >&2; exit 7; }}
+fi
 echo "$t $a""#
     );
     let control = Control {

@@ -142,7 +142,7 @@ impl ScanContext {
     pub async fn hold(&self, boundary: &str) {
         if self.hold_at.as_deref() == Some(boundary) {
             eprintln!("dscan: holding at {boundary} (test hook)");
-            tokio::time::sleep(Duration::from_secs(60)).await;
+            held().await;
         }
     }
 }
@@ -210,7 +210,20 @@ pub async fn hold(options: &SessionOptions, boundary: &str) {
     }
     if options.hold_at.as_deref() == Some(boundary) {
         eprintln!("dscan: holding at {boundary} (test hook)");
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        held().await;
+    }
+}
+
+/// The wait of the hold test hook: 60 s, or until the file named by
+/// `DSCAN_TEST_HOLD_RELEASE` exists.
+async fn held() {
+    let release = std::env::var_os("DSCAN_TEST_HOLD_RELEASE").map(PathBuf::from);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if release.as_ref().is_some_and(|p| p.exists()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -23,6 +23,9 @@ struct ChrootWrapper;
 /// Where the debug container keeps its state (its own root, never the target's).
 const STATE: &str = "/tmp/.dscan";
 
+/// The start-up shell's descriptor holding the captured target root.
+const ROOT_FD: u32 = 9;
+
 /// containerd's default capabilities: the debug container keeps these plus
 /// SYS_CHROOT, so it holds a superset of a default root target's set.
 const DEFAULT_CAPS: &[&str] = &[
@@ -57,11 +60,17 @@ fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, locate_pid: &str) -> St
     // The wrapper keeps its own shell alive while the chroot runs, because
     // `/proc/$$/root` must stay this container's root (an exec'd chroot would
     // be chrooted itself and find no busybox).
+    //
+    // The target's root is captured once, as descriptor 9 of the start-up
+    // shell (which lives as long as the container), and every command is
+    // chrooted into that capture (`/proc/<main>/fd/9`), never into a fresh
+    // `/proc/<target>/root`: a target that chroots after dscan's root check
+    // cannot redirect the scan to a tree of its choosing.
     let wrapper = format!(
         r#"#!/bin/busybox sh
-t=$(/bin/busybox cat {STATE}/target-pid)
-if [ "$1" = "-c" ]; then shift; /bin/busybox chroot /proc/$t/root /proc/$$/root/bin/busybox sh -c "$@"; exit $?; fi
-/bin/busybox chroot /proc/$t/root /proc/$$/root/bin/busybox sh "$@"; exit $?
+m=$(/bin/busybox cat {STATE}/main-pid)
+if [ "$1" = "-c" ]; then shift; /bin/busybox chroot /proc/$m/fd/{ROOT_FD} /proc/$$/root/bin/busybox sh -c "$@"; exit $?; fi
+/bin/busybox chroot /proc/$m/fd/{ROOT_FD} /proc/$$/root/bin/busybox sh "$@"; exit $?
 "#
     );
     let prelude = lifetime.prelude("/bin/busybox ");
@@ -71,6 +80,9 @@ if [ "$1" = "-c" ]; then shift; /bin/busybox chroot /proc/$t/root /proc/$$/root/
 {prelude}/bin/busybox mkdir -p {STATE}
 echo $$ > {STATE}/main-pid
 {locate_pid}
+t=$(/bin/busybox cat {STATE}/target-pid)
+exec {ROOT_FD}< /proc/$t/root/
+echo {ROOT_FD} > {STATE}/root-fd
 /bin/busybox rm -f /bin/sh
 /bin/busybox cat > /bin/sh <<'DSCAN_WRAPPER'
 {wrapper}DSCAN_WRAPPER
@@ -78,6 +90,41 @@ echo $$ > {STATE}/main-pid
 echo ready > {STATE}/ready
 {wait}"#
     )
+}
+
+/// A capability name as Kubernetes writes it (`SYS_CHROOT`).
+fn cap_name(c: &str) -> String {
+    let upper = c.to_ascii_uppercase();
+    upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
+}
+
+/// The debug container's capabilities: the target's own set plus
+/// SYS_CHROOT. Reading `/proc/<pid>/root` needs a superset of the target's;
+/// anything more would make the debug container a more privileged neighbour
+/// of a target that dropped capabilities. Returns (add, drop).
+fn debug_capabilities(facts: &TargetFacts) -> (Vec<String>, Vec<String>) {
+    let drops: Vec<String> = facts
+        .capabilities_drop
+        .iter()
+        .map(|c| cap_name(c))
+        .collect();
+    let mut add: Vec<String> = vec!["SYS_CHROOT".into()];
+    for c in &facts.capabilities_add {
+        let c = cap_name(c);
+        if !add.contains(&c) {
+            add.push(c);
+        }
+    }
+    add.sort();
+    let drop = if drops.iter().any(|d| d == "ALL") {
+        vec!["ALL".to_string()]
+    } else {
+        let mut d: Vec<String> = drops.into_iter().filter(|d| d != "SYS_CHROOT").collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    (add, drop)
 }
 
 impl Guest for ChrootWrapper {
@@ -149,8 +196,7 @@ impl Guest for ChrootWrapper {
                 .map(|o| (o.key.as_str(), o.value.as_str())),
         );
         let (locate, locate_pid) = dscan_plugin_sdk::strategy::locate_target(&facts, STATE);
-        let mut caps: Vec<String> = vec!["SYS_CHROOT".into()];
-        caps.sort();
+        let (caps, drop) = debug_capabilities(&facts);
         Decision::Plan(AccessPlan {
             debug_container: DebugContainer {
                 image: image.to_string(),
@@ -168,7 +214,7 @@ impl Guest for ChrootWrapper {
                     privileged: false,
                     allow_privilege_escalation: false,
                     capabilities_add: caps,
-                    capabilities_drop: Vec::new(),
+                    capabilities_drop: drop,
                     seccomp_runtime_default: true,
                 },
                 dead_man_seconds: lifetime.dead_man_seconds,

@@ -35,6 +35,11 @@ pub const SHELL_APP: &str = "sim.local/shell-app:latest";
 /// The scanner image with a stand-in CINC Auditor.
 pub const CINC_STANDIN: &str = "sim.local/cinc-auditor:standin";
 
+/// A hostile root target: distroless, plus a `/fake` tree (its own
+/// os-release says "Fake"); its PID 1 chroots into `/fake` once
+/// `/dscan-test-trigger` exists (the tests write it through
+/// `/proc/<pid>/root`), steering `/proc/<pid>/root` to a tree it chose.
+pub const HOSTILE_CHROOT: &str = "sim.local/hostile:chroot-later";
 /// The stand-in scanner script of [`CINC_STANDIN`].
 const STANDIN_SCANNER: &str = include_str!("../../fixtures/standin-cinc-auditor.sh");
 
@@ -83,6 +88,26 @@ impl Images {
             distroless,
             (65532, 65532),
             vec!["/app/server".into()],
+            vec![],
+        )?;
+        let hostile = dir.join("hostile-chroot");
+        build_distroless(&hostile)?;
+        dir_all(&hostile, "fake/etc")?;
+        write(
+            &hostile,
+            "fake/etc/os-release",
+            b"PRETTY_NAME=\"Fake\"\nID=fake\n",
+            0o644,
+        )?;
+        images.add(
+            HOSTILE_CHROOT,
+            hostile,
+            (0, 0),
+            vec![
+                "/app/server".into(),
+                "--chroot-on-trigger".into(),
+                "/fake".into(),
+            ],
             vec![],
         )?;
         match find_busybox() {
@@ -244,6 +269,11 @@ fn dpkg_entry(package: &str, version: &str, arch: &str) -> String {
     format!(
         "Package: {package}\nStatus: install ok installed\nPriority: required\nSection: misc\nMaintainer: Debian Maintainers\nArchitecture: {arch}\nVersion: {version}\nDescription: {package} (distroless layer)\n"
     )
+}
+
+fn dir_all(root: &Path, rel: &str) -> Result<(), SimError> {
+    let path = root.join(rel);
+    fs::create_dir_all(&path).map_err(io(&path))
 }
 
 fn build_distroless(root: &Path) -> Result<(), SimError> {
