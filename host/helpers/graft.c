@@ -16,6 +16,20 @@
  * 5. Move the target's submounts, then the grafts, into the view; chroot into
  *    it and exec COMMAND with plain local access.
  *
+ * 6. Before exec, drop to the target's own privileges: its UID, GID and
+ *    groups; no capability but CAP_DAC_READ_SEARCH, and that only for a root
+ *    target that itself holds DAC_OVERRIDE or DAC_READ_SEARCH (the bounding
+ *    set is cut to match, so exec regains nothing); no_new_privs; a seccomp
+ *    filter refusing mounts, namespaces, ptrace, module and kexec loading,
+ *    bpf, handle-based opens, keyrings and the like. The program exec'd runs
+ *    in the target's view, so its loader, libraries and PATH lookups may come
+ *    from the target: whatever runs must never hold more than the target
+ *    itself does.
+ *
+ * Mount points are made by walking the view one component at a time without
+ * following symlinks and without crossing into another mount (a target's
+ * `/opt -> /data/opt` would otherwise lead the graft into its volume).
+ *
  * The target's files and mount table stay unchanged. setns(CLONE_NEWNS)
  * refuses multithreaded callers, hence a small single-threaded C program.
  * Exit status 125 means the helper itself failed (the message says why);
@@ -30,7 +44,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <linux/audit.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -53,6 +74,9 @@
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
 
 #define HELPER_FAILED 125
 #define MAX_MOUNTS 256
@@ -73,41 +97,66 @@ static int clone_tree(const char *path) {
                         OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 }
 
-static int move_tree(int fd, const char *to) {
-    return (int)syscall(SYS_move_mount, fd, "", AT_FDCWD, to, MOVE_MOUNT_F_EMPTY_PATH);
+static int move_tree(int fd, int to) {
+    return (int)syscall(SYS_move_mount, fd, "", to, "",
+                        MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
 }
 
-/* mkdir -p inside the view (the overlay: new entries go to the tmpfs). */
-static void make_dirs(const char *path) {
+/*
+ * Opens the mount point for fd at `rel` below the directory `root` (an
+ * O_PATH descriptor of the view), creating what is missing: directories, and
+ * an empty file when fd is a file mount. One component at a time, never
+ * following a symlink, never crossing into another mount (st_dev must stay
+ * the view's): a symlink or a volume on the way is refused. Returns an
+ * O_PATH descriptor of the mount point, for move_mount without re-resolving.
+ */
+static int open_mount_point(int root, const char *rel, int src) {
+    struct stat st, view;
+    if (fstat(src, &st) != 0) die("fstat: %s", strerror(errno));
+    if (fstat(root, &view) != 0) die("fstat the view: %s", strerror(errno));
     char buf[PATH_MAX];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) die("path too long: %s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("mkdir %s: %s", buf, strerror(errno));
-        *p = '/';
+    if (snprintf(buf, sizeof buf, "%s", rel) >= (int)sizeof buf) die("path too long: %s", rel);
+    int dir = dup(root);
+    if (dir < 0) die("dup: %s", strerror(errno));
+    char *save = NULL;
+    char *part = strtok_r(buf, "/", &save);
+    if (!part) die("empty mount point");
+    while (part) {
+        char *next = strtok_r(NULL, "/", &save);
+        if (strcmp(part, "..") == 0 || strcmp(part, ".") == 0) die("mount point %s is not a plain path", rel);
+        int last = next == NULL;
+        int want_dir = !last || S_ISDIR(st.st_mode);
+        struct stat here;
+        if (fstatat(dir, part, &here, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno != ENOENT) die("stat %s in %s: %s", part, rel, strerror(errno));
+            if (want_dir) {
+                if (mkdirat(dir, part, 0755) != 0 && errno != EEXIST)
+                    die("mkdir %s in %s: %s", part, rel, strerror(errno));
+            } else {
+                int f = openat(dir, part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (f < 0) die("create mount point %s: %s", rel, strerror(errno));
+                close(f);
+            }
+            if (fstatat(dir, part, &here, AT_SYMLINK_NOFOLLOW) != 0)
+                die("stat %s in %s: %s", part, rel, strerror(errno));
+        }
+        if (S_ISLNK(here.st_mode))
+            die("%s in the mount point %s is a symlink in the target; dscan does not follow the "
+                "target's links when grafting (choose another destination)", part, rel);
+        if (want_dir ? !S_ISDIR(here.st_mode) : !S_ISREG(here.st_mode))
+            die("%s in the mount point %s is not a %s in the target", part, rel,
+                want_dir ? "directory" : "regular file");
+        /* overlayfs reports its own st_dev for directories only. */
+        if (S_ISDIR(here.st_mode) && here.st_dev != view.st_dev)
+            die("the mount point %s lies in one of the target's own mounts (at %s); making it "
+                "would write into the target: choose another destination", rel, part);
+        int fd = openat(dir, part, O_PATH | O_NOFOLLOW | O_CLOEXEC | (want_dir ? O_DIRECTORY : 0));
+        if (fd < 0) die("open %s in %s: %s", part, rel, strerror(errno));
+        close(dir);
+        dir = fd;
+        part = next;
     }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) die("mkdir %s: %s", buf, strerror(errno));
-}
-
-/* A mount point for fd at path: a directory, or an empty file for a file mount. */
-static void make_mount_point(int fd, const char *path) {
-    struct stat st;
-    if (fstat(fd, &st) != 0) die("fstat: %s", strerror(errno));
-    if (S_ISDIR(st.st_mode)) {
-        make_dirs(path);
-        return;
-    }
-    char parent[PATH_MAX];
-    snprintf(parent, sizeof parent, "%s", path);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent) {
-        *slash = '\0';
-        make_dirs(parent);
-    }
-    int f = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (f < 0) die("create mount point %s: %s", path, strerror(errno));
-    close(f);
+    return dir;
 }
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo. */
@@ -169,6 +218,137 @@ static int target_submounts(struct submount *out) {
     return n;
 }
 
+/* The target process's credentials, from /proc/PID/status. */
+struct creds {
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    int ngroups;
+    unsigned long long cap_eff;
+};
+
+static void read_creds(long pid, struct creds *c) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    FILE *f = fopen(path, "re");
+    if (!f) die("read %s: %s", path, strerror(errno));
+    char line[4096];
+    int have = 0;
+    memset(c, 0, sizeof *c);
+    while (fgets(line, sizeof line, f)) {
+        unsigned a, b;
+        if (sscanf(line, "Uid: %u %u", &a, &b) == 2) {
+            c->uid = b; /* the effective UID */
+            have |= 1;
+        } else if (sscanf(line, "Gid: %u %u", &a, &b) == 2) {
+            c->gid = b;
+            have |= 2;
+        } else if (sscanf(line, "CapEff: %llx", &c->cap_eff) == 1) {
+            have |= 4;
+        } else if (strncmp(line, "Groups:", 7) == 0) {
+            char *p = line + 7, *end;
+            while (c->ngroups < 64) {
+                unsigned long g = strtoul(p, &end, 10);
+                if (end == p) break;
+                c->groups[c->ngroups++] = (gid_t)g;
+                p = end;
+            }
+        }
+    }
+    fclose(f);
+    if (have != 7) die("%s does not say the target's UID, GID and capabilities", path);
+}
+
+#if defined(__x86_64__)
+#define DSCAN_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define DSCAN_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "dscan-graft has no seccomp filter for this architecture"
+#endif
+
+/* Syscalls the scanner never needs and a hostile loader would like. */
+static const int denied[] = {
+    __NR_mount, __NR_umount2, __NR_pivot_root, __NR_chroot, __NR_setns, __NR_unshare,
+    __NR_ptrace, __NR_process_vm_readv, __NR_process_vm_writev, __NR_kexec_load,
+    __NR_init_module, __NR_finit_module, __NR_delete_module, __NR_bpf, __NR_perf_event_open,
+    __NR_open_by_handle_at, __NR_name_to_handle_at, __NR_keyctl, __NR_add_key,
+    __NR_request_key, __NR_userfaultfd, __NR_swapon, __NR_swapoff, __NR_reboot, __NR_acct,
+    __NR_quotactl,
+#ifdef __NR_kexec_file_load
+    __NR_kexec_file_load,
+#endif
+#ifdef __NR_open_tree
+    __NR_open_tree, __NR_move_mount, __NR_fsopen, __NR_fsconfig, __NR_fsmount, __NR_fspick,
+#endif
+#ifdef __NR_mount_setattr
+    __NR_mount_setattr,
+#endif
+#ifdef __NR_iopl
+    __NR_iopl, __NR_ioperm,
+#endif
+};
+
+#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | \
+                  CLONE_NEWIPC | CLONE_NEWCGROUP)
+
+static void install_seccomp(void) {
+    struct sock_filter f[128];
+    unsigned n = 0;
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, DSCAN_AUDIT_ARCH, 1, 0);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+    /* x32 system calls would bypass the numbers below. */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
+#endif
+    for (unsigned i = 0; i < sizeof denied / sizeof denied[0]; i++) {
+        f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)denied[i], 0, 1);
+        f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+    }
+#ifdef __NR_clone3
+    /* clone3 passes its flags in memory the filter cannot read: make libc
+     * fall back to clone, whose flags it can. */
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+#endif
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 3);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+    f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, NS_FLAGS, 0, 1);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+    f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    if (n > sizeof f / sizeof f[0]) die("seccomp filter too long");
+    struct sock_fprog prog = {.len = (unsigned short)n, .filter = f};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0)
+        die("install the seccomp filter: %s", strerror(errno));
+}
+
+/* Step 6: the target's UID, GID and groups; at most CAP_DAC_READ_SEARCH
+ * (root targets that can read everything themselves); no_new_privs; seccomp. */
+static void drop_privileges(const struct creds *t) {
+    int read_all = t->uid == 0 &&
+                   (t->cap_eff & ((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH)));
+    for (int cap = 0; cap <= 63; cap++) {
+        if (read_all && cap == CAP_DAC_READ_SEARCH) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+            die("drop capability %d from the bounding set: %s", cap, strerror(errno));
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+        die("clear ambient capabilities: %s", strerror(errno));
+    if (setgroups((size_t)t->ngroups, t->groups) != 0) die("setgroups: %s", strerror(errno));
+    if (setresgid(t->gid, t->gid, t->gid) != 0) die("setresgid %u: %s", t->gid, strerror(errno));
+    if (setresuid(t->uid, t->uid, t->uid) != 0) die("setresuid %u: %s", t->uid, strerror(errno));
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof d);
+    if (read_all) d[0].effective = d[0].permitted = 1U << CAP_DAC_READ_SEARCH;
+    if (syscall(SYS_capset, &h, d) != 0) die("capset: %s", strerror(errno));
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs: %s", strerror(errno));
+    install_seccomp();
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) die("usage: dscan-graft PID SRC:DST... -- COMMAND [ARG...]");
     char *end;
@@ -198,6 +378,9 @@ int main(int argc, char **argv) {
         graft_fd[i] = clone_tree(spec);
         if (graft_fd[i] < 0) die("clone %s of this container: %s", spec, strerror(errno));
     }
+
+    struct creds target;
+    read_creds(pid, &target);
 
     char ns_path[64];
     snprintf(ns_path, sizeof ns_path, "/proc/%ld/ns/mnt", pid);
@@ -239,22 +422,25 @@ int main(int argc, char **argv) {
     if (mount("overlay", VIEW, "overlay", 0, "lowerdir=/,upperdir=/proc/upper,workdir=/proc/work") != 0)
         die("mount the overlay view of the target's root: %s", strerror(errno));
 
-    char to[PATH_MAX];
+    int view = open(VIEW, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (view < 0) die("open the view: %s", strerror(errno));
     for (int i = 0; i < nsubs; i++) {
-        snprintf(to, sizeof to, "%s%s", VIEW, subs[i].path);
-        make_mount_point(subs[i].fd, to);
+        int to = open_mount_point(view, subs[i].path + 1, subs[i].fd);
         if (move_tree(subs[i].fd, to) != 0) die("mount %s into the view: %s", subs[i].path, strerror(errno));
+        close(to);
         close(subs[i].fd);
     }
     for (int i = 0; i < grafts; i++) {
-        snprintf(to, sizeof to, "%s%s", VIEW, graft_dst[i]);
-        make_mount_point(graft_fd[i], to);
+        int to = open_mount_point(view, graft_dst[i] + 1, graft_fd[i]);
         if (move_tree(graft_fd[i], to) != 0) die("graft %s into the view: %s", graft_dst[i], strerror(errno));
+        close(to);
         close(graft_fd[i]);
     }
 
-    if (chdir(VIEW) != 0 || chroot(".") != 0 || chdir("/") != 0)
+    if (fchdir(view) != 0 || chroot(".") != 0 || chdir("/") != 0)
         die("enter the view: %s", strerror(errno));
+    close(view);
+    drop_privileges(&target);
     execvp(argv[sep + 1], argv + sep + 1);
     fprintf(stderr, "dscan-graft: exec %s: %s\n", argv[sep + 1], strerror(errno));
     return errno == ENOENT ? 127 : 126;

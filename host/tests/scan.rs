@@ -786,6 +786,19 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
     assert_eq!(seen, target_root);
     assert_eq!(desc("standin-runtime").0, "passed");
     assert_eq!(desc("standin-profile").0, "passed");
+    // The scanner ran in the target's view with the target's own privileges
+    // at most: its UID, only CAP_DAC_READ_SEARCH (bit 2) even in its bounding
+    // set, no_new_privs, a seccomp filter — not the privileged container's.
+    let (_, held) = desc("standin-privileges");
+    for want in [
+        "Uid: 0 0 0 0",
+        "CapEff: 0000000000000004",
+        "CapBnd: 0000000000000004",
+        "NoNewPrivs: 1",
+        "Seccomp: 2",
+    ] {
+        assert!(held.contains(want), "{want:?} in {held:?}");
+    }
     // Nothing in the target changed: files, modes, links, mount table.
     let after = fingerprint(pid);
     assert_eq!(before.0, after.0, "the target's files changed");
@@ -867,6 +880,45 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(doc["scan"]["strategy"], "graft");
     assert_eq!(nonroot_before, fingerprint(env.pod_pid("nonroot")));
+    // ...and the scanner ran as the target's user, with no capability.
+    let results: Value = serde_json::from_slice(
+        &std::fs::read(env.dir.path().join("nonroot-results.json")).unwrap(),
+    )
+    .unwrap();
+    let held = results["profiles"][0]["controls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "standin-privileges")
+        .unwrap()["results"][0]["code_desc"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for want in [
+        "Uid: 65532 65532 65532 65532",
+        "CapEff: 0000000000000000",
+        "NoNewPrivs: 1",
+        "Seccomp: 2",
+    ] {
+        assert!(held.contains(want), "{want:?} in {held:?}");
+    }
+
+    // A target whose /opt is a symlink (into its own tree): the graft does not
+    // follow it, and nothing is created in the target.
+    env.pod(
+        "optlink",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::HOSTILE_OPT_LINK}]}),
+    )
+    .await;
+    let optlink_pid = env.pod_pid("optlink");
+    let before = fingerprint(optlink_pid);
+    let (code, _, stderr) = env.scan("optlink", &with).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("is a symlink in the target; dscan does not follow the target's links"),
+        "{stderr}"
+    );
+    assert_eq!(before, fingerprint(optlink_pid), "the target changed");
 
     // A profile that tries to leave its directory never reaches the cluster.
     let evil = env.dir.path().join("evil");

@@ -175,8 +175,10 @@ pub async fn run(
     let results = format!("{WORK}/results.json");
     checked(
         &control,
-        "clearing earlier results",
-        &format!("rm -f {results}"),
+        "preparing the results file",
+        // The scanner runs as the target's user (the graft helper drops to
+        // it): it must reach the work directory and write the results file.
+        &format!("rm -f {results} && : > {results} && chmod 0666 {results} && chmod 0755 {WORK}"),
         debug::Stdin::None,
         short,
         4096,

@@ -40,6 +40,10 @@ pub const CINC_STANDIN: &str = "sim.local/cinc-auditor:standin";
 /// `/dscan-test-trigger` exists (the tests write it through
 /// `/proc/<pid>/root`), steering `/proc/<pid>/root` to a tree it chose.
 pub const HOSTILE_CHROOT: &str = "sim.local/hostile:chroot-later";
+/// A hostile target for the graft strategy: distroless with `/opt` a
+/// symlink to `/data/opt` (a graft of `/opt/cinc-auditor` that followed it
+/// would create directories in the target's own tree).
+pub const HOSTILE_OPT_LINK: &str = "sim.local/hostile:opt-link";
 /// The stand-in scanner script of [`CINC_STANDIN`].
 const STANDIN_SCANNER: &str = include_str!("../../fixtures/standin-cinc-auditor.sh");
 
@@ -108,6 +112,17 @@ impl Images {
                 "--chroot-on-trigger".into(),
                 "/fake".into(),
             ],
+            vec![],
+        )?;
+        let opt_link = dir.join("hostile-opt-link");
+        build_distroless(&opt_link)?;
+        dir_all(&opt_link, "data/opt")?;
+        std::os::unix::fs::symlink("/data/opt", opt_link.join("opt")).map_err(io(&opt_link))?;
+        images.add(
+            HOSTILE_OPT_LINK,
+            opt_link,
+            (0, 0),
+            vec!["/app/server".into()],
             vec![],
         )?;
         match find_busybox() {
