@@ -8,6 +8,7 @@ pub mod indebug;
 pub mod profile;
 pub mod select;
 pub mod standin;
+pub mod toolkit;
 
 use std::time::Duration;
 
@@ -82,6 +83,9 @@ pub struct ScanSettings {
     pub scan_timeout: Duration,
     /// Largest results accepted, bytes.
     pub max_results: usize,
+    /// The static toolkit uploaded for the chroot wrapper (runners `local`
+    /// and `standin`), verified before the cluster is touched.
+    pub toolkit: Option<toolkit::Toolkit>,
 }
 
 /// What the scan phase produced.
@@ -226,6 +230,15 @@ pub async fn run(
             return Err(debug::explain_exit(&id.client, &id.namespace, &id.pod, &name, e).await);
         }
     };
+    if chosen.plan.mode == AccessMode::ChrootWrapper {
+        let kit = settings.toolkit.as_ref().ok_or_else(|| {
+            ClusterError::Scan(
+                "the chroot wrapper needs the static toolkit, and none was prepared".into(),
+            )
+        })?;
+        ctx.step(&format!("uploading the static toolkit to {name}"));
+        upload_toolkit(id, &name, &shell, kit).await?;
+    }
     ctx.hold("after-root-check").await;
     ctx.step(&format!(
         "running the scanner ({} runner)",
@@ -252,6 +265,53 @@ pub async fn run(
         results,
         scanner_exit,
     })
+}
+
+/// Where the chroot wrapper finds the toolkit in the debug container.
+pub const TOOLKIT_PATH: &str = "/tmp/.dscan/busybox";
+
+/// Uploads the verified toolkit into the debug container (its own root,
+/// never the target's) and checks its digest there.
+async fn upload_toolkit(
+    id: &crate::cluster::ScanIdentity,
+    name: &str,
+    shell: &[String],
+    kit: &toolkit::Toolkit,
+) -> Result<(), ClusterError> {
+    let control = debug::Control {
+        client: &id.client,
+        namespace: &id.namespace,
+        pod: &id.pod,
+        name,
+        shell,
+    };
+    let script = format!(
+        "umask 022 && head -c {n} > {TOOLKIT_PATH}.part && chmod 0755 {TOOLKIT_PATH}.part && \
+         mv -f {TOOLKIT_PATH}.part {TOOLKIT_PATH} && {TOOLKIT_PATH} sha256sum {TOOLKIT_PATH}",
+        n = kit.bytes.len()
+    );
+    let out = control
+        .run(
+            &script,
+            debug::Stdin::Counted(&kit.bytes),
+            Duration::from_secs(120),
+            4096,
+        )
+        .await?;
+    let seen = String::from_utf8_lossy(&out.stdout);
+    if out.code != Some(0) || !seen.starts_with(&kit.sha256) {
+        return Err(ClusterError::Scan(format!(
+            "uploading the static toolkit ({}) into the debug container failed: {}{}",
+            kit.path.display(),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            if seen.is_empty() {
+                String::new()
+            } else {
+                format!(" (digest there: {})", seen.trim())
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// For an image not pinned by digest: how to pin it, using the digest the

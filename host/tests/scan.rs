@@ -684,6 +684,44 @@ async fn the_debug_container_holds_no_capability_the_target_dropped() {
     assert_eq!(sec["capabilities_add"], json!(["SYS_CHROOT"]), "{doc}");
 }
 
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn programs_planted_in_the_target_never_run() {
+    let env = env(Level::Baseline).await;
+    env.pod(
+        "planted",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::HOSTILE_PLANTED}]}),
+    )
+    .await;
+    let pid = env.pod_pid("planted");
+    let marker = format!("/proc/{pid}/root/dscan-planted-ran");
+    // The checks run cat, stat, find and awk inside the target's root: the
+    // uploaded static toolkit's applets, not the planted /bin/cat, and no ELF
+    // interpreter or ld.so.preload of the target is ever consulted.
+    let (code, doc, stderr) = env.scan("planted", &["--runner", "standin"]).await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    assert!(
+        !Path::new(&marker).exists(),
+        "a planted program ran: {:?}",
+        std::fs::read_to_string(&marker)
+    );
+    let results = std::fs::read_to_string(env.dir.path().join("planted-results.json")).unwrap();
+    assert!(results.contains("ID=debian"), "{results}");
+
+    // A toolkit that is not a static ELF with a standalone shell is refused
+    // before anything is created.
+    env.sim.faults().clear_requests();
+    let (code, _, stderr) = env
+        .scan("planted", &["--runner", "standin", "--toolkit", "/bin/ls"])
+        .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("dynamically linked"), "{stderr}");
+    assert!(
+        env.sim.faults().requests().is_empty(),
+        "no API call was made"
+    );
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();

@@ -72,6 +72,7 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         strategy_opts: vec![],
         debug_image: dscan_sim::images::BUSYBOX.into(),
         allow_privileged: false,
+        toolkit: None,
         threshold: None,
         threshold_inline: None,
         reports: vec![args.report.clone()],

@@ -65,6 +65,12 @@ pub struct ScanArgs {
     /// Debug container image; pin it by digest (`image@sha256:…`) in production.
     #[arg(long, value_name = "IMAGE", default_value = DEFAULT_DEBUG_IMAGE)]
     pub debug_image: String,
+    /// The static busybox (standalone shell) the chroot wrapper runs inside
+    /// the target's root; default `$DSCAN_TOOLKIT`, then this machine's
+    /// `/usr/bin/busybox` or `/bin/busybox` if static (Debian's
+    /// busybox-static). Verified before anything is created.
+    #[arg(long, value_name = "PATH")]
+    pub toolkit: Option<std::path::PathBuf>,
     /// Allow plans with a privileged debug container (the graft strategy).
     #[arg(long)]
     pub allow_privileged: bool,
@@ -181,6 +187,13 @@ pub(super) fn prepare(
         }
         _ => None,
     };
+    // The chroot wrapper's runners need the static toolkit: found and
+    // verified here, before the cluster is touched.
+    let toolkit = if matches!(args.runner, Runner::Local | Runner::Standin) {
+        Some(scan::toolkit::find(args.toolkit.as_deref()).map_err(CliError::Usage)?)
+    } else {
+        None
+    };
     let mut strategy_options = vec![];
     for raw in &args.strategy_opts {
         let (k, v) = raw
@@ -202,6 +215,7 @@ pub(super) fn prepare(
         start_timeout: Duration::from_secs(args.start_timeout),
         scan_timeout: Duration::from_secs(args.timeout),
         max_results: args.max_results_mib.saturating_mul(1 << 20),
+        toolkit,
     };
     // The token must outlive the scan: its lifetime covers both limits plus
     // setup and cleanup, never under the API's 600 s.

@@ -26,6 +26,10 @@ const STATE: &str = "/tmp/.dscan";
 /// The start-up shell's descriptor holding the captured target root.
 const ROOT_FD: u32 = 9;
 
+/// Where dscan uploads the verified static toolkit (the host's
+/// `scan::TOOLKIT_PATH`).
+const TOOLKIT: &str = "/tmp/.dscan/busybox";
+
 /// containerd's default capabilities: the debug container keeps these plus
 /// SYS_CHROOT, so it holds a superset of a default root target's set.
 const DEFAULT_CAPS: &[&str] = &[
@@ -66,11 +70,17 @@ fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, locate_pid: &str) -> St
     // chrooted into that capture (`/proc/<main>/fd/9`), never into a fresh
     // `/proc/<target>/root`: a target that chroots after dscan's root check
     // cannot redirect the scan to a tree of its choosing.
+    //
+    // Inside the target's root only dscan's uploaded toolkit runs
+    // ({TOOLKIT}: a verified static busybox with a standalone shell), never
+    // the debug image's busybox, whose loader, libc and applet lookups would
+    // resolve in the target after the chroot.
     let wrapper = format!(
         r#"#!/bin/busybox sh
 m=$(/bin/busybox cat {STATE}/main-pid)
-if [ "$1" = "-c" ]; then shift; /bin/busybox chroot /proc/$m/fd/{ROOT_FD} /proc/$$/root/bin/busybox sh -c "$@"; exit $?; fi
-/bin/busybox chroot /proc/$m/fd/{ROOT_FD} /proc/$$/root/bin/busybox sh "$@"; exit $?
+[ -x {TOOLKIT} ] || {{ echo "dscan: the static toolkit is not in place ({TOOLKIT})" >&2; exit 127; }}
+if [ "$1" = "-c" ]; then shift; /bin/busybox chroot /proc/$m/fd/{ROOT_FD} /proc/$$/root{TOOLKIT} sh -c "$@"; exit $?; fi
+/bin/busybox chroot /proc/$m/fd/{ROOT_FD} /proc/$$/root{TOOLKIT} sh "$@"; exit $?
 "#
     );
     let prelude = lifetime.prelude("/bin/busybox ");

@@ -44,6 +44,11 @@ pub const HOSTILE_CHROOT: &str = "sim.local/hostile:chroot-later";
 /// symlink to `/data/opt` (a graft of `/opt/cinc-auditor` that followed it
 /// would create directories in the target's own tree).
 pub const HOSTILE_OPT_LINK: &str = "sim.local/hostile:opt-link";
+/// A hostile target that plants programs where a careless scanner would
+/// run them from: `/bin/cat`, the x86-64 ELF interpreter
+/// `/lib64/ld-linux-x86-64.so.2`, and `/etc/ld.so.preload` naming it. Each
+/// planted program appends its name to `/dscan-planted-ran` when run.
+pub const HOSTILE_PLANTED: &str = "sim.local/hostile:planted";
 /// The stand-in scanner script of [`CINC_STANDIN`].
 const STANDIN_SCANNER: &str = include_str!("../../fixtures/standin-cinc-auditor.sh");
 
@@ -112,6 +117,23 @@ impl Images {
                 "--chroot-on-trigger".into(),
                 "/fake".into(),
             ],
+            vec![],
+        )?;
+        let planted = dir.join("hostile-planted");
+        build_distroless(&planted)?;
+        write(&planted, "bin/cat", PAUSE, 0o755)?;
+        write(&planted, "lib64/ld-linux-x86-64.so.2", PAUSE, 0o755)?;
+        write(
+            &planted,
+            "etc/ld.so.preload",
+            b"/lib64/ld-linux-x86-64.so.2\n",
+            0o644,
+        )?;
+        images.add(
+            HOSTILE_PLANTED,
+            planted,
+            (0, 0),
+            vec!["/app/server".into()],
             vec![],
         )?;
         let opt_link = dir.join("hostile-opt-link");
