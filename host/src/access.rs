@@ -212,6 +212,12 @@ pub fn validate(plan: &AccessPlan, allow_privileged: bool, level: PsaLevel) -> R
     let dc = &plan.debug_container;
     let sec = &dc.security;
     let consent = "pass --allow-privileged to permit it";
+    // Capabilities Pod Security baseline would refuse to see added.
+    let extra: Vec<&String> = sec
+        .capabilities_add
+        .iter()
+        .filter(|c| !UNPRIVILEGED_CAPABILITIES.contains(&c.as_str()))
+        .collect();
     if !allow_privileged {
         if sec.privileged {
             return Err(format!(
@@ -221,11 +227,6 @@ pub fn validate(plan: &AccessPlan, allow_privileged: bool, level: PsaLevel) -> R
         if sec.allow_privilege_escalation {
             return Err(format!("the plan allows privilege escalation; {consent}"));
         }
-        let extra: Vec<&String> = sec
-            .capabilities_add
-            .iter()
-            .filter(|c| !UNPRIVILEGED_CAPABILITIES.contains(&c.as_str()))
-            .collect();
         if !extra.is_empty() {
             return Err(format!(
                 "the plan adds capabilities beyond the ones Pod Security baseline admits ({extra:?}; \
@@ -246,11 +247,6 @@ pub fn validate(plan: &AccessPlan, allow_privileged: bool, level: PsaLevel) -> R
             ));
         }
         PsaLevel::Baseline | PsaLevel::Restricted => {
-            let extra: Vec<&String> = sec
-                .capabilities_add
-                .iter()
-                .filter(|c| !UNPRIVILEGED_CAPABILITIES.contains(&c.as_str()))
-                .collect();
             if !extra.is_empty() {
                 return Err(format!(
                     "the namespace enforces Pod Security {level:?}, which refuses the capabilities {extra:?}"
