@@ -73,19 +73,17 @@ impl Env {
     /// `scan --output OUTPUT`: exit code, stdout, stderr.
     async fn scan_as(&self, pod: &str, output: &str, extra: &[&str]) -> (i32, String, String) {
         let results = self.dir.path().join(format!("{pod}-results.json"));
+        // The simulator's busybox image unless the test names another.
+        let default_image = ["--debug-image".to_string(), self.debug_image()];
+        let image: &[String] = if extra.contains(&"--debug-image") {
+            &[]
+        } else {
+            &default_image
+        };
         let out = Command::new(env!("CARGO_BIN_EXE_dscan"))
-            .args([
-                "scan",
-                "-n",
-                "apps",
-                "-p",
-                pod,
-                "--output",
-                output,
-                "--debug-image",
-                &self.debug_image(),
-                "--results",
-            ])
+            .args(["scan", "-n", "apps", "-p", pod, "--output", output])
+            .args(image)
+            .arg("--results")
             .arg(&results)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -706,6 +704,39 @@ async fn programs_planted_in_the_target_never_run() {
         std::fs::read_to_string(&marker)
     );
     let results = std::fs::read_to_string(env.dir.path().join("planted-results.json")).unwrap();
+    assert!(results.contains("ID=debian"), "{results}");
+
+    // The same with a debug image like docker-library's default busybox
+    // (dynamically linked, no standalone shell): its busybox runs only in its
+    // own root, so neither the planted loader nor the planted cat runs, and
+    // on a static distroless target (no loader at all) the scan still works.
+    let glibc = env
+        .sim
+        .images()
+        .pinned(dscan_sim::images::BUSYBOX_GLIBC)
+        .unwrap_or_else(|| {
+            panic!(
+                "the glibc busybox image: {:?}",
+                env.sim
+                    .images()
+                    .missing_reason(dscan_sim::images::BUSYBOX_GLIBC)
+            )
+        });
+    let (code, doc, stderr) = env
+        .scan("planted", &["--runner", "standin", "--debug-image", &glibc])
+        .await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    assert!(
+        !Path::new(&marker).exists(),
+        "a planted program ran: {:?}",
+        std::fs::read_to_string(&marker)
+    );
+    env.pod("static", distroless()).await;
+    let (code, doc, stderr) = env
+        .scan("static", &["--runner", "standin", "--debug-image", &glibc])
+        .await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    let results = std::fs::read_to_string(env.dir.path().join("static-results.json")).unwrap();
     assert!(results.contains("ID=debian"), "{results}");
 
     // A toolkit that is not a static ELF with a standalone shell is refused

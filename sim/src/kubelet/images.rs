@@ -49,6 +49,12 @@ pub const HOSTILE_OPT_LINK: &str = "sim.local/hostile:opt-link";
 /// `/lib64/ld-linux-x86-64.so.2`, and `/etc/ld.so.preload` naming it. Each
 /// planted program appends its name to `/dscan-planted-ran` when run.
 pub const HOSTILE_PLANTED: &str = "sim.local/hostile:planted";
+/// A busybox debug image like docker-library's default `busybox` (the glibc
+/// variant): a dynamically linked busybox with its loader and libc, and no
+/// standalone shell (applets are found through `PATH`). Built from Debian's
+/// dynamic `busybox` package unpacked by `scripts/system-packages` into
+/// `/var/cache/dscan-sim/busybox-glibc` (or `$DSCAN_SIM_BUSYBOX_GLIBC`).
+pub const BUSYBOX_GLIBC: &str = "sim.local/busybox:glibc";
 /// The stand-in scanner script of [`CINC_STANDIN`].
 const STANDIN_SCANNER: &str = include_str!("../../fixtures/standin-cinc-auditor.sh");
 
@@ -147,6 +153,31 @@ impl Images {
             vec!["/app/server".into()],
             vec![],
         )?;
+        match find_glibc_busybox() {
+            Ok(bb) => {
+                let root = dir.join("busybox-glibc");
+                build_busybox(&root, &bb, None)?;
+                // The loader and libraries it names, as the image ships them.
+                for (from, to) in [
+                    ("/lib64/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"),
+                    (
+                        "/lib/x86_64-linux-gnu/libc.so.6",
+                        "lib/x86_64-linux-gnu/libc.so.6",
+                    ),
+                    (
+                        "/lib/x86_64-linux-gnu/libresolv.so.2",
+                        "lib/x86_64-linux-gnu/libresolv.so.2",
+                    ),
+                ] {
+                    let bytes = fs::read(from).map_err(io(Path::new(from)))?;
+                    write(&root, to, &bytes, 0o755)?;
+                }
+                images.add(BUSYBOX_GLIBC, root, (0, 0), vec![], vec!["sh".into()])?;
+            }
+            Err(why) => {
+                images.missing.insert(BUSYBOX_GLIBC.into(), why);
+            }
+        }
         match find_busybox() {
             Ok(busybox) => {
                 let bb = dir.join("busybox");
@@ -357,6 +388,24 @@ fn build_distroless(root: &Path) -> Result<(), SimError> {
     write(root, "etc/ssl/certs/ca-certificates.crt", &certs, 0o644)?;
     write(root, "app/server", PAUSE, 0o755)?;
     Ok(())
+}
+
+/// Finds the unpacked dynamic (glibc) busybox.
+fn find_glibc_busybox() -> Result<PathBuf, String> {
+    if std::env::consts::ARCH != "x86_64" {
+        return Err("the glibc busybox image is modelled on x86-64 only".into());
+    }
+    let path = std::env::var_os("DSCAN_SIM_BUSYBOX_GLIBC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/dscan-sim/busybox-glibc/bin/busybox"));
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "no dynamic busybox at {} (scripts/system-packages unpacks Debian's busybox package there)",
+            path.display()
+        ))
+    }
 }
 
 /// Finds a statically linked busybox (Debian's `busybox-static`).
