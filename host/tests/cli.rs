@@ -656,3 +656,50 @@ fn logs_are_plain_text_when_not_on_a_terminal() {
         "no ANSI escapes in captured logs"
     );
 }
+
+#[test]
+fn a_bad_threshold_stops_a_scan_before_the_cluster_is_contacted() {
+    // The kubeconfig points at a port nothing listens on: reaching the
+    // cluster would be exit 3 ("read the server version failed").
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\n\
+         contexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: x}\n",
+    )
+    .expect("write");
+    let bad_file = dir.path().join("bad.yml");
+    std::fs::write(&bad_file, "compliance:\n  min: lots\n").expect("write");
+    let k = kubeconfig.to_str().expect("utf8");
+    let base = [
+        "scan",
+        "-n",
+        "apps",
+        "-p",
+        "web",
+        "--runner",
+        "standin",
+        "--kubeconfig",
+        k,
+    ];
+    for (extra, says) in [
+        (vec!["-I", "{compliance.min: abc}"], "`abc` is not a number"),
+        (vec!["-I", "{compliance: {min: 80}}"], "write dotted keys"),
+        (
+            vec!["-T", bad_file.to_str().expect("utf8")],
+            "compliance.min",
+        ),
+    ] {
+        let mut args = base.to_vec();
+        args.extend(extra.iter().copied());
+        let o = dscan(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(says), "{extra:?}: {err}");
+        assert!(
+            !err.contains("server version"),
+            "{extra:?}: the cluster was contacted: {err}"
+        );
+    }
+}

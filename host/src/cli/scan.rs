@@ -14,6 +14,10 @@ use crate::plugin::{PluginKind, PluginSet};
 use crate::results::{self, ParseOptions};
 use crate::scan::{self, Runner, ScanOutcome, ScanSettings};
 
+/// Results with one profile and no controls: what the thresholds are tried
+/// on before the cluster is touched.
+const EMPTY_RESULTS: &[u8] = br#"{"platform":{"name":"none","release":"none"},"profiles":[{"name":"dscan-threshold-check","version":"0","sha256":"","title":"","supports":[],"attributes":[],"groups":[],"controls":[],"status":"loaded"}],"statistics":{"duration":0},"version":"dscan"}"#;
+
 /// The default threshold when none is given (as the reference workflow uses).
 pub const DEFAULT_THRESHOLD: &str = "{compliance.min: 70}";
 
@@ -156,6 +160,16 @@ pub(super) fn prepare(
     for (format, _) in &reports {
         plugins.get(PluginKind::Reporter, format)?;
     }
+    // A malformed threshold, or options an evaluator refuses, must stop the
+    // run before anything is created in the cluster (not after setup, the
+    // scan and cleanup): every evaluator judges an empty results file now,
+    // and only a refusal counts here.
+    let empty = results::parse(
+        EMPTY_RESULTS,
+        "(threshold check)",
+        &ParseOptions { keep_raw: false },
+    )?;
+    super::validate::judge(global, &plugins, &empty, &threshold.0, threshold.1)?;
     // JSON output owns stdout: a report there would make it unparseable.
     if let (OutputFormat::Json, Some((format, _))) =
         (args.output, reports.iter().find(|(_, p)| p.is_none()))

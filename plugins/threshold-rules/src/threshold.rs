@@ -98,6 +98,13 @@ pub fn parse_inline(text: &str) -> Result<Thresholds, String> {
         };
         let key = key.trim();
         let value = value.trim();
+        if value.starts_with('{') {
+            return Err(format!(
+                "inline threshold `{key}`: nested values like `{{{key}: {value}...}}` are not taken inline; \
+                 write dotted keys, one per braces (`{{compliance.min: 80}}, {{passed.critical.min: 0}}`), \
+                 or put nested YAML in a threshold file (-T)"
+            ));
+        }
         let number: f64 = value
             .parse::<i64>()
             .map(|n| n as f64)
@@ -283,6 +290,17 @@ mod tests {
         let t = parse_file(r#"{"compliance": {"min": 50}, "passed.total": 3}"#).unwrap();
         assert_eq!(t.compliance.min, Some(50.0));
         assert_eq!(t.status[0].total_exact, Some(3.0));
+    }
+
+    #[test]
+    fn nested_inline_thresholds_say_which_syntax_is_expected() {
+        let err = parse_inline("{compliance: {min: 80}}").unwrap_err();
+        assert!(
+            err.contains("nested values")
+                && err.contains("{compliance.min: 80}")
+                && err.contains("-T"),
+            "{err}"
+        );
     }
 
     #[test]
