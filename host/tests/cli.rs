@@ -703,3 +703,57 @@ fn a_bad_threshold_stops_a_scan_before_the_cluster_is_contacted() {
         );
     }
 }
+
+#[test]
+fn a_report_shows_the_hosts_verdict_whatever_the_options_say() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.md");
+    let input = support::fixtures().join("hdf/minimal-hdf.json");
+    let o = dscan(&[
+        "--plugin-opt",
+        "markdown:verdict=passed",
+        "report",
+        "-i",
+        input.to_str().expect("utf8"),
+        "-f",
+        "markdown",
+        "-o",
+        out.to_str().expect("utf8"),
+        "-I",
+        "{compliance.min: 100}",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).expect("report");
+    assert!(
+        text.contains("Verdict: thresholds not met") || text.contains("Verdict: thresholds failed"),
+        "{text}"
+    );
+    assert!(!text.contains("Verdict: thresholds passed"), "{text}");
+    let o = dscan(&[
+        "report",
+        "-i",
+        input.to_str().expect("utf8"),
+        "-f",
+        "markdown",
+        "--option",
+        "verdict=passed",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("comes from thresholds"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_file_that_is_not_webassembly_is_named_in_one_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notes.wasm");
+    std::fs::write(&path, "hello").expect("write");
+    let o = dscan(&["--plugin", path.to_str().expect("utf8"), "plugins", "list"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("it is not WebAssembly"), "{err}");
+}

@@ -169,10 +169,20 @@ async fn chroot_wrapper_scan_reads_the_targets_files_and_changes_nothing() {
     let (code, doc, stderr) = env
         .scan(
             "web",
-            &["--runner", "standin", "--report", "markdown=report.md"],
+            &[
+                "--runner",
+                "standin",
+                "--report",
+                "markdown=report.md",
+                // A user's option cannot change the verdict a report shows.
+                "--plugin-opt",
+                "markdown:verdict=failed",
+            ],
         )
         .await;
     assert_eq!(code, 0, "{stderr}\n{doc}");
+    let report = std::fs::read_to_string(env.dir.path().join("report.md")).unwrap();
+    assert!(report.contains("Verdict: thresholds passed"), "{report}");
     assert_eq!(doc["scan"]["strategy"], "chroot-wrapper");
     assert_eq!(doc["scan"]["target_pid"], 1);
     // The image the node reports the debug container ran, on record.

@@ -57,9 +57,20 @@ pub(super) fn run(global: &GlobalOptions, args: ReportArgs) -> Result<u8, CliErr
                 "--option `{raw}` is not KEY=VALUE"
             )));
         };
+        if k == "verdict" || k == "verdict-detail" {
+            return Err(CliError::Usage(format!(
+                "--option `{raw}`: the verdict a report shows comes from thresholds (-T/-I), not from an option"
+            )));
+        }
         options.push((k.to_string(), v.to_string()));
     }
-    options.extend(global.options_for(&reporter.info().name)?);
+    // The verdict a report shows is the host's, never an option's.
+    options.extend(
+        global
+            .options_for(&reporter.info().name)?
+            .into_iter()
+            .filter(|(k, _)| k != "verdict" && k != "verdict-detail"),
+    );
     let keep_raw = reporter.info().wants_raw_json;
     let mut scans = Vec::with_capacity(args.inputs.len());
     for input in &args.inputs {

@@ -329,14 +329,20 @@ pub(super) fn finish(
             verdict = serde_json::json!({"passed": passed, "failures": judgement.failures});
             for (format, path) in &prepared.reports {
                 let reporter = prepared.plugins.get(PluginKind::Reporter, format)?;
-                let mut options = vec![(
+                // The user's options first, without the verdict keys: the
+                // verdict a report shows is the host's, never an option's.
+                let mut options: Vec<(String, String)> = global
+                    .options_for(&reporter.info().name)?
+                    .into_iter()
+                    .filter(|(k, _)| k != "verdict" && k != "verdict-detail")
+                    .collect();
+                options.push((
                     "verdict".to_string(),
                     if passed { "passed" } else { "failed" }.to_string(),
-                )];
+                ));
                 if let Some(first) = judgement.failures.first() {
                     options.push(("verdict-detail".into(), first.clone()));
                 }
-                options.extend(global.options_for(&reporter.info().name)?);
                 let bytes = reporter.render(std::slice::from_ref(&scan), &options)?;
                 match path {
                     Some(p) => std::fs::write(p, &bytes).map_err(|source| CliError::Io {

@@ -135,6 +135,13 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
     // Nested modules and components are flattened into the payload stream;
     // only the outermost component's sections describe the plugin.
     let mut depth = 0usize;
+    // wasmparser's own text for a wrong magic number is a multi-line dump of
+    // byte arrays; say it in one line.
+    if !bytes.starts_with(b"\0asm") {
+        return Err(InspectError::NotWasm(
+            "it does not start with the WebAssembly magic bytes \\0asm".into(),
+        ));
+    }
     for payload in Parser::new(0).parse_all(bytes) {
         let payload = payload.map_err(|e| InspectError::NotWasm(e.message().to_string()))?;
         match payload {
@@ -253,10 +260,9 @@ mod tests {
 
     #[test]
     fn rejects_garbage_and_core_modules() {
-        assert!(matches!(
-            inspect(b"not wasm at all"),
-            Err(InspectError::NotWasm(_))
-        ));
+        let err = inspect(b"not wasm at all").unwrap_err();
+        assert!(matches!(err, InspectError::NotWasm(_)));
+        assert_eq!(err.to_string().lines().count(), 1, "{err}");
         // The smallest valid core module: magic + version 1.
         let core = b"\0asm\x01\0\0\0";
         assert_eq!(inspect(core), Err(InspectError::CoreModule));
