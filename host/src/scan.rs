@@ -278,13 +278,7 @@ async fn upload_toolkit(
     shell: &[String],
     kit: &toolkit::Toolkit,
 ) -> Result<(), ClusterError> {
-    let control = debug::Control {
-        client: &id.client,
-        namespace: &id.namespace,
-        pod: &id.pod,
-        name,
-        shell,
-    };
+    let control = id.control(name, shell);
     let script = format!(
         "umask 022 && head -c {n} > {TOOLKIT_PATH}.part && chmod 0755 {TOOLKIT_PATH}.part && \
          mv -f {TOOLKIT_PATH}.part {TOOLKIT_PATH} && {TOOLKIT_PATH} sha256sum {TOOLKIT_PATH}",

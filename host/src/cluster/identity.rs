@@ -239,6 +239,19 @@ pub struct ScanIdentity {
     pub container: String,
 }
 
+impl ScanIdentity {
+    /// Drives the debug container `name` with `shell`, as this identity.
+    pub fn control<'a>(&'a self, name: &'a str, shell: &'a [String]) -> super::debug::Control<'a> {
+        super::debug::Control {
+            client: &self.client,
+            namespace: &self.namespace,
+            pod: &self.pod,
+            name,
+            shell,
+        }
+    }
+}
+
 impl std::fmt::Debug for ScanIdentity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ScanIdentity")

@@ -109,107 +109,116 @@ fn canary_passed(hdf: &[u8]) -> Result<(), String> {
     })
 }
 
-/// Runs the scanner once on `profile`; returns the HDF bytes and the exit code.
-async fn exec_scanner(
-    scanner: &Path,
-    profile: &Path,
-    id: &ScanIdentity,
-    debug_container: &str,
-    settings: &ScanSettings,
-    out_dir: &Path,
-) -> Result<(Vec<u8>, i32), ClusterError> {
-    let results = out_dir.join(format!(
-        "results-{}.json",
-        profile
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
-    ));
-    let target = format!(
-        "k8s-container://{}/{}/{}",
-        id.namespace, id.pod, debug_container
-    );
-    let mut cmd = tokio::process::Command::new(scanner);
-    cmd.arg("exec")
-        .arg(profile)
-        .args([
-            "-t",
-            &target,
-            "--no-color",
-            "--chef-license",
-            "accept-silent",
-            "--reporter",
-        ])
-        .arg(format!("json:{}", results.display()))
-        .env("KUBECONFIG", &id.kubeconfig)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    tracing::info!(
-        "running {} exec {} -t {target}",
-        scanner.display(),
-        profile.display()
-    );
-    let child = cmd
-        .spawn()
-        .map_err(|e| ClusterError::Scan(format!("cannot start {}: {e}", scanner.display())))?;
-    let output = tokio::time::timeout(settings.scan_timeout, child.wait_with_output())
-        .await
-        .map_err(|_| ClusterError::Timeout {
-            action: format!("the scanner {}", scanner.display()),
-            after: settings.scan_timeout,
-        })?
-        .map_err(|e| ClusterError::Scan(format!("the scanner failed to run: {e}")))?;
-    let code = output.status.code().unwrap_or(-1);
-    if !RESULT_CODES.contains(&code) {
-        return Err(ClusterError::Scan(format!(
-            "the scanner exited with {code} (not a results code 0/100/101):\n{}",
-            stderr_tail(&output.stderr)
-        )));
+/// How the scanner is run: the program, the identity and debug container
+/// its transport targets, the limits, and where results go.
+struct Invocation<'a> {
+    scanner: &'a Path,
+    id: &'a ScanIdentity,
+    debug_container: &'a str,
+    settings: &'a ScanSettings,
+    out_dir: &'a Path,
+}
+
+impl Invocation<'_> {
+    /// Runs the scanner once on `profile`; returns the HDF bytes and the exit code.
+    async fn exec(&self, profile: &Path) -> Result<(Vec<u8>, i32), ClusterError> {
+        let Invocation {
+            scanner,
+            id,
+            debug_container,
+            settings,
+            out_dir,
+        } = *self;
+        let results = out_dir.join(format!(
+            "results-{}.json",
+            profile
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ));
+        let target = format!(
+            "k8s-container://{}/{}/{}",
+            id.namespace, id.pod, debug_container
+        );
+        let mut cmd = tokio::process::Command::new(scanner);
+        cmd.arg("exec")
+            .arg(profile)
+            .args([
+                "-t",
+                &target,
+                "--no-color",
+                "--chef-license",
+                "accept-silent",
+                "--reporter",
+            ])
+            .arg(format!("json:{}", results.display()))
+            .env("KUBECONFIG", &id.kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        tracing::info!(
+            "running {} exec {} -t {target}",
+            scanner.display(),
+            profile.display()
+        );
+        let child = cmd
+            .spawn()
+            .map_err(|e| ClusterError::Scan(format!("cannot start {}: {e}", scanner.display())))?;
+        let output = tokio::time::timeout(settings.scan_timeout, child.wait_with_output())
+            .await
+            .map_err(|_| ClusterError::Timeout {
+                action: format!("the scanner {}", scanner.display()),
+                after: settings.scan_timeout,
+            })?
+            .map_err(|e| ClusterError::Scan(format!("the scanner failed to run: {e}")))?;
+        let code = output.status.code().unwrap_or(-1);
+        if !RESULT_CODES.contains(&code) {
+            return Err(ClusterError::Scan(format!(
+                "the scanner exited with {code} (not a results code 0/100/101):\n{}",
+                stderr_tail(&output.stderr)
+            )));
+        }
+        read_results(&results, settings.max_results).map(|bytes| (bytes, code))
     }
-    let meta = std::fs::metadata(&results).map_err(|e| {
+
+    /// Runs the canary profile and fails loudly unless its command reached
+    /// the target's root (`when`: "before" or "after" the scan).
+    async fn check_canary(&self, canary: &Path, when: &str) -> Result<(), ClusterError> {
+        let (bytes, _) = self.exec(canary).await?;
+        canary_passed(&bytes).map_err(|why| {
+            ClusterError::Scan(format!(
+                "the scanner's transport did not run commands in the target's root ({when} the scan): {why}. \
+                 Its commands landed elsewhere — most likely directly in the debug container, so it would \
+                 audit the debug image, not the target. dscan needs the published train-k8s-container \
+                 transport, which runs every command as `/bin/sh -c CMD` (see the README's runner notes); \
+                 no results from this run are used"
+            ))
+        })
+    }
+}
+
+/// Reads a results file the scanner wrote, refusing one over `max` bytes.
+fn read_results(results: &Path, max: usize) -> Result<Vec<u8>, ClusterError> {
+    let meta = std::fs::metadata(results).map_err(|e| {
         ClusterError::Scan(format!(
             "the scanner wrote no results to {}: {e}",
             results.display()
         ))
     })?;
-    if meta.len() > settings.max_results as u64 {
+    if meta.len() > max as u64 {
         return Err(ClusterError::Scan(format!(
             "the results are {} bytes, over the {}-byte cap (--max-results-mib)",
             meta.len(),
-            settings.max_results
+            max
         )));
     }
-    let bytes = std::fs::read(&results).map_err(|source| ClusterError::Io {
+    let bytes = std::fs::read(results).map_err(|source| ClusterError::Io {
         what: "read results",
         path: results.display().to_string(),
         source,
     })?;
-    Ok((bytes, code))
-}
-
-/// Runs the canary profile and fails loudly unless its command reached the
-/// target's root (`when`: "before" or "after" the scan).
-async fn check_canary(
-    scanner: &Path,
-    canary: &Path,
-    id: &ScanIdentity,
-    debug_container: &str,
-    settings: &ScanSettings,
-    out_dir: &Path,
-    when: &str,
-) -> Result<(), ClusterError> {
-    let (bytes, _) = exec_scanner(scanner, canary, id, debug_container, settings, out_dir).await?;
-    canary_passed(&bytes).map_err(|why| {
-        ClusterError::Scan(format!(
-            "the scanner's transport did not run commands in the target's root ({when} the scan): {why}. \
-             Its commands landed elsewhere — most likely directly in the debug container, so it would \
-             audit the debug image, not the target. dscan needs the published train-k8s-container \
-             transport, which runs every command as `/bin/sh -c CMD` (see the README's runner notes); \
-             no results from this run are used"
-        ))
-    })
+    Ok(bytes)
 }
 
 /// Runs the profile; returns the HDF bytes and the scanner's exit code.
@@ -244,35 +253,16 @@ pub async fn run(
             source,
         })?;
     let canary = canary_profile(out_dir.path(), root)?;
-    check_canary(
-        &scanner,
-        &canary,
+    let run = Invocation {
+        scanner: &scanner,
         id,
         debug_container,
         settings,
-        out_dir.path(),
-        "before",
-    )
-    .await?;
-    let outcome = exec_scanner(
-        &scanner,
-        profile,
-        id,
-        debug_container,
-        settings,
-        out_dir.path(),
-    )
-    .await?;
-    check_canary(
-        &scanner,
-        &canary,
-        id,
-        debug_container,
-        settings,
-        out_dir.path(),
-        "after",
-    )
-    .await?;
+        out_dir: out_dir.path(),
+    };
+    run.check_canary(&canary, "before").await?;
+    let outcome = run.exec(profile).await?;
+    run.check_canary(&canary, "after").await?;
     Ok(outcome)
 }
 

@@ -117,13 +117,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SCANNER));
     let runtime = runtime_dir(&scanner, settings.scanner_runtime.as_deref())?;
-    let control = debug::Control {
-        client: &id.client,
-        namespace: &id.namespace,
-        pod: &id.pod,
-        name,
-        shell,
-    };
+    let control = id.control(name, shell);
     let short = Duration::from_secs(60);
 
     let machine = checked(
