@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <elf.h>
 #include <grp.h>
 #include <linux/audit.h>
 #include <linux/capability.h>
@@ -82,14 +83,24 @@
 #define MAX_MOUNTS 256
 #define VIEW "/proc/root"
 
+static void vreport(int code, const char *fmt, va_list ap) {
+    fputs("dscan-graft: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    exit(code);
+}
+
 static void die(const char *fmt, ...) {
     va_list ap;
-    fputs("dscan-graft: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(HELPER_FAILED);
+    vreport(HELPER_FAILED, fmt, ap);
+}
+
+/* The command cannot or must not run: 127 when it is missing, 126 otherwise (as a shell's exec). */
+static void cannot_run(int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(code, fmt, ap);
 }
 
 static int clone_tree(const char *path) {
@@ -327,6 +338,70 @@ static void install_seccomp(void) {
 
 /* Step 6: the target's UID, GID and groups; at most CAP_DAC_READ_SEARCH
  * (root targets that can read everything themselves); no_new_privs; seccomp. */
+/* Whether the resolved absolute `path` lies in one of the grafts. */
+static int in_graft(const char *path, char *const *dst, int n) {
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(dst[i]);
+        if (strncmp(path, dst[i], len) == 0 && (path[len] == '/' || path[len] == '\0')) return 1;
+    }
+    return 0;
+}
+
+/* Whether the ELF image in `fd` names an interpreter (is dynamically linked). */
+static int has_interpreter(int fd, const char *path) {
+    Elf64_Ehdr eh;
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh) die("%s: truncated ELF header", path);
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 256)
+        die("%s: not a 64-bit ELF program this helper can check", path);
+    for (int i = 0; i < eh.e_phnum; i++) {
+        Elf64_Phdr ph;
+        if (pread(fd, &ph, sizeof ph, (off_t)(eh.e_phoff + (Elf64_Off)i * sizeof ph)) != (ssize_t)sizeof ph)
+            die("%s: truncated program headers", path);
+        if (ph.p_type == PT_INTERP) return 1;
+    }
+    return 0;
+}
+
+/*
+ * Resolves `path` in the view and refuses anything that would run code of
+ * the target (see 7 above). `out` receives the resolved path.
+ */
+static void check_runnable(const char *path, char *const *dst, int n, int depth, char *out) {
+    if (path[0] != '/')
+        cannot_run(126, "the command %s is not an absolute path: looking it up in PATH would search the target's "
+            "directories; name the scanner by its absolute path in the scanner image", path);
+    char real[PATH_MAX];
+    if (!realpath(path, real))
+        cannot_run(errno == ENOENT ? 127 : 126, "%s: %s in the view", path, strerror(errno));
+    if (!in_graft(real, dst, n))
+        cannot_run(126, "%s resolves to %s, which belongs to the target, not to the scanner image: "
+            "nothing of the target runs in the scanner", path, real);
+    int fd = open(real, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) die("open %s: %s", real, strerror(errno));
+    char head[256];
+    ssize_t got = pread(fd, head, sizeof head - 1, 0);
+    if (got < 0) die("read %s: %s", real, strerror(errno));
+    head[got] = '\0';
+    if (got >= 2 && head[0] == '#' && head[1] == '!') {
+        if (depth > 0) cannot_run(126, "%s: the interpreter of a script is itself a script; name a static program", real);
+        char *p = head + 2;
+        while (*p == ' ' || *p == '\t') p++;
+        size_t len = strcspn(p, " \t\r\n");
+        if (len == 0 || p[len] == '\0') die("%s: unreadable #! line", real);
+        p[len] = '\0';
+        check_runnable(p, dst, n, depth + 1, NULL);
+    } else if (got >= 4 && memcmp(head, ELFMAG, SELFMAG) == 0) {
+        if (has_interpreter(fd, real))
+            cannot_run(126, "%s is dynamically linked: in the target's view its ELF interpreter, /etc/ld.so.preload and "
+                "libraries would be the target's, and planted code would run in the scanner. graft runs "
+                "only static scanners; use a statically linked scanner or another strategy", real);
+    } else {
+        cannot_run(126, "%s is neither an ELF program nor a #! script", real);
+    }
+    close(fd);
+    if (out) memcpy(out, real, strlen(real) + 1);
+}
+
 static void drop_privileges(const struct creds *t) {
     int read_all = t->uid == 0 &&
                    (t->cap_eff & ((1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_DAC_READ_SEARCH)));
@@ -440,8 +515,10 @@ int main(int argc, char **argv) {
     if (fchdir(view) != 0 || chroot(".") != 0 || chdir("/") != 0)
         die("enter the view: %s", strerror(errno));
     close(view);
+    char program[PATH_MAX];
+    check_runnable(argv[sep + 1], graft_dst, grafts, 0, program);
     drop_privileges(&target);
-    execvp(argv[sep + 1], argv + sep + 1);
+    execv(program, argv + sep + 1);
     fprintf(stderr, "dscan-graft: exec %s: %s\n", argv[sep + 1], strerror(errno));
     return errno == ENOENT ? 127 : 126;
 }

@@ -143,27 +143,34 @@ fn cinc_scan_against_a_real_cluster() {
     scan_example_profile(&c, &[]);
 }
 
-/// The graft strategy with the real CINC Auditor image: needs a namespace
-/// whose Pod Security enforce level is `privileged` and consent to a
-/// privileged debug container.
+/// The graft strategy with the real CINC Auditor image: its Ruby is
+/// dynamically linked, so in the target's view its loader would be the
+/// target's; graft refuses it before it runs. Needs a namespace whose Pod
+/// Security enforce level is `privileged`.
 #[test]
 #[ignore = "needs a real cluster and a CINC Auditor image (DSCAN_E2E_SCANNER_IMAGE)"]
-fn graft_scan_against_a_real_cluster() {
+fn graft_refuses_a_dynamic_scanner_on_a_real_cluster() {
     let c = cluster();
     let image = required(
         "DSCAN_E2E_SCANNER_IMAGE",
         "a CINC Auditor image, pinned by digest; point DSCAN_E2E_NAMESPACE at a PSA-privileged namespace",
     );
-    scan_example_profile(
+    let out = dscan(
         &c,
         &[
+            "scan",
             "--runner",
             "in-debug",
             "--allow-privileged",
             "--scanner-image",
             &image,
+            "--output",
+            "json",
         ],
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("is dynamically linked"), "{stderr}");
 }
 
 /// A hostPID pod's debug container would see the node's processes: refused

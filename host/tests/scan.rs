@@ -749,6 +749,35 @@ async fn programs_planted_in_the_target_never_run() {
     let results = std::fs::read_to_string(env.dir.path().join("static-results.json")).unwrap();
     assert!(results.contains("ID=debian"), "{results}");
 
+    // And with a musl busybox built as Alpine builds it (dynamic, its loader
+    // at /lib/ld-musl-x86_64.so.1, which the target plants too).
+    let musl = env
+        .sim
+        .images()
+        .pinned(dscan_sim::images::BUSYBOX_MUSL)
+        .unwrap_or_else(|| {
+            panic!(
+                "the musl busybox image: {:?}",
+                env.sim
+                    .images()
+                    .missing_reason(dscan_sim::images::BUSYBOX_MUSL)
+            )
+        });
+    for pod in ["planted", "static"] {
+        let (code, doc, stderr) = env
+            .scan(pod, &["--runner", "standin", "--debug-image", &musl])
+            .await;
+        assert_eq!(code, 0, "{pod}: {stderr}\n{doc}");
+        let results =
+            std::fs::read_to_string(env.dir.path().join(format!("{pod}-results.json"))).unwrap();
+        assert!(results.contains("ID=debian"), "{results}");
+    }
+    assert!(
+        !Path::new(&marker).exists(),
+        "a planted program ran: {:?}",
+        std::fs::read_to_string(&marker)
+    );
+
     // A toolkit that is not a static ELF with a standalone shell is refused
     // before anything is created.
     env.sim.faults().clear_requests();
@@ -998,6 +1027,51 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
         "{stderr}"
     );
     assert_eq!(before, fingerprint(optlink_pid), "the target changed");
+
+    // A target that plants a loader, an ld.so.preload and /bin/cat: the
+    // static stand-in scanner runs and none of them does; a dynamically
+    // linked scanner (as the real CINC Auditor's Ruby is) would load the
+    // target's loader in the view, so graft refuses it before it runs.
+    env.pod(
+        "planted",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::HOSTILE_PLANTED}]}),
+    )
+    .await;
+    let planted_pid = env.pod_pid("planted");
+    let marker = format!("/proc/{planted_pid}/root/dscan-planted-ran");
+    let (code, doc, stderr) = env.scan("planted", &with).await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    assert!(
+        !Path::new(&marker).exists(),
+        "a planted program ran: {:?}",
+        std::fs::read_to_string(&marker)
+    );
+    let dynamic = env
+        .sim
+        .images()
+        .pinned(dscan_sim::images::CINC_DYNAMIC)
+        .unwrap_or_else(|| {
+            panic!(
+                "the dynamic scanner image: {:?}",
+                env.sim
+                    .images()
+                    .missing_reason(dscan_sim::images::CINC_DYNAMIC)
+            )
+        });
+    let mut dynamic_args = with.clone();
+    dynamic_args[5] = dynamic.as_str();
+    let (code, _, stderr) = env.scan("planted", &dynamic_args).await;
+    assert_eq!(code, 4, "{stderr}");
+    assert!(
+        stderr.contains("is dynamically linked")
+            && stderr.contains("graft runs only static scanners"),
+        "{stderr}"
+    );
+    assert!(
+        !Path::new(&marker).exists(),
+        "a planted program ran: {:?}",
+        std::fs::read_to_string(&marker)
+    );
 
     // A profile that tries to leave its directory never reaches the cluster.
     let evil = env.dir.path().join("evil");

@@ -34,6 +34,10 @@ pub const BUSYBOX: &str = "sim.local/busybox:1.35";
 pub const SHELL_APP: &str = "sim.local/shell-app:latest";
 /// The scanner image with a stand-in CINC Auditor.
 pub const CINC_STANDIN: &str = "sim.local/cinc-auditor:standin";
+/// [`CINC_STANDIN`] with a dynamically linked (glibc) interpreter, as the
+/// real CINC Auditor's Ruby is: its ELF interpreter path names a loader the
+/// graft's view would take from the target.
+pub const CINC_DYNAMIC: &str = "sim.local/cinc-auditor:dynamic";
 
 /// A hostile root target: distroless, plus a `/fake` tree (its own
 /// os-release says "Fake"); its PID 1 chroots into `/fake` once
@@ -45,8 +49,9 @@ pub const HOSTILE_CHROOT: &str = "sim.local/hostile:chroot-later";
 /// would create directories in the target's own tree).
 pub const HOSTILE_OPT_LINK: &str = "sim.local/hostile:opt-link";
 /// A hostile target that plants programs where a careless scanner would
-/// run them from: `/bin/cat`, the x86-64 ELF interpreter
-/// `/lib64/ld-linux-x86-64.so.2`, and `/etc/ld.so.preload` naming it. Each
+/// run them from: `/bin/cat`, the x86-64 glibc and musl ELF interpreters
+/// `/lib64/ld-linux-x86-64.so.2` and `/lib/ld-musl-x86_64.so.1`, and
+/// `/etc/ld.so.preload` naming the first. Each
 /// planted program appends its name to `/dscan-planted-ran` when run.
 pub const HOSTILE_PLANTED: &str = "sim.local/hostile:planted";
 /// A busybox debug image like docker-library's default `busybox` (the glibc
@@ -55,6 +60,12 @@ pub const HOSTILE_PLANTED: &str = "sim.local/hostile:planted";
 /// dynamic `busybox` package unpacked by `scripts/system-packages` into
 /// `/var/cache/dscan-sim/busybox-glibc` (or `$DSCAN_SIM_BUSYBOX_GLIBC`).
 pub const BUSYBOX_GLIBC: &str = "sim.local/busybox:glibc";
+/// A busybox debug image built against musl, as Alpine builds it: dynamically
+/// linked (its loader `/lib/ld-musl-x86_64.so.1` in the image), default
+/// configuration, so no standalone shell. Built from Debian's busybox source
+/// by `scripts/system-packages` into `/var/cache/dscan-sim/busybox-musl` (or
+/// `$DSCAN_SIM_BUSYBOX_MUSL`, the directory holding `bin/` and `lib/`).
+pub const BUSYBOX_MUSL: &str = "sim.local/busybox:musl";
 /// The stand-in scanner script of [`CINC_STANDIN`].
 const STANDIN_SCANNER: &str = include_str!("../../fixtures/standin-cinc-auditor.sh");
 
@@ -129,6 +140,7 @@ impl Images {
         build_distroless(&planted)?;
         write(&planted, "bin/cat", PAUSE, 0o755)?;
         write(&planted, "lib64/ld-linux-x86-64.so.2", PAUSE, 0o755)?;
+        write(&planted, MUSL_LOADER, PAUSE, 0o755)?;
         write(
             &planted,
             "etc/ld.so.preload",
@@ -178,6 +190,19 @@ impl Images {
                 images.missing.insert(BUSYBOX_GLIBC.into(), why);
             }
         }
+        match find_musl_busybox() {
+            Ok(built) => {
+                let root = dir.join("busybox-musl");
+                let loader = built.join(MUSL_LOADER);
+                build_busybox_with(&root, &built.join("bin/busybox"), None, Some(&loader))?;
+                let bytes = fs::read(&loader).map_err(io(&loader))?;
+                write(&root, MUSL_LOADER, &bytes, 0o755)?;
+                images.add(BUSYBOX_MUSL, root, (0, 0), vec![], vec!["sh".into()])?;
+            }
+            Err(why) => {
+                images.missing.insert(BUSYBOX_MUSL.into(), why);
+            }
+        }
         match find_busybox() {
             Ok(busybox) => {
                 let bb = dir.join("busybox");
@@ -212,11 +237,35 @@ impl Images {
                     0o755,
                 )?;
                 images.add(CINC_STANDIN, cinc, (0, 0), vec![], vec!["sh".into()])?;
+                match find_glibc_busybox() {
+                    Ok(glibc) => {
+                        let dynamic = dir.join("cinc-auditor-dynamic");
+                        build_busybox(&dynamic, &busybox, Some(DEBIAN_OS_RELEASE))?;
+                        let bytes = fs::read(&glibc).map_err(io(&glibc))?;
+                        write(
+                            &dynamic,
+                            "opt/cinc-auditor/embedded/bin/busybox",
+                            &bytes,
+                            0o755,
+                        )?;
+                        write(
+                            &dynamic,
+                            "opt/cinc-auditor/bin/cinc-auditor",
+                            STANDIN_SCANNER.as_bytes(),
+                            0o755,
+                        )?;
+                        images.add(CINC_DYNAMIC, dynamic, (0, 0), vec![], vec!["sh".into()])?;
+                    }
+                    Err(why) => {
+                        images.missing.insert(CINC_DYNAMIC.into(), why);
+                    }
+                }
             }
             Err(why) => {
                 images.missing.insert(BUSYBOX.into(), why.clone());
                 images.missing.insert(SHELL_APP.into(), why.clone());
-                images.missing.insert(CINC_STANDIN.into(), why);
+                images.missing.insert(CINC_STANDIN.into(), why.clone());
+                images.missing.insert(CINC_DYNAMIC.into(), why);
             }
         }
         Ok(images)
@@ -408,6 +457,27 @@ fn find_glibc_busybox() -> Result<PathBuf, String> {
     }
 }
 
+/// The musl loader's path in an image (x86-64).
+const MUSL_LOADER: &str = "lib/ld-musl-x86_64.so.1";
+
+/// Finds the busybox built against musl and its loader.
+fn find_musl_busybox() -> Result<PathBuf, String> {
+    if std::env::consts::ARCH != "x86_64" {
+        return Err("the musl busybox image is modelled on x86-64 only".into());
+    }
+    let dir = std::env::var_os("DSCAN_SIM_BUSYBOX_MUSL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/dscan-sim/busybox-musl"));
+    if dir.join("bin/busybox").is_file() && dir.join(MUSL_LOADER).is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "no musl busybox and loader in {} (scripts/system-packages builds them there)",
+            dir.display()
+        ))
+    }
+}
+
 /// Finds a statically linked busybox (Debian's `busybox-static`).
 fn find_busybox() -> Result<PathBuf, String> {
     let candidates: Vec<PathBuf> = std::env::var_os("DSCAN_SIM_BUSYBOX")
@@ -456,6 +526,17 @@ fn is_static_elf(bytes: &[u8]) -> bool {
 }
 
 fn build_busybox(root: &Path, busybox: &Path, os_release: Option<&str>) -> Result<(), SimError> {
+    build_busybox_with(root, busybox, os_release, None)
+}
+
+/// [`build_busybox`] for a busybox whose loader the host may lack: its
+/// applets are listed by running it through `loader`.
+fn build_busybox_with(
+    root: &Path,
+    busybox: &Path,
+    os_release: Option<&str>,
+    loader: Option<&Path>,
+) -> Result<(), SimError> {
     for (rel, mode) in [
         ("proc", 0o555),
         ("sys", 0o555),
@@ -473,10 +554,25 @@ fn build_busybox(root: &Path, busybox: &Path, os_release: Option<&str>) -> Resul
     if let Some(text) = os_release {
         write(root, "etc/os-release", text.as_bytes(), 0o644)?;
     }
-    let list = std::process::Command::new(busybox)
+    let mut list = match loader {
+        Some(loader) => {
+            let mut c = std::process::Command::new(loader);
+            c.arg(busybox);
+            c
+        }
+        None => std::process::Command::new(busybox),
+    };
+    let list = list
         .arg("--list")
         .output()
         .map_err(|e| SimError::Image(format!("{} --list: {e}", busybox.display())))?;
+    if !list.status.success() {
+        return Err(SimError::Image(format!(
+            "{} --list failed: {}",
+            busybox.display(),
+            String::from_utf8_lossy(&list.stderr).trim()
+        )));
+    }
     for applet in String::from_utf8_lossy(&list.stdout)
         .lines()
         .filter(|a| !a.is_empty() && *a != "busybox")
