@@ -5,6 +5,7 @@ mod cluster_args;
 mod completions;
 mod demo;
 mod error;
+mod exec;
 mod gc;
 mod generate;
 mod options;
@@ -62,6 +63,9 @@ enum Command {
     Check(check::CheckArgs),
     /// Remove what dead or expired runs left in the cluster.
     Gc(gc::GcArgs),
+    /// Run an InSpec-language profile with dscan's native engine against a
+    /// local root filesystem (InSpec's exit codes: 0, 100 failures, 101 skips).
+    Exec(exec::ExecArgs),
     /// Print shell completions.
     Completions(completions::CompletionsArgs),
 }
@@ -105,6 +109,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Demo(args) => demo::run(global, args),
         Command::Check(args) => check::run(args),
         Command::Gc(args) => gc::run(args),
+        Command::Exec(args) => exec::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -85,7 +85,7 @@ pub struct ApiError {
     /// Human-readable message.
     pub message: String,
     /// `details`, if any.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
 }
 
 impl ApiError {
@@ -101,7 +101,7 @@ impl ApiError {
 
     /// Adds `details`.
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
@@ -242,7 +242,7 @@ impl ApiError {
             status["reason"] = json!(self.reason);
         }
         if let Some(d) = &self.details {
-            status["details"] = d.clone();
+            status["details"] = (**d).clone();
         }
         status
     }

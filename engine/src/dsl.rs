@@ -1,0 +1,795 @@
+//! The control DSL: controls, describe groups, examples, and the results
+//! they produce (in RSpec's order: a group's own examples, then its child
+//! groups).
+
+use std::rc::Rc;
+
+use indexmap::IndexMap;
+
+use crate::ast::Node;
+use crate::interp::{Closure, Env, Flow, Interp, R, RubyError, raise};
+use crate::matchers::{self, Matcher};
+use crate::value::Value;
+
+/// One result, as InSpec's JSON reporter emits it.
+#[derive(Debug, Clone, Default)]
+pub struct CheckResult {
+    /// passed, failed, skipped.
+    pub status: &'static str,
+    /// RSpec's full description.
+    pub code_desc: String,
+    /// `resource` (skipped results only).
+    pub resource: Option<String>,
+    /// Why it was skipped.
+    pub skip_message: Option<String>,
+    /// Why it failed.
+    pub message: Option<String>,
+    /// An error's class.
+    pub exception: Option<String>,
+    /// An error's backtrace.
+    pub backtrace: Option<Vec<String>>,
+    /// The described object's class (resource name).
+    pub resource_class: String,
+    /// Its constructor arguments, inspected.
+    pub resource_params: String,
+    /// Its identifier.
+    pub resource_id: String,
+    /// Seconds it took.
+    pub run_time: f64,
+}
+
+/// A control as built by its block.
+#[derive(Debug, Clone, Default)]
+pub struct Control {
+    /// Its id.
+    pub id: String,
+    /// `title`.
+    pub title: Option<String>,
+    /// `desc` entries (label, text).
+    pub descs: Vec<(String, String)>,
+    /// `impact`.
+    pub impact: Option<f64>,
+    /// `tag`s.
+    pub tags: serde_json::Map<String, serde_json::Value>,
+    /// `ref`s.
+    pub refs: Vec<serde_json::Value>,
+    /// Line of `control`.
+    pub line: u32,
+    /// Source text.
+    pub code: String,
+    /// File (relative to the profile).
+    pub file: String,
+    /// Results.
+    pub results: Vec<CheckResult>,
+}
+
+/// What a describe group describes.
+#[derive(Debug, Clone)]
+enum Subject {
+    Value(Value),
+    Its(Value),
+}
+
+#[derive(Debug)]
+struct Group {
+    subject: Subject,
+    desc: String,
+    examples: Vec<(Rc<Closure>, Option<String>)>,
+    children: Vec<Group>,
+    skip: Option<String>,
+}
+
+/// The run's DSL state.
+#[derive(Debug, Default)]
+pub struct Run {
+    /// Finished controls.
+    pub controls: Vec<Control>,
+    current: Option<Control>,
+    stack: Vec<Group>,
+    /// The file being evaluated.
+    pub file: String,
+    /// Its source.
+    pub source: Rc<str>,
+    /// A file-level skip (`only_if` outside a control).
+    pub file_skip: Option<String>,
+    example: Option<ExampleState>,
+    control_skip: Option<String>,
+}
+
+#[derive(Debug)]
+struct ExampleState {
+    subject: Value,
+    subject_desc: String,
+    description: Option<String>,
+    failure: Option<String>,
+}
+
+/// Whether `name` is a DSL word handled here.
+pub fn is_dsl(name: &str) -> bool {
+    matches!(
+        name,
+        "control"
+            | "title"
+            | "desc"
+            | "impact"
+            | "tag"
+            | "ref"
+            | "only_if"
+            | "describe"
+            | "it"
+            | "its"
+            | "expect"
+            | "should"
+            | "should_not"
+            | "skip"
+            | "input"
+            | "attribute"
+            | "is_expected"
+            | "subject"
+    )
+}
+
+fn impact_of(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Str(s) => match s.to_lowercase().as_str() {
+            "none" => Some(0.0),
+            "low" => Some(0.1),
+            "medium" => Some(0.4),
+            "high" => Some(0.7),
+            "critical" => Some(0.9),
+            other => other.parse().ok(),
+        },
+        _ => None,
+    }
+}
+
+/// JSON for a value (tags, inputs).
+pub fn to_json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Nil => serde_json::Value::Null,
+        Value::Bool(b) => (*b).into(),
+        Value::Int(i) => (*i).into(),
+        Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Into::into)
+            .unwrap_or(serde_json::Value::Null),
+        Value::Str(s) | Value::Sym(s) => s.to_string().into(),
+        Value::Array(a) => a.borrow().iter().map(to_json).collect(),
+        Value::Hash(h) => h
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.to_value().to_s(), to_json(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
+        other => other.inspect().into(),
+    }
+}
+
+/// Removes the common indentation, then strips (InSpec's `unindent`).
+pub fn unindent(s: &str) -> String {
+    let min = s
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let out: Vec<&str> = s
+        .lines()
+        .map(|l| {
+            if l.len() >= min {
+                &l[min..]
+            } else {
+                l.trim_start()
+            }
+        })
+        .collect();
+    out.join("\n").trim().to_string()
+}
+
+fn describe_of(interp: &mut Interp<'_>, v: &Value, line: u32) -> R<String> {
+    Ok(match v {
+        Value::Str(s) => s.to_string(),
+        Value::Object(_) => interp.to_s(v, line)?,
+        v => v.to_s(),
+    })
+}
+
+/// Handles a DSL call.
+pub fn call(
+    interp: &mut Interp<'_>,
+    name: &str,
+    arg_nodes: &[Node],
+    block: Option<Rc<Closure>>,
+    env: &Env,
+    this: &Value,
+    n: &Node,
+) -> R<Value> {
+    let line = n.line;
+    // `describe` evaluates its own argument with resource errors kept.
+    let args = interp.eval_list(arg_nodes, env, this)?;
+    let a0 = args.first().cloned().unwrap_or(Value::Nil);
+    match name {
+        "control" => {
+            let id = a0.to_s();
+            let code = interp
+                .run
+                .source
+                .get(n.span.0..n.span.1)
+                .unwrap_or("")
+                .to_string();
+            // Keep the first line's indentation as InSpec's source extraction does.
+            let line_start = interp.run.source[..n.span.0]
+                .rfind('\n')
+                .map(|i| i + 1)
+                .unwrap_or(0);
+            let indent = &interp.run.source[line_start..n.span.0];
+            let code = if indent.trim().is_empty() {
+                format!("{indent}{code}\n")
+            } else {
+                format!("{code}\n")
+            };
+            let ctl = Control {
+                id,
+                line,
+                code,
+                file: interp.run.file.clone(),
+                ..Control::default()
+            };
+            let saved = interp.run.current.replace(ctl);
+            let saved_skip = interp.run.control_skip.take();
+            let mut pending: Vec<Group> = Vec::new();
+            let body = match (&block, &interp.run.file_skip) {
+                (_, Some(skip)) => {
+                    interp.run.control_skip = Some(skip.clone());
+                    Ok(Value::Nil)
+                }
+                (Some(b), None) => {
+                    let top = interp.run.stack.len();
+                    let r = interp.call_block(b, vec![], line);
+                    pending.extend(interp.run.stack.drain(top..));
+                    r
+                }
+                (None, None) => Ok(Value::Nil),
+            };
+            let mut ctl = interp.run.current.take().unwrap_or_default();
+            interp.run.current = saved;
+            let skip = std::mem::replace(&mut interp.run.control_skip, saved_skip);
+            match body {
+                Ok(_) | Err(Flow::Skip(_)) => {}
+                Err(Flow::Error(e)) if e.fatal => {
+                    ctl.results = vec![error_result(
+                        &format!("Control Source Code Error {}:{} ", ctl.file, line),
+                        &e,
+                    )];
+                    interp.run.controls.push(ctl);
+                    return Err(Flow::Error(e));
+                }
+                Err(Flow::Error(e)) => {
+                    let mut r = error_result(
+                        &format!("Control Source Code Error {}:{} ", ctl.file, e.line),
+                        &e,
+                    );
+                    r.exception = Some("RuntimeError".into());
+                    ctl.results = vec![r];
+                    interp.run.controls.push(ctl);
+                    return Ok(Value::Nil);
+                }
+                Err(other) => return Err(other),
+            }
+            if let Some(msg) = skip {
+                ctl.results = vec![CheckResult {
+                    status: "skipped",
+                    code_desc: "No-op".into(),
+                    resource: Some("No-op".into()),
+                    skip_message: Some(msg),
+                    resource_class: "noop".into(),
+                    resource_params: "[]".into(),
+                    resource_id: "No-op".into(),
+                    ..CheckResult::default()
+                }];
+            } else {
+                for g in pending {
+                    run_group(interp, &g, &[], &mut ctl.results)?;
+                }
+            }
+            interp.run.controls.push(ctl);
+            Ok(Value::Nil)
+        }
+        "title" => {
+            if let Some(c) = &mut interp.run.current { c.title = Some(a0.to_s()) }
+            Ok(Value::Nil)
+        }
+        "desc" => {
+            if let Some(c) = &mut interp.run.current {
+                let (label, text) = if args.len() > 1 {
+                    (a0.to_s(), args[1].to_s())
+                } else {
+                    ("default".into(), a0.to_s())
+                };
+                let text = unindent(&text);
+                match c.descs.iter_mut().find(|d| d.0 == label) {
+                    Some(d) => d.1 = text,
+                    None => c.descs.push((label, text)),
+                }
+            }
+            Ok(Value::Nil)
+        }
+        "impact" => {
+            if let Some(c) = &mut interp.run.current {
+                c.impact = impact_of(&a0);
+            }
+            Ok(Value::Nil)
+        }
+        "tag" => {
+            if let Some(c) = &mut interp.run.current {
+                for a in &args {
+                    match a {
+                        Value::Hash(h) => {
+                            for (k, v) in h.borrow().iter() {
+                                c.tags.insert(k.to_value().to_s(), to_json(v));
+                            }
+                        }
+                        v => {
+                            c.tags.insert(v.to_s(), serde_json::Value::Null);
+                        }
+                    }
+                }
+            }
+            Ok(Value::Nil)
+        }
+        "ref" => {
+            if let Some(c) = &mut interp.run.current {
+                let mut m = serde_json::Map::new();
+                if let Some(Value::Hash(h)) = args.get(1) {
+                    for (k, v) in h.borrow().iter() {
+                        m.insert(k.to_value().to_s(), to_json(v));
+                    }
+                }
+                m.insert("ref".into(), a0.to_s().into());
+                c.refs.push(m.into());
+            }
+            Ok(Value::Nil)
+        }
+        "only_if" => {
+            let Some(b) = block else {
+                return Ok(Value::Nil);
+            };
+            let ok = interp.call_block(&b, vec![], line)?.truthy();
+            if !ok {
+                let msg = match &a0 {
+                    Value::Str(m) => format!("Skipped control due to only_if condition: {m}"),
+                    _ => "Skipped control due to only_if condition.".to_string(),
+                };
+                if let Some(Value::Hash(h)) = args.iter().find(|a| matches!(a, Value::Hash(_)))
+                    && let Some(v) = h.borrow().get(&crate::value::Key::Sym("impact".into()))
+                        && let Some(c) = &mut interp.run.current {
+                            c.impact = impact_of(v);
+                        }
+                if interp.run.current.is_some() {
+                    interp.run.control_skip.get_or_insert(msg);
+                } else {
+                    interp.run.file_skip = Some(msg);
+                }
+            }
+            Ok(Value::Nil)
+        }
+        "input" | "attribute" => {
+            let key = a0.to_s();
+            if let Some(v) = interp.inputs.get(&key) {
+                return Ok(v.clone());
+            }
+            let given = match args.get(1) {
+                Some(Value::Hash(h)) => {
+                    let h = h.borrow();
+                    h.get(&crate::value::Key::Sym("value".into()))
+                        .or_else(|| h.get(&crate::value::Key::Sym("default".into())))
+                        .cloned()
+                }
+                _ => None,
+            };
+            if let Some(v) = given {
+                interp.inputs.insert(key, v.clone());
+                return Ok(v);
+            }
+            Ok(Value::Nil)
+        }
+        "describe" => {
+            let (subject, desc) = if args.is_empty() {
+                return raise(
+                    "Dscan::Unsupported",
+                    "describe.one / describe without a subject is not supported yet",
+                    line,
+                );
+            } else {
+                let d = describe_of(interp, &a0, line)?;
+                let d = if args.len() > 1 {
+                    format!("{d} {}", args[1].to_s())
+                } else {
+                    d
+                };
+                (Subject::Value(a0.clone()), d)
+            };
+            let group = Group {
+                subject,
+                desc,
+                examples: vec![],
+                children: vec![],
+                skip: None,
+            };
+            interp.run.stack.push(group);
+            let top = interp.run.stack.len();
+            let r = match &block {
+                Some(b) => interp.call_block(b, vec![], line),
+                None => Ok(Value::Nil),
+            };
+            // Children registered inside the body.
+            let children: Vec<Group> = interp.run.stack.drain(top..).collect();
+            let mut group = interp.run.stack.pop().expect("the group pushed above");
+            group.children.extend(children);
+            match r {
+                Ok(_) => {}
+                Err(Flow::Skip(msg)) => group.skip = Some(msg),
+                Err(e) => return Err(e),
+            }
+            let outside = interp.run.current.is_none() && interp.run.stack.is_empty();
+            if outside {
+                // A bare describe outside a control: a control of its own.
+                let mut ctl = Control {
+                    id: format!(
+                        "(generated from {}:{} )",
+                        interp.run.file.rsplit('/').next().unwrap_or(""),
+                        line
+                    ),
+                    line,
+                    file: interp.run.file.clone(),
+                    ..Control::default()
+                };
+                run_group(interp, &group, &[], &mut ctl.results)?;
+                interp.run.controls.push(ctl);
+            } else {
+                interp.run.stack.push(group);
+            }
+            Ok(Value::Nil)
+        }
+        "it" => {
+            let Some(b) = block else {
+                return Ok(Value::Nil);
+            };
+            let desc = match &a0 {
+                Value::Str(s) => Some(s.to_string()),
+                _ => None,
+            };
+            if let Some(g) = interp.run.stack.last_mut() {
+                g.examples.push((b, desc));
+            }
+            Ok(Value::Nil)
+        }
+        "its" => {
+            let Some(b) = block else {
+                return Ok(Value::Nil);
+            };
+            let desc = match &a0 {
+                Value::Array(_) => a0.inspect(),
+                v => v.to_s(),
+            };
+            if let Some(g) = interp.run.stack.last_mut() {
+                g.children.push(Group {
+                    subject: Subject::Its(a0.clone()),
+                    desc,
+                    examples: vec![(b, None)],
+                    children: vec![],
+                    skip: None,
+                });
+            }
+            Ok(Value::Nil)
+        }
+        "skip" => Err(Flow::Skip(if args.is_empty() {
+            "No reason given".into()
+        } else {
+            a0.to_s()
+        })),
+        "expect" => Ok(Value::Matcher(Rc::new(matchers::expect(a0)))),
+        "should" | "should_not" | "is_expected" | "subject" => {
+            let Some(ex) = &interp.run.example else {
+                return raise(
+                    "NoMethodError",
+                    format!("undefined method `{name}' outside an example"),
+                    line,
+                );
+            };
+            let subject = ex.subject.clone();
+            match name {
+                "subject" => Ok(subject),
+                "is_expected" => Ok(Value::Matcher(Rc::new(matchers::expect(subject)))),
+                _ => {
+                    let Value::Matcher(m) = a0 else {
+                        return raise(
+                            "ArgumentError",
+                            format!("{name} needs a matcher, got {}", a0.inspect()),
+                            line,
+                        );
+                    };
+                    expectation(interp, &m, subject, name == "should_not", true, line)
+                }
+            }
+        }
+        _ => raise("NoMethodError", format!("undefined method `{name}'"), line),
+    }
+}
+
+/// `expect(x).to m` and `should m`.
+pub fn expectation(
+    interp: &mut Interp<'_>,
+    m: &Matcher,
+    actual: Value,
+    negated: bool,
+    implicit: bool,
+    line: u32,
+) -> R<Value> {
+    let subject_desc = match &interp.run.example {
+        Some(ex) if implicit => ex.subject_desc.clone(),
+        _ => describe_of(interp, &actual, line)?,
+    };
+    let out = matchers::evaluate(interp, m, &actual, negated, &subject_desc, line)?;
+    let desc = format!(
+        "is expected {}to {}",
+        if negated { "not " } else { "" },
+        m.description()
+    );
+    if let Some(ex) = &mut interp.run.example {
+        ex.description = Some(desc);
+        if !out.passed {
+            ex.failure = Some(out.message.clone());
+            return Err(Flow::Error(RubyError {
+                class: "RSpec::Expectations::ExpectationNotMetError".into(),
+                message: out.message,
+                line,
+                fatal: false,
+            }));
+        }
+    }
+    Ok(Value::Bool(out.passed))
+}
+
+/// `expect(x).to(m)`.
+pub fn expect_to(
+    interp: &mut Interp<'_>,
+    expect: &Matcher,
+    name: &str,
+    args: Vec<Value>,
+    line: u32,
+) -> R<Value> {
+    let matchers::Kind::Expect(actual) = &expect.kind else {
+        return raise(
+            "NoMethodError",
+            format!("undefined method `{name}' for a matcher"),
+            line,
+        );
+    };
+    let Some(Value::Matcher(m)) = args.first() else {
+        return raise("ArgumentError", "expect(…).to needs a matcher", line);
+    };
+    expectation(interp, m, (**actual).clone(), name != "to", false, line)
+}
+
+fn error_result(code_desc: &str, e: &RubyError) -> CheckResult {
+    CheckResult {
+        status: "failed",
+        code_desc: code_desc.to_string(),
+        message: Some(e.message.clone()),
+        exception: Some(e.class.clone()),
+        backtrace: Some(vec![format!("line {}", e.line)]),
+        resource_class: "Object".into(),
+        resource_params: "[]".into(),
+        ..CheckResult::default()
+    }
+}
+
+fn described(v: &Value) -> (String, String, String) {
+    match v {
+        Value::Resource(r) => (r.name.clone(), r.params.clone(), r.id.clone()),
+        Value::Str(s) => ("Object".into(), "[]".into(), s.chars().take(256).collect()),
+        Value::Int(_) | Value::Float(_) => ("Numeric".into(), "[]".into(), String::new()),
+        Value::Object(o) => (
+            o.class
+                .resource_name
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| "Object".into()),
+            o.ivars
+                .borrow()
+                .get("@__params")
+                .map(Value::to_s)
+                .unwrap_or_else(|| "[]".into()),
+            String::new(),
+        ),
+        _ => ("Object".into(), "[]".into(), String::new()),
+    }
+}
+
+fn skipped_reason(v: &Value) -> Option<String> {
+    match v {
+        Value::Resource(r) => r.skipped.clone(),
+        Value::Object(o) => o.ivars.borrow().get("@__skipped").map(Value::to_s),
+        _ => None,
+    }
+}
+
+fn run_group(
+    interp: &mut Interp<'_>,
+    g: &Group,
+    parents: &[(String, Value)],
+    out: &mut Vec<CheckResult>,
+) -> R<()> {
+    let parent_subject = parents.last().map(|p| p.1.clone());
+    let subject = match &g.subject {
+        Subject::Value(v) => Ok(v.clone()),
+        Subject::Its(attr) => {
+            let base = parent_subject.clone().unwrap_or(Value::Nil);
+            its_value(interp, &base, attr, 0)
+        }
+    };
+    let described_value = match (&g.subject, &parent_subject) {
+        (Subject::Its(_), Some(p)) => p.clone(),
+        (_, _) => subject.as_ref().ok().cloned().unwrap_or(Value::Nil),
+    };
+    let (rc, rp, rid) = described(&described_value);
+    let mut names: Vec<String> = parents.iter().map(|p| p.0.clone()).collect();
+    names.push(g.desc.clone());
+    let full = names.join(" ");
+    if let Some(reason) = skipped_reason(&described_value) {
+        out.push(CheckResult {
+            status: "skipped",
+            code_desc: names.first().cloned().unwrap_or_default(),
+            resource: Some(names.first().cloned().unwrap_or_default()),
+            skip_message: Some(reason),
+            resource_class: rc,
+            resource_params: rp,
+            resource_id: rid,
+            ..CheckResult::default()
+        });
+        return Ok(());
+    }
+    if let Some(reason) = &g.skip {
+        out.push(CheckResult {
+            status: "skipped",
+            code_desc: full.clone(),
+            resource: Some(if matches!(described_value, Value::Str(_)) {
+                String::new()
+            } else {
+                full.clone()
+            }),
+            skip_message: Some(reason.clone()),
+            resource_class: rc,
+            resource_params: rp,
+            resource_id: rid,
+            ..CheckResult::default()
+        });
+        return Ok(());
+    }
+    let subject_desc = describe_of(interp, &described_value, 0)?;
+    for (block, desc) in &g.examples {
+        let started = std::time::Instant::now();
+        let mut result = CheckResult {
+            resource_class: rc.clone(),
+            resource_params: rp.clone(),
+            resource_id: rid.clone(),
+            ..CheckResult::default()
+        };
+        let value = match &subject {
+            Ok(v) => v.clone(),
+            Err(e) => {
+                result.status = "failed";
+                result.code_desc = format!("{full} ");
+                result.message = Some(e.message.clone());
+                result.exception = Some(e.class.clone());
+                result.backtrace = Some(vec![format!("line {}", e.line)]);
+                out.push(result);
+                continue;
+            }
+        };
+        interp.run.example = Some(ExampleState {
+            subject: value,
+            subject_desc: subject_desc.clone(),
+            description: None,
+            failure: None,
+        });
+        let r = interp.call_block(block, vec![], 0);
+        let ex = interp.run.example.take().expect("set above");
+        let generated = ex.description.clone();
+        let tail = match (desc, &generated) {
+            (Some(d), _) => d.clone(),
+            (None, Some(d)) => d.clone(),
+            (None, None) => String::new(),
+        };
+        result.code_desc = format!("{full} {tail}");
+        match r {
+            Ok(_) => result.status = "passed",
+            Err(Flow::Error(e)) if ex.failure.is_some() && !e.fatal => {
+                result.status = "failed";
+                result.message = ex.failure;
+            }
+            Err(Flow::Skip(msg)) => {
+                result.status = "skipped";
+                result.skip_message = Some(msg);
+            }
+            Err(Flow::Error(e)) => {
+                if e.fatal {
+                    return Err(Flow::Error(e));
+                }
+                result.status = "failed";
+                result.message = Some(e.message);
+                result.exception = Some(e.class);
+                result.backtrace = Some(vec![format!("line {}", e.line)]);
+            }
+            Err(other) => return Err(other),
+        }
+        result.run_time = started.elapsed().as_secs_f64();
+        out.push(result);
+    }
+    let mut chain = parents.to_vec();
+    chain.push((g.desc.clone(), subject.unwrap_or(Value::Nil)));
+    for c in &g.children {
+        run_group(interp, c, &chain, out)?;
+    }
+    Ok(())
+}
+
+fn its_value(
+    interp: &mut Interp<'_>,
+    base: &Value,
+    attr: &Value,
+    line: u32,
+) -> Result<Value, RubyError> {
+    
+    match attr {
+        Value::Array(keys) => {
+            let keys = keys.borrow().clone();
+            let mut cur = base.clone();
+            for k in keys {
+                cur = match interp.send(&cur, "[]", vec![k], None, line) {
+                    Ok(v) => v,
+                    Err(e) => return Err(flow_error(e)),
+                };
+            }
+            Ok(cur)
+        }
+        v => {
+            let mut cur = base.clone();
+            for part in v.to_s().split('.') {
+                cur = match interp.send(&cur, part, vec![], None, line) {
+                    Ok(v) => v,
+                    Err(e) => return Err(flow_error(e)),
+                };
+            }
+            Ok(cur)
+        }
+    }
+}
+
+fn flow_error(f: Flow) -> RubyError {
+    match f {
+        Flow::Error(e) => e,
+        Flow::Skip(m) => RubyError {
+            class: "Inspec::Exceptions::ResourceSkipped".into(),
+            message: m,
+            line: 0,
+            fatal: false,
+        },
+        _ => RubyError {
+            class: "LocalJumpError".into(),
+            message: "unexpected jump".into(),
+            line: 0,
+            fatal: false,
+        },
+    }
+}
+
+/// Inputs as `attributes` entries.
+pub fn inputs_json(inputs: &IndexMap<String, Value>) -> Vec<serde_json::Value> {
+    inputs
+        .iter()
+        .map(|(k, v)| serde_json::json!({"name": k, "options": {"value": to_json(v)}}))
+        .collect()
+}

@@ -1,0 +1,162 @@
+//! dscan's native profile engine: runs InSpec-language profiles against a
+//! target's root filesystem, with InSpec's result shapes, and never runs
+//! anything from the profile or the target.
+//!
+//! The engine's only view of the system is a [`fs::TargetFs`]; it has no
+//! dependency on Kubernetes or the plugin host.
+
+pub mod ast;
+pub mod builtins;
+pub mod dsl;
+pub mod fs;
+pub mod interp;
+pub mod matchers;
+pub mod parse;
+pub mod profile;
+pub mod report;
+pub mod resources;
+pub mod value;
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+
+pub use interp::Limits;
+
+/// Why a run could not produce a report.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The profile could not be loaded.
+    #[error(transparent)]
+    Profile(#[from] profile::ProfileError),
+    /// A profile file is not valid Ruby.
+    #[error("{0}; fix the profile's syntax")]
+    Parse(#[from] parse::ParseError),
+    /// The input file could not be read.
+    #[error("input file {path}: {message}")]
+    Inputs {
+        /// The file.
+        path: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What to run.
+#[derive(Debug, Default)]
+pub struct Options {
+    /// Inputs from `--input-file`/`--input` (they override inspec.yml).
+    pub inputs: IndexMap<String, serde_json::Value>,
+    /// Only these control ids (empty: all).
+    pub controls: Vec<String>,
+    /// Budgets.
+    pub limits: Limits,
+    /// The profile path as the user gave it (for `source_location.ref`).
+    pub profile_ref: String,
+}
+
+fn json_value(j: &serde_json::Value) -> value::Value {
+    use value::{Key, Value};
+    match j {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::String(s) => Value::str(s),
+        serde_json::Value::Array(a) => Value::array(a.iter().map(json_value).collect()),
+        serde_json::Value::Object(o) => Value::hash(
+            o.iter()
+                .map(|(k, v)| (Key::Str(k.clone()), json_value(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// Runs `profile_dir` against `target` and returns InSpec's JSON report.
+pub fn run(
+    profile_dir: &Path,
+    target: &dyn fs::TargetFs,
+    options: &Options,
+) -> Result<serde_json::Value, EngineError> {
+    let started = std::time::Instant::now();
+    let profile = profile::load(profile_dir)?;
+    let mut interp = interp::Interp::new(target, options.limits.clone());
+    interp.libraries = profile
+        .library_files
+        .iter()
+        .map(|l| l.trim_start_matches("libraries/").to_string())
+        .collect();
+    // inspec.yml inputs, then the user's (higher priority).
+    for i in &profile.metadata.inputs {
+        if let (Some(name), Some(v)) = (
+            i.get("name").and_then(|n| n.as_str()),
+            i.get("value").or_else(|| i.get("default")),
+        ) {
+            interp.inputs.insert(name.to_string(), json_value(v));
+        }
+    }
+    for (k, v) in &options.inputs {
+        interp.inputs.insert(k.clone(), json_value(v));
+    }
+    let mut files = Vec::new();
+    for f in profile
+        .library_files
+        .iter()
+        .chain(profile.control_files.iter())
+    {
+        let src =
+            std::fs::read(profile_dir.join(f)).map_err(|source| profile::ProfileError::Read {
+                path: profile_dir.join(f),
+                source,
+            })?;
+        let ast = parse::parse(f, &src)?;
+        files.push((f.clone(), String::from_utf8_lossy(&src).into_owned(), ast));
+    }
+    let root = interp::Scope::root();
+    for (f, src, ast) in &files {
+        interp.run.file = f.clone();
+        interp.run.source = src.as_str().into();
+        interp.run.file_skip = None;
+        let env = interp::Scope::child(&root);
+        if let Err(interp::Flow::Error(e)) = interp.eval(ast, &env, &value::Value::Nil) {
+            // A fatal budget stop ends the run; the failing control carries it.
+            if e.fatal {
+                break;
+            }
+            if f.starts_with("libraries/") {
+                continue;
+            }
+        }
+    }
+    let mut controls = std::mem::take(&mut interp.run.controls);
+    if !options.controls.is_empty() {
+        controls.retain(|c| options.controls.contains(&c.id));
+    }
+    let p = resources::platform(&mut interp);
+    let inputs = dsl::inputs_json(&interp.inputs);
+    let profile_ref = if options.profile_ref.is_empty() {
+        profile_dir.display().to_string()
+    } else {
+        options.profile_ref.clone()
+    };
+    Ok(report::report(
+        &profile,
+        &profile_ref,
+        &controls,
+        inputs,
+        (&p.name, &p.release),
+        started.elapsed().as_secs_f64(),
+    ))
+}
+
+/// Parses an input file (a YAML mapping, as `inspec exec --input-file`).
+pub fn parse_input_file(text: &str) -> Result<IndexMap<String, serde_json::Value>, String> {
+    serde_yaml_ng::from_str(text).map_err(|e| format!("not a YAML mapping of inputs: {e}"))
+}
+
+/// Parses one `--input NAME=VALUE` value (YAML, else the plain string).
+pub fn parse_input_value(text: &str) -> serde_json::Value {
+    serde_yaml_ng::from_str(text).unwrap_or_else(|_| text.into())
+}

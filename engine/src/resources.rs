@@ -1,0 +1,734 @@
+//! InSpec resources, computed from the target's files.
+
+use std::rc::Rc;
+
+use indexmap::IndexMap;
+
+use crate::fs::{FileKind, Stat, canonicalize, clean};
+use crate::interp::{Closure, Interp, R, raise};
+use crate::value::{Class, Key, Object, Value};
+
+/// The target's platform, as InSpec's detection would compute it from files.
+#[derive(Debug)]
+pub struct Platform {
+    /// `debian`, `ubuntu`, … or `linux`.
+    pub name: String,
+    /// Release (`/etc/debian_version` on Debian).
+    pub release: String,
+    /// Family.
+    pub family: String,
+}
+
+/// A resource instance.
+#[derive(Debug)]
+pub struct Resource {
+    /// Registered name (`file`, `passwd`).
+    pub name: String,
+    /// `to_s` (`File /etc/passwd`).
+    pub to_s: String,
+    /// Constructor arguments, inspected.
+    pub params: String,
+    /// `resource_id`.
+    pub id: String,
+    /// Why it is skipped (`Can't find file: …`).
+    pub skipped: Option<String>,
+    data: Data,
+}
+
+#[derive(Debug)]
+enum Data {
+    File {
+        path: String,
+        stat: Option<Stat>,
+        lstat: Option<Stat>,
+    },
+    Os(Rc<Platform>),
+    Table(Vec<IndexMap<String, Value>>, String),
+    Config(Value),
+    None,
+}
+
+/// Computes (once) the platform.
+pub fn platform(interp: &mut Interp<'_>) -> Rc<Platform> {
+    if let Some(p) = &interp.platform {
+        return p.clone();
+    }
+    let read = |p: &str| {
+        interp
+            .fs
+            .read(p, 1 << 20)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
+    let os_release = read("/etc/os-release").unwrap_or_default();
+    let field = |k: &str| {
+        os_release.lines().find_map(|l| {
+            l.strip_prefix(&format!("{k}="))
+                .map(|v| v.trim_matches('"').to_string())
+        })
+    };
+    let p = if let Some(v) = read("/etc/debian_version") {
+        let id = field("ID").unwrap_or_else(|| "debian".into());
+        if id == "ubuntu" {
+            Platform {
+                name: "ubuntu".into(),
+                release: field("VERSION_ID").unwrap_or_default(),
+                family: "debian".into(),
+            }
+        } else {
+            Platform {
+                name: "debian".into(),
+                release: v.trim().to_string(),
+                family: "debian".into(),
+            }
+        }
+    } else if let Some(id) = field("ID") {
+        Platform {
+            name: id,
+            release: field("VERSION_ID").unwrap_or_else(|| "unknown".into()),
+            family: "linux".into(),
+        }
+    } else {
+        Platform {
+            name: "linux".into(),
+            release: "unknown".into(),
+            family: "linux".into(),
+        }
+    };
+    let p = Rc::new(p);
+    interp.platform = Some(p.clone());
+    p
+}
+
+fn params(args: &[Value]) -> String {
+    Value::array(args.to_vec()).inspect()
+}
+
+fn read_text(interp: &Interp<'_>, path: &str) -> Result<String, String> {
+    match interp.fs.read(path, interp.limits.file_bytes) {
+        Ok(b) => Ok(String::from_utf8_lossy(&b).into_owned()),
+        Err(e) if e.is_not_found() => Err(format!("Can't find file: {path}")),
+        Err(e) => Err(format!("Can't read file: {path} ({e})")),
+    }
+}
+
+fn user_names(interp: &Interp<'_>, file: &str) -> IndexMap<u32, String> {
+    let mut m = IndexMap::new();
+    if let Ok(t) = read_text(interp, file) {
+        for l in t.lines() {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() > 2
+                && let Ok(id) = f[2].parse()
+            {
+                m.entry(id).or_insert_with(|| f[0].to_string());
+            }
+        }
+    }
+    m
+}
+
+fn passwd_rows(text: &str) -> Vec<IndexMap<String, Value>> {
+    let cols = ["user", "password", "uid", "gid", "desc", "home", "shell"];
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            cols.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    (
+                        c.to_string(),
+                        f.get(i).map(|s| Value::str(s)).unwrap_or(Value::Nil),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn group_rows(text: &str) -> Vec<IndexMap<String, Value>> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            let mut m = IndexMap::new();
+            m.insert("name".into(), Value::str(f.first().copied().unwrap_or("")));
+            m.insert(
+                "password".into(),
+                f.get(1).map(|s| Value::str(s)).unwrap_or(Value::Nil),
+            );
+            m.insert(
+                "gid".into(),
+                f.get(2)
+                    .and_then(|s| s.parse().ok())
+                    .map(Value::Int)
+                    .unwrap_or(Value::Nil),
+            );
+            let members = f.get(3).copied().unwrap_or("");
+            m.insert("members".into(), Value::str(members));
+            m
+        })
+        .collect()
+}
+
+/// Parses `key = value` / `key value` lines (parse_config's defaults: `=`, `#` comments).
+fn parse_config(text: &str, sep: &str) -> Value {
+    let mut m = IndexMap::new();
+    for l in text.lines() {
+        let l = l.split('#').next().unwrap_or("").trim();
+        if l.is_empty() {
+            continue;
+        }
+        let (k, v) = if sep == "=" {
+            match l.split_once('=') {
+                Some((k, v)) => (k.trim(), v.trim()),
+                None => (l, ""),
+            }
+        } else {
+            match l.split_once(char::is_whitespace) {
+                Some((k, v)) => (k.trim(), v.trim()),
+                None => (l, ""),
+            }
+        };
+        m.insert(Key::Str(k.to_string()), Value::str(v));
+    }
+    Value::hash(m)
+}
+
+/// Constructs a resource by name, if `name` is one.
+pub fn construct(
+    interp: &mut Interp<'_>,
+    name: &str,
+    args: &[Value],
+    line: u32,
+) -> R<Option<Value>> {
+    let a0 = args.first().map(Value::to_s).unwrap_or_default();
+    let res = |name: &str, to_s: String, id: String, skipped: Option<String>, data: Data| {
+        Ok(Some(Value::Resource(Rc::new(Resource {
+            name: name.into(),
+            to_s,
+            params: params(args),
+            id,
+            skipped,
+            data,
+        }))))
+    };
+    match name {
+        "file" | "directory" => {
+            let path = a0.clone();
+            let stat = interp.fs.stat(&path).ok();
+            let lstat = interp.fs.lstat(&path).ok();
+            let label = if name == "file" { "File" } else { "Directory" };
+            res(name, format!("{label} {path}"), path.clone(), None, Data::File { path, stat, lstat })
+        }
+        "os" | "platform" => {
+            let p = platform(interp);
+            let label = if name == "os" { "Operating System Detection" } else { "Platform Detection" };
+            let id = p.name.clone();
+            res(name, label.into(), id, None, Data::Os(p))
+        }
+        "passwd" | "etc_group" | "shadow" => {
+            let (default, label) = match name {
+                "passwd" => ("/etc/passwd", "/etc/passwd"),
+                "etc_group" => ("/etc/group", "/etc/group"),
+                _ => ("/etc/shadow", "/etc/shadow"),
+            };
+            let path = if a0.is_empty() { default.to_string() } else { a0.clone() };
+            let id = if name == "passwd" { String::new() } else { path.clone() };
+            match read_text(interp, &path) {
+                Ok(t) => {
+                    let rows = if name == "etc_group" { group_rows(&t) } else { passwd_rows(&t) };
+                    res(name, label.into(), id, None, Data::Table(rows, label.into()))
+                }
+                Err(e) => res(name, label.into(), id, Some(e), Data::None),
+            }
+        }
+        "login_defs" => match read_text(interp, "/etc/login.defs") {
+            Ok(t) => res(name, "login.defs".into(), "/etc/login.defs".into(), None, Data::Config(parse_config(&t, " "))),
+            Err(e) => res(name, "login.defs".into(), "/etc/login.defs".into(), Some(e), Data::None),
+        },
+        "parse_config_file" | "json" | "yaml" | "sshd_config" => {
+            let (label, path) = match name {
+                "parse_config_file" => (format!("Parse Config File {a0}"), a0.clone()),
+                "json" => (format!("JSON {a0}"), a0.clone()),
+                "yaml" => (format!("YAML {a0}"), a0.clone()),
+                _ => ("SSHD Configuration".to_string(), if a0.is_empty() { "/etc/ssh/sshd_config".into() } else { a0.clone() }),
+            };
+            match read_text(interp, &path) {
+                Ok(t) => {
+                    let data = match name {
+                        "json" => match serde_json::from_str::<serde_json::Value>(&t) {
+                            Ok(j) => from_json(&j),
+                            Err(e) => return res(name, label, path, Some(format!("Unable to parse JSON: {e}")), Data::None),
+                        },
+                        "yaml" => match serde_yaml_ng::from_str::<serde_json::Value>(&t) {
+                            Ok(j) => from_json(&j),
+                            Err(e) => return res(name, label, path, Some(format!("Unable to parse YAML: {e}")), Data::None),
+                        },
+                        "sshd_config" => parse_config(&t, " "),
+                        _ => parse_config(&t, "="),
+                    };
+                    res(name, label, path, None, Data::Config(data))
+                }
+                Err(e) => res(name, label, path, Some(e), Data::None),
+            }
+        }
+        "command" => res(
+            name,
+            format!("Command: `{a0}`"),
+            format!("Command: `{a0}`"),
+            Some("The command resource cannot run on a shell-less target: dscan never executes commands in the target".into()),
+            Data::None,
+        ),
+        _ => {
+            let _ = line;
+            Ok(None)
+        }
+    }
+}
+
+fn from_json(j: &serde_json::Value) -> Value {
+    match j {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::String(s) => Value::str(s),
+        serde_json::Value::Array(a) => Value::array(a.iter().map(from_json).collect()),
+        serde_json::Value::Object(o) => Value::hash(
+            o.iter()
+                .map(|(k, v)| (Key::Str(k.clone()), from_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// `be_readable`/`be_writable`/`be_executable` from mode bits.
+pub fn permission(
+    interp: &mut Interp<'_>,
+    v: &Value,
+    what: &str,
+    by: Option<&str>,
+    by_user: Option<&str>,
+    _line: u32,
+) -> R<bool> {
+    let Value::Resource(r) = v else {
+        return Ok(false);
+    };
+    let Data::File { stat: Some(st), .. } = &r.data else {
+        return Ok(false);
+    };
+    let kind = match what {
+        "readable" => 0o444,
+        "writable" => 0o222,
+        _ => 0o111,
+    };
+    if by_user.is_some() {
+        // InSpec runs `su` for this; there is no shell on the target.
+        return Ok(false);
+    }
+    let who = match by {
+        Some("owner") => 0o700,
+        Some("group") => 0o070,
+        Some("others") | Some("other") => 0o007,
+        _ => 0o777,
+    };
+    let _ = interp;
+    Ok(st.mode & kind & who != 0)
+}
+
+/// Calls a method on a resource.
+pub fn call(
+    interp: &mut Interp<'_>,
+    r: &Rc<Resource>,
+    name: &str,
+    args: Vec<Value>,
+    block: Option<Rc<Closure>>,
+    line: u32,
+) -> R<Value> {
+    if let Some(reason) = &r.skipped
+        && !matches!(name, "to_s" | "resource_skipped?" | "exist?")
+    {
+        return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line);
+    }
+    match (&r.data, name) {
+        (_, "to_s") => Ok(Value::str(&r.to_s)),
+        (_, "resource_id") => Ok(Value::str(&r.id)),
+        (_, "resource_skipped?") => Ok(Value::Bool(r.skipped.is_some())),
+        (Data::File { path, stat, lstat }, _) => file_method(
+            interp,
+            path,
+            stat.as_ref(),
+            lstat.as_ref(),
+            name,
+            &args,
+            line,
+        ),
+        (Data::Os(p), _) => match name {
+            "name" => Ok(Value::str(&p.name)),
+            "release" => Ok(Value::str(&p.release)),
+            "family" => Ok(Value::str(&p.family)),
+            "arch" => Ok(Value::str(std::env::consts::ARCH)),
+            "linux?" | "unix?" => Ok(Value::Bool(true)),
+            "windows?" | "darwin?" | "bsd?" | "solaris?" | "aix?" | "hpux?" => {
+                Ok(Value::Bool(false))
+            }
+            "debian?" => Ok(Value::Bool(p.family == "debian")),
+            "redhat?" => Ok(Value::Bool(p.family == "redhat")),
+            "in_family?" => Ok(Value::Bool(args.first().is_some_and(|f| {
+                let f = f.to_s();
+                f == p.family || f == "linux" || f == "unix"
+            }))),
+            "[]" => {
+                let k = args.first().map(Value::to_s).unwrap_or_default();
+                call(interp, r, &k, vec![], block, line)
+            }
+            "exist?" => Ok(Value::Bool(true)),
+            _ => raise(
+                "NoMethodError",
+                format!("undefined method `{name}' for {}", r.to_s),
+                line,
+            ),
+        },
+        (Data::Table(rows, label), _) => table_method(rows, label, name, args, block, line),
+        (Data::Config(v), _) => match name {
+            "params" => Ok(v.clone()),
+            "[]" => interp.send(v, "[]", args, None, line),
+            "exist?" => Ok(Value::Bool(true)),
+            key => match v {
+                Value::Hash(h) => Ok(h
+                    .borrow()
+                    .get(&Key::Str(key.to_string()))
+                    .cloned()
+                    .unwrap_or(Value::Nil)),
+                _ => raise(
+                    "NoMethodError",
+                    format!("undefined method `{key}' for {}", r.to_s),
+                    line,
+                ),
+            },
+        },
+        (Data::None, "exist?") => Ok(Value::Bool(false)),
+        (Data::None, _) => raise(
+            "NoMethodError",
+            format!("undefined method `{name}' for {}", r.to_s),
+            line,
+        ),
+    }
+}
+
+fn file_method(
+    interp: &mut Interp<'_>,
+    path: &str,
+    stat: Option<&Stat>,
+    lstat: Option<&Stat>,
+    name: &str,
+    args: &[Value],
+    line: u32,
+) -> R<Value> {
+    let names = |file: &str| user_names(interp, file);
+    let kind_is = |k: FileKind| Value::Bool(stat.is_some_and(|s| s.kind == k));
+    let mode = stat.map(|s| s.mode).unwrap_or(0);
+    Ok(match name {
+        "exist?" | "exists?" => Value::Bool(lstat.is_some() && stat.is_some()),
+        "file?" => kind_is(FileKind::File),
+        "directory?" => kind_is(FileKind::Directory),
+        "symlink?" => Value::Bool(lstat.is_some_and(|s| s.kind == FileKind::Symlink)),
+        "pipe?" => kind_is(FileKind::Pipe),
+        "socket?" => kind_is(FileKind::Socket),
+        "block_device?" => kind_is(FileKind::BlockDevice),
+        "character_device?" => kind_is(FileKind::CharDevice),
+        "type" => match (lstat, stat) {
+            (Some(l), _) if l.kind == FileKind::Symlink => Value::Sym("symlink".into()),
+            (_, Some(s)) => Value::Sym(s.kind.inspec_name().into()),
+            _ => Value::Nil,
+        },
+        "mode" => stat
+            .map(|s| Value::Int(s.mode as i64))
+            .unwrap_or(Value::Nil),
+        "uid" => stat.map(|s| Value::Int(s.uid as i64)).unwrap_or(Value::Nil),
+        "gid" => stat.map(|s| Value::Int(s.gid as i64)).unwrap_or(Value::Nil),
+        "size" => stat
+            .map(|s| Value::Int(s.size as i64))
+            .unwrap_or(Value::Nil),
+        "mtime" => stat.map(|s| Value::Int(s.mtime)).unwrap_or(Value::Nil),
+        "owner" => match stat {
+            Some(s) => Value::str(
+                names("/etc/passwd")
+                    .get(&s.uid)
+                    .map(String::as_str)
+                    .unwrap_or("UNKNOWN"),
+            ),
+            None => Value::Nil,
+        },
+        "group" => match stat {
+            Some(s) => Value::str(
+                names("/etc/group")
+                    .get(&s.gid)
+                    .map(String::as_str)
+                    .unwrap_or("UNKNOWN"),
+            ),
+            None => Value::Nil,
+        },
+        "owned_by?" => Value::Bool(stat.is_some_and(|s| {
+            names("/etc/passwd").get(&s.uid).map(String::as_str)
+                == args.first().map(Value::to_s).as_deref()
+        })),
+        "grouped_into?" => Value::Bool(stat.is_some_and(|s| {
+            names("/etc/group").get(&s.gid).map(String::as_str)
+                == args.first().map(Value::to_s).as_deref()
+        })),
+        "setuid?" | "suid?" => Value::Bool(mode & 0o4000 != 0),
+        "setgid?" | "sgid?" => Value::Bool(mode & 0o2000 != 0),
+        "sticky?" => Value::Bool(mode & 0o1000 != 0),
+        "mode?" => Value::Bool(
+            args.first()
+                .is_some_and(|m| matches!(m, Value::Int(i) if *i as u32 == mode)),
+        ),
+        "selinux_label" => Value::Nil,
+        "path" => Value::str(path),
+        "basename" => Value::str(path.rsplit('/').next().unwrap_or("")),
+        "link_path" => match lstat {
+            Some(l) if l.kind == FileKind::Symlink => canonicalize(interp.fs, path)
+                .map(|p| Value::str(&p))
+                .unwrap_or(Value::Nil),
+            _ => Value::Nil,
+        },
+        "shallow_link_path" => match lstat {
+            Some(l) if l.kind == FileKind::Symlink => interp
+                .fs
+                .read_link(path)
+                .map(|p| Value::str(&p))
+                .unwrap_or(Value::Nil),
+            _ => Value::Nil,
+        },
+        "linked_to?" => Value::Bool(
+            lstat.is_some_and(|l| l.kind == FileKind::Symlink)
+                && canonicalize(interp.fs, path) == args.first().map(|a| clean(&a.to_s())),
+        ),
+        "content" => match stat {
+            Some(s) if s.kind == FileKind::File => match interp
+                .fs
+                .read(path, interp.limits.file_bytes)
+            {
+                Ok(b) => Value::str(&String::from_utf8_lossy(&b)),
+                Err(e) => return raise("Inspec::Exceptions::ResourceFailed", format!("{e}"), line),
+            },
+            _ => Value::Nil,
+        },
+        "sha256sum" | "md5sum" => match interp.fs.read(path, interp.limits.file_bytes) {
+            Ok(b) if name == "sha256sum" => {
+                use sha2::Digest;
+                Value::str(&hex::encode(sha2::Sha256::digest(&b)))
+            }
+            _ => Value::Nil,
+        },
+        "readable?" | "writable?" | "executable?" => {
+            let kind = match name {
+                "readable?" => 0o444,
+                "writable?" => 0o222,
+                _ => 0o111,
+            };
+            Value::Bool(mode & kind != 0)
+        }
+        "more_permissive_than?" => {
+            let max = args.first().map(Value::to_s).unwrap_or_default();
+            let Ok(max) = u32::from_str_radix(max.trim_start_matches('0'), 8) else {
+                return raise(
+                    "ArgumentError",
+                    "You must proivde a value in the format of 0000",
+                    line,
+                );
+            };
+            Value::Bool((0o777 ^ max) & mode != 0)
+        }
+        _ => {
+            return raise(
+                "NoMethodError",
+                format!("undefined method `{name}' for File {path}"),
+                line,
+            );
+        }
+    })
+}
+
+fn table_method(
+    rows: &[IndexMap<String, Value>],
+    label: &str,
+    name: &str,
+    args: Vec<Value>,
+    block: Option<Rc<Closure>>,
+    line: u32,
+) -> R<Value> {
+    let column = |field: &str| -> Value {
+        Value::array(
+            rows.iter()
+                .map(|r| r.get(field).cloned().unwrap_or(Value::Nil))
+                .collect(),
+        )
+    };
+    let field = match name {
+        "users" if label == "/etc/group" => {
+            let mut out = Vec::new();
+            for r in rows {
+                let m = r.get("members").map(Value::to_s).unwrap_or_default();
+                out.extend(m.split(',').filter(|s| !s.is_empty()).map(Value::str));
+            }
+            return Ok(Value::array(out));
+        }
+        "users" | "user" => "user",
+        "passwords" => "password",
+        "uids" => "uid",
+        "gids" => "gid",
+        "descs" => "desc",
+        "homes" => "home",
+        "shells" => "shell",
+        "groups" | "names" => "name",
+        "count" => return Ok(Value::Int(rows.len() as i64)),
+        "entries" | "params" => {
+            return Ok(Value::array(
+                rows.iter()
+                    .map(|r| {
+                        Value::hash(
+                            r.iter()
+                                .map(|(k, v)| (Key::Sym(k.clone()), v.clone()))
+                                .collect(),
+                        )
+                    })
+                    .collect(),
+            ));
+        }
+        "exist?" | "exists?" => return Ok(Value::Bool(!rows.is_empty())),
+        "where" => {
+            let mut kept = Vec::new();
+            for r in rows {
+                let mut ok = true;
+                if let Some(Value::Hash(h)) = args.first() {
+                    for (k, want) in h.borrow().iter() {
+                        let got = r.get(&k.to_value().to_s()).cloned().unwrap_or(Value::Nil);
+                        let hit = match want {
+                            Value::Regex(re) => re.re.is_match(&got.to_s()),
+                            w => got.to_s() == w.to_s(),
+                        };
+                        ok &= hit;
+                    }
+                }
+                if let Some(b) = &block {
+                    let _ = b;
+                    return raise(
+                        "Dscan::Unsupported",
+                        "FilterTable where with a block is not supported yet",
+                        line,
+                    );
+                }
+                if ok {
+                    kept.push(r.clone());
+                }
+            }
+            let desc = match args.first() {
+                Some(Value::Hash(h)) => h
+                    .borrow()
+                    .iter()
+                    .map(|(k, v)| format!("{} == {}", k.to_value().to_s(), v.inspect()))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => String::new(),
+            };
+            return Ok(Value::Resource(Rc::new(Resource {
+                name: "FilterTable::Table".into(),
+                to_s: format!("{label} with {desc}"),
+                params: "[]".into(),
+                id: String::new(),
+                skipped: None,
+                data: Data::Table(kept, label.to_string()),
+            })));
+        }
+        _ => {
+            return raise(
+                "NoMethodError",
+                format!("undefined method `{name}' for {label}"),
+                line,
+            );
+        }
+    };
+    if let Some(first) = args.first() {
+        // `passwd.uids(0)`: a filtered table.
+        let mut h = IndexMap::new();
+        h.insert(Key::Sym(field.to_string()), first.clone());
+        return table_method(
+            rows,
+            label,
+            "where",
+            vec![Value::hash(h)],
+            None,
+            line,
+        );
+    }
+    Ok(column(field))
+}
+
+/// Class-level macros in library resources (`name 'x'`, `desc`, `supports`…).
+pub fn class_macro(
+    _interp: &mut Interp<'_>,
+    c: &Rc<Class>,
+    name: &str,
+    args: Vec<Value>,
+    _block: Option<Rc<Closure>>,
+    line: u32,
+) -> R<Value> {
+    match name {
+        "name" => {
+            *c.resource_name.borrow_mut() = args.first().map(Value::to_s);
+            Ok(Value::Nil)
+        }
+        "desc" | "supports" | "example" | "attr_reader" => Ok(Value::Nil),
+        _ => raise(
+            "NoMethodError",
+            format!("undefined method `{name}' for class {}", c.name),
+            line,
+        ),
+    }
+}
+
+/// Methods every library object has (beyond its own).
+pub fn object_method(
+    interp: &mut Interp<'_>,
+    o: &Rc<Object>,
+    this: &Value,
+    name: &str,
+    args: Vec<Value>,
+    block: Option<Rc<Closure>>,
+    line: u32,
+) -> R<Value> {
+    match name {
+        "to_s" => Ok(Value::str(&o.class
+                .resource_name
+                .borrow()
+                .clone()
+                .unwrap_or_else(|| o.class.name.clone()).to_string())),
+        "skip_resource" => Err(crate::interp::Flow::Skip(
+            args.first().map(Value::to_s).unwrap_or_default(),
+        )),
+        "fail_resource" => raise(
+            "Inspec::Exceptions::ResourceFailed",
+            args.first().map(Value::to_s).unwrap_or_default(),
+            line,
+        ),
+        "inspec" => Ok(this.clone()),
+        "resource_skipped?" => Ok(Value::Bool(o.ivars.borrow().contains_key("@__skipped"))),
+        _ => {
+            // Resources are reachable from library code as functions.
+            if let Some(r) = construct(interp, name, &args, line)? {
+                return Ok(r);
+            }
+            let _ = block;
+            raise(
+                "NoMethodError",
+                format!("undefined method `{name}' for {}", o.class.name),
+                line,
+            )
+        }
+    }
+}
