@@ -815,10 +815,15 @@ fn string(
                 return out(s.to_string());
             }
             let fill = w - n;
+            let pad = match arg(&args, 1) {
+                Value::Str(p) if !p.is_empty() => p.to_string(),
+                _ => " ".to_string(),
+            };
+            let run = |k: usize| pad.chars().cycle().take(k).collect::<String>();
             out(match name {
-                "ljust" => format!("{s}{}", " ".repeat(fill)),
-                "rjust" => format!("{}{s}", " ".repeat(fill)),
-                _ => format!("{}{s}{}", " ".repeat(fill / 2), " ".repeat(fill - fill / 2)),
+                "ljust" => format!("{s}{}", run(fill)),
+                "rjust" => format!("{}{s}", run(fill)),
+                _ => format!("{}{s}{}", run(fill / 2), run(fill - fill / 2)),
             })
         }
         "squeeze" => {

@@ -77,6 +77,27 @@ struct Group {
     examples: Vec<(Rc<Closure>, Option<String>)>,
     children: Vec<Group>,
     skip: Option<String>,
+    /// `describe.one`: the children are alternatives.
+    one: bool,
+    /// A control-level `expect(x).to m` (the flag: negated).
+    expectation: Option<(Rc<Matcher>, bool)>,
+    /// `subject { … }`.
+    lazy: Option<Rc<Closure>>,
+}
+
+impl Group {
+    fn new(subject: Subject, desc: String) -> Group {
+        Group {
+            subject,
+            desc,
+            examples: vec![],
+            children: vec![],
+            skip: None,
+            one: false,
+            expectation: None,
+            lazy: None,
+        }
+    }
 }
 
 /// The run's DSL state.
@@ -94,6 +115,8 @@ pub struct Run {
     pub file_skip: Option<String>,
     example: Option<ExampleState>,
     control_skip: Option<String>,
+    /// The profile path as given (for "Control Source Code Error" paths).
+    pub profile_ref: String,
 }
 
 #[derive(Debug)]
@@ -255,28 +278,11 @@ pub fn call(
             let mut ctl = interp.run.current.take().unwrap_or_default();
             interp.run.current = saved;
             let skip = std::mem::replace(&mut interp.run.control_skip, saved_skip);
-            match body {
-                Ok(_) | Err(Flow::Skip(_)) => {}
-                Err(Flow::Error(e)) if e.fatal => {
-                    ctl.results = vec![error_result(
-                        &format!("Control Source Code Error {}:{} ", ctl.file, line),
-                        &e,
-                    )];
-                    interp.run.controls.push(ctl);
-                    return Err(Flow::Error(e));
-                }
-                Err(Flow::Error(e)) => {
-                    let mut r = error_result(
-                        &format!("Control Source Code Error {}:{} ", ctl.file, e.line),
-                        &e,
-                    );
-                    r.exception = Some("RuntimeError".into());
-                    ctl.results = vec![r];
-                    interp.run.controls.push(ctl);
-                    return Ok(Value::Nil);
-                }
+            let error = match body {
+                Ok(_) | Err(Flow::Skip(_)) => None,
+                Err(Flow::Error(e)) => Some(e),
                 Err(other) => return Err(other),
-            }
+            };
             if let Some(msg) = skip {
                 ctl.results = vec![CheckResult {
                     status: "skipped",
@@ -293,7 +299,22 @@ pub fn call(
                     run_group(interp, &g, &[], &mut ctl.results)?;
                 }
             }
-            interp.run.controls.push(ctl);
+            let fatal = error.as_ref().is_some_and(|e| e.fatal);
+            if let Some(e) = &error {
+                // InSpec re-raises a control body's error as a RuntimeError
+                // with the original message; checks registered before it stay.
+                let at = format!("{}/{}:{}", interp.run.profile_ref, ctl.file, ctl.line);
+                let mut r = error_result(&format!("Control Source Code Error {at} "), e);
+                if !e.fatal {
+                    r.exception = Some("RuntimeError".into());
+                }
+                r.resource_id = at;
+                ctl.results.push(r);
+            }
+            merge_or_push(&mut interp.run.controls, ctl);
+            if fatal && let Some(e) = error {
+                return Err(Flow::Error(e));
+            }
             Ok(Value::Nil)
         }
         "title" => {
@@ -410,14 +431,7 @@ pub fn call(
                 };
                 (Subject::Value(a0.clone()), d)
             };
-            let group = Group {
-                subject,
-                desc,
-                examples: vec![],
-                children: vec![],
-                skip: None,
-            };
-            interp.run.stack.push(group);
+            interp.run.stack.push(Group::new(subject, desc));
             let top = interp.run.stack.len();
             let r = match &block {
                 Some(b) => interp.call_block(b, vec![], line),
@@ -435,12 +449,13 @@ pub fn call(
             let outside = interp.run.current.is_none() && interp.run.stack.is_empty();
             if outside {
                 // A bare describe outside a control: a control of its own.
+                let base = interp.run.file.rsplit('/').next().unwrap_or("").to_string();
+                let hex = {
+                    use sha2::Digest;
+                    hex::encode(&sha2::Sha256::digest(format!("{}:{line}", interp.run.file))[..16])
+                };
                 let mut ctl = Control {
-                    id: format!(
-                        "(generated from {}:{} )",
-                        interp.run.file.rsplit('/').next().unwrap_or(""),
-                        line
-                    ),
+                    id: format!("(generated from {base}:{line} {hex})"),
                     line,
                     file: interp.run.file.clone(),
                     ..Control::default()
@@ -474,13 +489,9 @@ pub fn call(
                 v => v.to_s(),
             };
             if let Some(g) = interp.run.stack.last_mut() {
-                g.children.push(Group {
-                    subject: Subject::Its(a0.clone()),
-                    desc,
-                    examples: vec![(b, None)],
-                    children: vec![],
-                    skip: None,
-                });
+                let mut its = Group::new(Subject::Its(a0.clone()), desc);
+                its.examples.push((b, None));
+                g.children.push(its);
             }
             Ok(Value::Nil)
         }
@@ -491,6 +502,13 @@ pub fn call(
         })),
         "expect" => Ok(Value::Matcher(Rc::new(matchers::expect(a0)))),
         "should" | "should_not" | "is_expected" | "subject" => {
+            if name == "subject"
+                && interp.run.example.is_none()
+                && let (Some(b), Some(g)) = (block, interp.run.stack.last_mut())
+            {
+                g.lazy = Some(b);
+                return Ok(Value::Nil);
+            }
             let Some(ex) = &interp.run.example else {
                 return raise(
                     "NoMethodError",
@@ -502,6 +520,7 @@ pub fn call(
             match name {
                 "subject" => Ok(subject),
                 "is_expected" => Ok(Value::Matcher(Rc::new(matchers::expect(subject)))),
+                _ if args.is_empty() => Ok(Value::Matcher(Rc::new(matchers::pending(name == "should_not")))),
                 _ => {
                     let Value::Matcher(m) = a0 else {
                         return raise(
@@ -527,18 +546,24 @@ pub fn expectation(
     implicit: bool,
     line: u32,
 ) -> R<Value> {
-    let subject_desc = match &interp.run.example {
-        Some(ex) if implicit => ex.subject_desc.clone(),
-        _ => describe_of(interp, &actual, line)?,
+    let _ = implicit;
+    // How RSpec shows the actual value in messages: resources by their
+    // `to_s`, everything else inspected.
+    let subject_desc = match &actual {
+        Value::Resource(_) | Value::Object(_) => interp.to_s(&actual, line)?,
+        v => v.inspect(),
     };
-    let out = matchers::evaluate(interp, m, &actual, negated, &subject_desc, line)?;
     let desc = format!(
         "is expected {}to {}",
         if negated { "not " } else { "" },
         m.description()
     );
+    // The description stands even when the matcher raises.
     if let Some(ex) = &mut interp.run.example {
         ex.description = Some(desc);
+    }
+    let out = matchers::evaluate(interp, m, &actual, negated, &subject_desc, line)?;
+    if let Some(ex) = &mut interp.run.example {
         if !out.passed {
             ex.failure = Some(out.message.clone());
             return Err(Flow::Error(RubyError {
@@ -550,6 +575,26 @@ pub fn expectation(
         }
     }
     Ok(Value::Bool(out.passed))
+}
+
+/// `describe.one do … end`.
+pub fn describe_one(interp: &mut Interp<'_>, block: Option<Rc<Closure>>, line: u32) -> R<Value> {
+    let mut g = Group::new(Subject::Value(Value::Nil), String::new());
+    g.one = true;
+    interp.run.stack.push(g);
+    let top = interp.run.stack.len();
+    let r = match &block {
+        Some(b) => interp.call_block(b, vec![], line),
+        None => Ok(Value::Nil),
+    };
+    let children: Vec<Group> = interp.run.stack.drain(top..).collect();
+    let Some(mut group) = interp.run.stack.pop() else {
+        return raise("RuntimeError", "describe.one lost its group", line);
+    };
+    group.children.extend(children);
+    r?;
+    interp.run.stack.push(group);
+    Ok(Value::Nil)
 }
 
 /// `expect(x).to(m)`.
@@ -570,7 +615,40 @@ pub fn expect_to(
     let Some(Value::Matcher(m)) = args.first() else {
         return raise("ArgumentError", "expect(…).to needs a matcher", line);
     };
+    if interp.run.example.is_none() && interp.run.current.is_some() {
+        // Outside an example: an expectation of its own, run with the checks.
+        let desc = describe_of(interp, actual, line)?;
+        let mut g = Group::new(Subject::Value((**actual).clone()), desc);
+        g.expectation = Some((m.clone(), name != "to"));
+        interp.run.stack.push(g);
+        return Ok(Value::Nil);
+    }
     expectation(interp, m, (**actual).clone(), name != "to", false, line)
+}
+
+/// A control id seen again: metadata merges, the later checks replace the
+/// earlier ones, the first position, line and code stay (InSpec's `Rule.merge`).
+fn merge_or_push(controls: &mut Vec<Control>, ctl: Control) {
+    let Some(old) = controls.iter_mut().find(|c| c.id == ctl.id) else {
+        controls.push(ctl);
+        return;
+    };
+    if ctl.title.is_some() {
+        old.title = ctl.title;
+    }
+    if ctl.impact.is_some() {
+        old.impact = ctl.impact;
+    }
+    for (label, text) in ctl.descs {
+        match old.descs.iter_mut().find(|d| d.0 == label) {
+            Some(d) => d.1 = text,
+            None => old.descs.push((label, text)),
+        }
+    }
+    old.tags.extend(ctl.tags);
+    // InSpec's merge passes the later refs to `ref` as one argument.
+    old.refs.push(serde_json::json!({ "ref": ctl.refs }));
+    old.results = ctl.results;
 }
 
 fn error_result(code_desc: &str, e: &RubyError) -> CheckResult {
@@ -589,7 +667,7 @@ fn error_result(code_desc: &str, e: &RubyError) -> CheckResult {
 fn described(v: &Value) -> (String, String, String) {
     match v {
         Value::Resource(r) => (r.name.clone(), r.params.clone(), r.id.clone()),
-        Value::Str(s) => ("Object".into(), "[]".into(), s.chars().take(256).collect()),
+        Value::Str(s) => ("Object".into(), "[]".into(), s.trim().chars().take(256).collect()),
         Value::Int(_) | Value::Float(_) => ("Numeric".into(), "[]".into(), String::new()),
         Value::Object(o) => (
             o.class
@@ -622,6 +700,9 @@ fn run_group(
     parents: &[(String, Value)],
     out: &mut Vec<CheckResult>,
 ) -> R<()> {
+    if g.one {
+        return run_one(interp, g, parents, out);
+    }
     let parent_subject = parents.last().map(|p| p.1.clone());
     let subject = match &g.subject {
         Subject::Value(v) => Ok(v.clone()),
@@ -669,69 +750,147 @@ fn run_group(
         return Ok(());
     }
     let subject_desc = describe_of(interp, &described_value, 0)?;
+    let base = CheckResult {
+        resource_class: rc,
+        resource_params: rp,
+        resource_id: rid,
+        ..CheckResult::default()
+    };
+    if let Some((m, negated)) = &g.expectation {
+        let value = subject.clone().unwrap_or(Value::Nil);
+        let m = m.clone();
+        let negated = *negated;
+        run_example(interp, &base, &full, &subject_desc, Ok(value), None, out, |interp, v| {
+            expectation(interp, &m, v, negated, false, 0)
+        })?;
+        return Ok(());
+    }
     for (block, desc) in &g.examples {
-        let started = std::time::Instant::now();
-        let mut result = CheckResult {
-            resource_class: rc.clone(),
-            resource_params: rp.clone(),
-            resource_id: rid.clone(),
-            ..CheckResult::default()
+        let value = match (&g.lazy, &subject) {
+            (Some(lazy), _) => interp.call_block(lazy, vec![], 0).map_err(flow_error),
+            (None, v) => v.clone(),
         };
-        let value = match &subject {
-            Ok(v) => v.clone(),
-            Err(e) => {
-                result.status = "failed";
-                result.code_desc = format!("{full} ");
-                result.message = Some(e.message.clone());
-                result.exception = Some(e.class.clone());
-                result.backtrace = Some(vec![format!("line {}", e.line)]);
-                out.push(result);
-                continue;
-            }
-        };
-        interp.run.example = Some(ExampleState {
-            subject: value,
-            subject_desc: subject_desc.clone(),
-            description: None,
-            failure: None,
-        });
-        let r = interp.call_block(block, vec![], 0);
-        let ex = interp.run.example.take().expect("set above");
-        let generated = ex.description.clone();
-        let tail = match (desc, &generated) {
-            (Some(d), _) => d.clone(),
-            (None, Some(d)) => d.clone(),
-            (None, None) => String::new(),
-        };
-        result.code_desc = format!("{full} {tail}");
-        match r {
-            Ok(_) => result.status = "passed",
-            Err(Flow::Error(e)) if ex.failure.is_some() && !e.fatal => {
-                result.status = "failed";
-                result.message = ex.failure;
-            }
-            Err(Flow::Skip(msg)) => {
-                result.status = "skipped";
-                result.skip_message = Some(msg);
-            }
-            Err(Flow::Error(e)) => {
-                if e.fatal {
-                    return Err(Flow::Error(e));
-                }
-                result.status = "failed";
-                result.message = Some(e.message);
-                result.exception = Some(e.class);
-                result.backtrace = Some(vec![format!("line {}", e.line)]);
-            }
-            Err(other) => return Err(other),
-        }
-        result.run_time = started.elapsed().as_secs_f64();
-        out.push(result);
+        let block = block.clone();
+        run_example(interp, &base, &full, &subject_desc, value, desc.as_deref(), out, |interp, _| {
+            interp.call_block(&block, vec![], 0)
+        })?;
     }
     let mut chain = parents.to_vec();
     chain.push((g.desc.clone(), subject.unwrap_or(Value::Nil)));
     for c in &g.children {
         run_group(interp, c, &chain, out)?;
+    }
+    Ok(())
+}
+
+/// Runs one example and records its result.
+#[allow(clippy::too_many_arguments)]
+fn run_example(
+    interp: &mut Interp<'_>,
+    base: &CheckResult,
+    full: &str,
+    subject_desc: &str,
+    subject: Result<Value, RubyError>,
+    desc: Option<&str>,
+    out: &mut Vec<CheckResult>,
+    body: impl FnOnce(&mut Interp<'_>, Value) -> R<Value>,
+) -> R<()> {
+    let started = std::time::Instant::now();
+    let mut result = base.clone();
+    let value = match subject {
+        Ok(v) => v,
+        Err(e) => {
+            result.status = "failed";
+            result.code_desc = format!("{full} ");
+            result.message = Some(e.message.clone());
+            result.exception = Some(e.class.clone());
+            result.backtrace = Some(vec![format!("line {}", e.line)]);
+            out.push(result);
+            return Ok(());
+        }
+    };
+    interp.run.example = Some(ExampleState {
+        subject: value.clone(),
+        subject_desc: subject_desc.to_string(),
+        description: None,
+        failure: None,
+    });
+    let r = body(interp, value);
+    let ex = interp.run.example.take().unwrap_or(ExampleState {
+        subject: Value::Nil,
+        subject_desc: String::new(),
+        description: None,
+        failure: None,
+    });
+    let tail = match (desc, &ex.description) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(d)) => d.clone(),
+        (None, None) => String::new(),
+    };
+    result.code_desc = if full.is_empty() {
+        tail
+    } else {
+        format!("{full} {tail}")
+    };
+    match r {
+        Ok(_) => result.status = "passed",
+        Err(Flow::Error(e)) if ex.failure.is_some() && !e.fatal => {
+            result.status = "failed";
+            result.message = ex.failure;
+        }
+        Err(Flow::Skip(msg)) => {
+            result.status = "skipped";
+            result.skip_message = Some(msg);
+        }
+        Err(Flow::Error(e)) => {
+            if e.fatal {
+                return Err(Flow::Error(e));
+            }
+            result.status = "failed";
+            result.message = Some(e.message);
+            result.exception = Some(e.class);
+            result.backtrace = Some(vec![format!("line {}", e.line)]);
+        }
+        Err(Flow::Next(_)) => result.status = "passed",
+        Err(other) => return Err(other),
+    }
+    result.run_time = started.elapsed().as_secs_f64();
+    out.push(result);
+    Ok(())
+}
+
+/// `describe.one`: the alternatives that pass are reported; when none
+/// does, all are, their failures as RSpec's MultipleExceptionError.
+fn run_one(
+    interp: &mut Interp<'_>,
+    g: &Group,
+    parents: &[(String, Value)],
+    out: &mut Vec<CheckResult>,
+) -> R<()> {
+    let mut runs = Vec::new();
+    for c in &g.children {
+        let mut results = Vec::new();
+        run_group(interp, c, parents, &mut results)?;
+        runs.push(results);
+    }
+    let passing: Vec<&Vec<CheckResult>> = runs
+        .iter()
+        .filter(|r| !r.is_empty() && r.iter().all(|x| x.status == "passed"))
+        .collect();
+    if !passing.is_empty() {
+        for r in passing {
+            out.extend(r.iter().cloned());
+        }
+        return Ok(());
+    }
+    for r in runs {
+        for mut x in r {
+            if x.status == "failed" {
+                x.exception = Some("RSpec::Core::MultipleExceptionError".into());
+                x.backtrace = None;
+            }
+            out.push(x);
+        }
     }
     Ok(())
 }
@@ -792,4 +951,30 @@ pub fn inputs_json(inputs: &IndexMap<String, Value>) -> Vec<serde_json::Value> {
         .iter()
         .map(|(k, v)| serde_json::json!({"name": k, "options": {"value": to_json(v)}}))
         .collect()
+}
+
+/// `should >= 2`: the operator completes a pending `should`.
+pub fn pending_operator(
+    interp: &mut Interp<'_>,
+    pending: &Matcher,
+    op: &str,
+    args: Vec<Value>,
+    line: u32,
+) -> R<Value> {
+    let Some(negated) = pending.pending else {
+        return raise("ArgumentError", "not a pending expectation", line);
+    };
+    let Some(ex) = &interp.run.example else {
+        return raise(
+            "NoMethodError",
+            format!("undefined method `{op}' outside an example"),
+            line,
+        );
+    };
+    let subject = ex.subject.clone();
+    let mut m = pending.clone();
+    m.pending = None;
+    m.op = Some(op.to_string());
+    m.args = args;
+    expectation(interp, &m, subject, negated, true, line)
 }

@@ -445,8 +445,23 @@ impl<'a> Interp<'a> {
                     },
                     _ => None,
                 };
+                if name == "one"
+                    && let Some(r) = recv
+                    && let Kind::Call { recv: None, name: d, args: a, block: None, .. } = &r.kind
+                    && d == "describe"
+                    && a.is_empty()
+                {
+                    return crate::dsl::describe_one(self, block, n.line);
+                }
                 match recv {
                     None => {
+                        // A FilterTable `where` block reads its row's fields.
+                        if args.is_empty()
+                            && block.is_none()
+                            && let Some(v) = env.get(&format!("\u{0}{name}"))
+                        {
+                            return Ok(v);
+                        }
                         if crate::dsl::is_dsl(name) {
                             return crate::dsl::call(self, name, args, block, env, this, n);
                         }
@@ -948,6 +963,10 @@ impl<'a> Interp<'a> {
                 Some(v) => Value::array(vec![v]),
             }),
             "block_given?" => Ok(Value::Bool(false)),
+            "include" if !matches!(this, Value::Class(_)) => match crate::matchers::construct(name, &args, n.line)? {
+                Some(m) => Ok(Value::Matcher(Rc::new(m))),
+                None => Ok(Value::Nil),
+            },
             "attr_reader" | "attr_accessor" | "include" | "extend" | "private" | "public"
             | "protected" | "module_function" | "attr_writer" => {
                 if let Value::Class(c) = this
@@ -1110,6 +1129,9 @@ impl<'a> Interp<'a> {
             Value::Resource(r) => crate::resources::call(self, r, name, args, block, line),
             Value::Matcher(m) if matches!(name, "to" | "not_to" | "to_not") => {
                 crate::dsl::expect_to(self, m, name, args, line)
+            }
+            Value::Matcher(m) if m.pending.is_some() => {
+                crate::dsl::pending_operator(self, m, name, args, line)
             }
             Value::Matcher(m) => crate::matchers::chain(m, name, args, line),
             Value::Class(c) => {

@@ -7,6 +7,7 @@
 
 pub mod ast;
 pub mod builtins;
+pub mod diff;
 pub mod dsl;
 pub mod fs;
 pub mod interp;
@@ -114,6 +115,12 @@ pub fn run(
         let ast = parse::parse(f, &src)?;
         files.push((f.clone(), String::from_utf8_lossy(&src).into_owned(), ast));
     }
+    let profile_ref = if options.profile_ref.is_empty() {
+        profile_dir.display().to_string()
+    } else {
+        options.profile_ref.clone()
+    };
+    interp.run.profile_ref = profile_ref.clone();
     let root = interp::Scope::root();
     for (f, src, ast) in &files {
         interp.run.file = f.clone();
@@ -136,11 +143,6 @@ pub fn run(
     }
     let p = resources::platform(&mut interp);
     let inputs = dsl::inputs_json(&interp.inputs);
-    let profile_ref = if options.profile_ref.is_empty() {
-        profile_dir.display().to_string()
-    } else {
-        options.profile_ref.clone()
-    };
     Ok(report::report(
         &profile,
         &profile_ref,

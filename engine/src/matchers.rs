@@ -11,8 +11,10 @@ pub enum Kind {
     Cmp,
     /// `eq`.
     Eq,
-    /// `eql`/`equal`/`be(x)`.
+    /// `equal`/`be(x)`: identity.
     Equal,
+    /// `eql`: value and type.
+    Eql,
     /// `be` with no argument (truthiness), or with an operator.
     Be,
     /// `be_nil`.
@@ -41,6 +43,20 @@ pub enum Kind {
     Predicate(String),
     /// `expect(x)`: the value awaiting `.to`.
     Expect(Box<Value>),
+    /// `a.or(b)` / `a.and(b)` (the flag: and).
+    Compound(Box<Matcher>, Box<Matcher>, bool),
+    /// `start_with`.
+    StartWith,
+    /// `end_with`.
+    EndWith,
+    /// `contain_exactly` / `match_array`.
+    ContainExactly,
+    /// `all(matcher)`.
+    All,
+    /// `be_between(a, b)`.
+    Between,
+    /// `be_kind_of`/`be_a`/`be_an`.
+    KindOf,
 }
 
 /// A matcher with its arguments and chains.
@@ -56,6 +72,9 @@ pub struct Matcher {
     pub by: Option<String>,
     /// `.by_user('name')`.
     pub by_user: Option<String>,
+    /// `should`/`should_not` without a matcher, awaiting an operator
+    /// (`should >= 2`); the flag: negated.
+    pub pending: Option<bool>,
 }
 
 fn m(kind: Kind, args: &[Value]) -> Matcher {
@@ -65,7 +84,15 @@ fn m(kind: Kind, args: &[Value]) -> Matcher {
         op: None,
         by: None,
         by_user: None,
+        pending: None,
     }
+}
+
+/// `should`/`should_not` with no matcher: the operator comes next.
+pub fn pending(negated: bool) -> Matcher {
+    let mut p = m(Kind::Operator, &[]);
+    p.pending = Some(negated);
+    p
 }
 
 /// Builds the matcher a call names, if it names one.
@@ -73,7 +100,8 @@ pub fn construct(name: &str, args: &[Value], _line: u32) -> R<Option<Matcher>> {
     Ok(Some(match name {
         "cmp" => m(Kind::Cmp, args),
         "eq" => m(Kind::Eq, args),
-        "eql" | "equal" => m(Kind::Equal, args),
+        "eql" => m(Kind::Eql, args),
+        "equal" => m(Kind::Equal, args),
         "be" if args.is_empty() => m(Kind::Be, args),
         "be" => m(Kind::Equal, args),
         "be_nil" => m(Kind::BeNil, args),
@@ -88,6 +116,21 @@ pub fn construct(name: &str, args: &[Value], _line: u32) -> R<Option<Matcher>> {
         "be_executable" => m(Kind::Permission("executable"), args),
         "be_installed" => m(Kind::Installed, args),
         "contain_duplicates" => m(Kind::ContainDuplicates, args),
+        "start_with" => m(Kind::StartWith, args),
+        "end_with" => m(Kind::EndWith, args),
+        "contain_exactly" => m(Kind::ContainExactly, args),
+        "match_array" => m(
+            Kind::ContainExactly,
+            &match args.first() {
+                Some(Value::Array(a)) => a.borrow().clone(),
+                _ => args.to_vec(),
+            },
+        ),
+        "all" => m(Kind::All, args),
+        "be_between" => m(Kind::Between, args),
+        "be_kind_of" | "be_a_kind_of" | "be_a" | "be_an" | "be_instance_of" | "be_an_instance_of" => {
+            m(Kind::KindOf, args)
+        }
         n if n.starts_with("be_") => m(Kind::Predicate(n[3..].to_string()), args),
         _ => return Ok(None),
     }))
@@ -109,6 +152,13 @@ pub fn chain(mt: &Matcher, name: &str, args: Vec<Value>, line: u32) -> R<Value> 
                 // `be >= 1` compares; plain `be` stays truthiness.
             }
         }
+        "or" | "and" => {
+            let Some(Value::Matcher(other)) = args.first() else {
+                return raise("ArgumentError", format!("`{name}` needs a matcher"), line);
+            };
+            n = m(Kind::Compound(Box::new(mt.clone()), Box::new((**other).clone()), name == "and"), &[]);
+        }
+        "inclusive" | "exclusive" => {}
         "by" => n.by = args.first().map(Value::to_s),
         "by_user" => n.by_user = args.first().map(Value::to_s),
         _ => {
@@ -126,7 +176,8 @@ pub fn chain(mt: &Matcher, name: &str, args: Vec<Value>, line: u32) -> R<Value> 
 }
 
 fn list_desc(args: &[Value]) -> String {
-    let items: Vec<String> = args.iter().map(Value::inspect).collect();
+    // RSpec flattens the expected list for descriptions.
+    let items: Vec<String> = crate::builtins::flatten(args).iter().map(Value::inspect).collect();
     match items.len() {
         0 => String::new(),
         1 => items[0].clone(),
@@ -147,6 +198,7 @@ impl Matcher {
             Kind::Cmp => format!("cmp {op} {}", self.first().inspect()),
             Kind::Eq => format!("eq {}", self.first().inspect()),
             Kind::Equal => format!("equal {}", self.first().inspect()),
+            Kind::Eql => format!("eql {}", self.first().inspect()),
             Kind::Be => match &self.op {
                 Some(op) => format!("be {op} {}", self.first().inspect()),
                 None => "be".into(),
@@ -180,6 +232,22 @@ impl Matcher {
                 }
             }
             Kind::Expect(v) => format!("expect {}", v.inspect()),
+            Kind::Compound(a, b, and) => {
+                format!("{} {} {}", a.description(), if *and { "and" } else { "or" }, b.description())
+            }
+            Kind::StartWith => format!("start with {}", list_desc(&self.args)),
+            Kind::EndWith => format!("end with {}", list_desc(&self.args)),
+            Kind::ContainExactly => format!("contain exactly {}", list_desc(&self.args)),
+            Kind::All => match self.args.first() {
+                Some(Value::Matcher(inner)) => format!("all {}", inner.description()),
+                _ => "all".into(),
+            },
+            Kind::Between => format!(
+                "be between {} and {} (inclusive)",
+                self.first().inspect(),
+                self.args.get(1).map(Value::inspect).unwrap_or_default()
+            ),
+            Kind::KindOf => format!("be a kind of {}", class_arg(&self.first())),
         }
     }
 }
@@ -319,6 +387,30 @@ fn cmp_holds(
     }
 }
 
+fn class_arg(v: &Value) -> String {
+    match v {
+        Value::Sym(c) if c.starts_with("const:") => c[6..].to_string(),
+        Value::Class(c) => c.name.clone(),
+        other => other.inspect(),
+    }
+}
+
+fn indent3(s: &str) -> String {
+    s.split('\n')
+        .map(|l| if l.is_empty() { String::new() } else { format!("   {l}") })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn is_a(v: &Value, class: &str) -> bool {
+    let c = v.class_name();
+    c == class
+        || class == "Object"
+        || (class == "Numeric" && matches!(v, Value::Int(_) | Value::Float(_)))
+        || (class == "Comparable" && matches!(v, Value::Int(_) | Value::Float(_) | Value::Str(_)))
+        || (class == "Enumerable" && matches!(v, Value::Array(_) | Value::Hash(_) | Value::Range(..)))
+}
+
 fn truthy_word(b: bool) -> &'static str {
     if b { "truthy" } else { "falsey" }
 }
@@ -371,7 +463,11 @@ pub fn evaluate(
                     actual.inspect()
                 )
             };
-            (holds, msg + &crate::report::diff_block(&e, actual))
+            (holds, msg + &crate::diff::diff_block(&e, actual))
+        }
+        Kind::Eql => {
+            let holds = equal(actual, &e) && std::mem::discriminant(actual) == std::mem::discriminant(&e);
+            (holds, format!("\nexpected: {}\n     got: {}\n\n(compared using eql?)\n", e.inspect(), actual.inspect()))
         }
         Kind::Equal => {
             let holds =
@@ -454,58 +550,50 @@ pub fn evaluate(
                     "expected {} {not}to match {}",
                     actual.inspect(),
                     e.inspect()
-                ) + &crate::report::diff_block(&e, actual),
+                ) + &crate::diff::diff_block(&e, actual),
             )
         }
         Kind::Include => {
             let one = |x: &Value| -> bool {
-                match actual {
-                    Value::Str(s) => s.contains(&*x.to_s()),
-                    Value::Array(a) => a.borrow().iter().any(|y| equal(x, y)),
-                    Value::Hash(h) => x.key().is_some_and(|k| h.borrow().contains_key(&k)),
+                match (actual, x) {
+                    (Value::Str(s), x) => s.contains(&*x.to_s()),
+                    (Value::Array(a), x) => a.borrow().iter().any(|y| equal(x, y)),
+                    (Value::Hash(h), Value::Hash(pairs)) => pairs
+                        .borrow()
+                        .iter()
+                        .all(|(k, v)| h.borrow().get(k).is_some_and(|w| equal(v, w))),
+                    (Value::Hash(h), x) => x.key().is_some_and(|k| h.borrow().contains_key(&k)),
                     _ => false,
                 }
             };
-            let holds = if negated {
-                !mt.args.iter().any(one)
-            } else {
-                mt.args.iter().all(one)
-            };
-            let holds = if negated { !holds } else { holds };
-            (
-                holds,
-                format!(
-                    "expected {} {not}to include {}",
-                    actual.inspect(),
-                    list_desc(&mt.args)
-                ),
-            )
+            // RSpec names only the items that broke the expectation.
+            let offending: Vec<Value> = mt.args.iter().filter(|x| one(x) == negated).cloned().collect();
+            let holds = if negated { !offending.is_empty() } else { offending.is_empty() };
+            (holds, format!("expected {} {not}to include {}", actual.inspect(), list_desc(&offending)))
         }
         Kind::BeIn => {
             let list = match &e {
                 Value::Array(a) => a.borrow().clone(),
                 v => vec![v.clone()],
             };
-            let holds = match actual {
-                Value::Array(a) if negated => {
-                    !a.borrow().iter().any(|x| list.iter().any(|y| equal(x, y)))
+            let within = |x: &Value| list.iter().any(|y| equal(x, y));
+            let shown = match actual {
+                Value::Array(_) => actual.inspect(),
+                v => v.to_s(),
+            };
+            match actual {
+                Value::Array(a) => {
+                    let items = a.borrow().clone();
+                    if negated {
+                        let common: Vec<Value> = items.iter().filter(|x| within(x)).cloned().collect();
+                        (!common.is_empty(), format!("expected `{shown}` not to be in the list: `{}` \nComm:\n {}", e.inspect(), Value::array(common).inspect()))
+                    } else {
+                        let extra: Vec<Value> = items.iter().filter(|x| !within(x)).cloned().collect();
+                        (extra.is_empty(), format!("expected `{shown}` to be in the list: `{}` \nDiff:\n {}", e.inspect(), Value::array(extra).inspect()))
+                    }
                 }
-                Value::Array(a) => a.borrow().iter().all(|x| list.iter().any(|y| equal(x, y))),
-                x => list.iter().any(|y| equal(x, y)),
-            };
-            let holds = if negated && matches!(actual, Value::Array(_)) {
-                !holds
-            } else {
-                holds
-            };
-            (
-                holds,
-                format!(
-                    "expected `{}` {not}to be in the list: `{}`",
-                    actual.to_s(),
-                    e.inspect()
-                ),
-            )
+                x => (within(x), format!("expected `{shown}` {not}to be in the list: `{}`", e.inspect())),
+            }
         }
         Kind::Permission(p) => {
             let v = crate::resources::permission(
@@ -553,7 +641,19 @@ pub fn evaluate(
         }
         Kind::Predicate(p) => {
             let method = format!("{p}?");
-            let v = interp.send(actual, &method, mt.args.clone(), None, line)?;
+            let v = match interp.send(actual, &method, mt.args.clone(), None, line) {
+                Ok(v) => v,
+                Err(crate::interp::Flow::Error(err))
+                    if err.class == "NoMethodError" && err.message.contains(&format!("`{method}'")) =>
+                {
+                    let who = match actual {
+                        Value::Resource(_) | Value::Object(_) => subject_desc.to_string(),
+                        v => v.inspect(),
+                    };
+                    return Ok(Outcome { passed: false, message: format!("expected {who} to respond to `{method}`") });
+                }
+                Err(e) => return Err(e),
+            };
             let call = if mt.args.is_empty() {
                 format!("{subject_desc}.{method}")
             } else {
@@ -570,11 +670,108 @@ pub fn evaluate(
             )
         }
         Kind::Expect(_) => return raise("ArgumentError", "expect(…) is not a matcher", line),
+        Kind::Compound(a, b, and) => {
+            let x = evaluate(interp, a, actual, false, subject_desc, line)?;
+            let y = evaluate(interp, b, actual, false, subject_desc, line)?;
+            let holds = if *and { x.passed && y.passed } else { x.passed || y.passed };
+            let message = match (*and, x.passed, y.passed) {
+                (true, true, false) => y.message,
+                (true, false, true) => x.message,
+                (and, _, _) => format!(
+                    "{}\n...{}:\n{}",
+                    indent3(&x.message),
+                    if and { "and" } else { "or" },
+                    indent3(&y.message)
+                ),
+            };
+            (holds, message)
+        }
+        Kind::StartWith | Kind::EndWith => {
+            let start = matches!(mt.kind, Kind::StartWith);
+            let holds = match actual {
+                Value::Str(s) => mt.args.iter().all(|a| {
+                    let a = a.to_s();
+                    if start { s.starts_with(&*a) } else { s.ends_with(&*a) }
+                }),
+                Value::Array(a) => {
+                    let a = a.borrow();
+                    let n = mt.args.len();
+                    n <= a.len()
+                        && if start {
+                            a[..n].iter().zip(&mt.args).all(|(x, y)| equal(x, y))
+                        } else {
+                            a[a.len() - n..].iter().zip(&mt.args).all(|(x, y)| equal(x, y))
+                        }
+                }
+                _ => false,
+            };
+            (holds, format!("expected {} {not}to {} with {}", actual.inspect(), if start { "start" } else { "end" }, list_desc(&mt.args)))
+        }
+        Kind::ContainExactly => {
+            let Value::Array(a) = actual else {
+                return Ok(Outcome { passed: negated, message: format!("expected a collection that can be converted to an array with `#to_ary` or `#to_a`, but got {}", actual.inspect()) });
+            };
+            let mut extra: Vec<Value> = a.borrow().clone();
+            let mut missing = Vec::new();
+            for e in &mt.args {
+                match extra.iter().position(|x| equal(x, e)) {
+                    Some(i) => {
+                        extra.remove(i);
+                    }
+                    None => missing.push(e.clone()),
+                }
+            }
+            let holds = extra.is_empty() && missing.is_empty();
+            let mut msg = format!(
+                "expected collection contained:  {}\nactual collection contained:    {}\n",
+                Value::array(sorted(&mt.args)).inspect(),
+                Value::array(sorted(&a.borrow())).inspect()
+            );
+            if !missing.is_empty() {
+                msg.push_str(&format!("the missing elements were:      {}\n", Value::array(sorted(&missing)).inspect()));
+            }
+            if !extra.is_empty() {
+                msg.push_str(&format!("the extra elements were:        {}\n", Value::array(sorted(&extra)).inspect()));
+            }
+            (holds, msg)
+        }
+        Kind::All => {
+            let Some(Value::Matcher(inner)) = mt.args.first() else {
+                return raise("ArgumentError", "all needs a matcher", line);
+            };
+            let items = match actual {
+                Value::Array(a) => a.borrow().clone(),
+                other => return Ok(Outcome { passed: negated, message: format!("expected {} to all {}, but was not iterable", other.inspect(), inner.description()) }),
+            };
+            let mut failures = Vec::new();
+            for (i, x) in items.iter().enumerate() {
+                let o = evaluate(interp, inner, x, false, &x.inspect(), line)?;
+                if !o.passed {
+                    failures.push(format!("object at index {i} failed to match:\n   {}", o.message.trim()));
+                }
+            }
+            (failures.is_empty(), format!("expected {} to all {}\n\n{}", actual.inspect(), inner.description(), failures.join("\n\n")))
+        }
+        Kind::Between => {
+            let hi = mt.args.get(1).cloned().unwrap_or(Value::Nil);
+            let holds = crate::builtins::range_includes(&e, &hi, false, actual);
+            (holds, format!("expected {} {not}to be between {} and {} (inclusive)", actual.inspect(), e.inspect(), hi.inspect()))
+        }
+        Kind::KindOf => {
+            let class = class_arg(&e);
+            (is_a(actual, &class), format!("expected {} {not}to be a kind of {class}", actual.inspect()))
+        }
     };
     Ok(Outcome {
         passed: holds != negated,
         message,
     })
+}
+
+fn sorted(v: &[Value]) -> Vec<Value> {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| crate::value::compare(a, b).unwrap_or(std::cmp::Ordering::Equal));
+    v
 }
 
 #[cfg(test)]

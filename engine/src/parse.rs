@@ -642,3 +642,12 @@ mod tests {
         assert!(parse("x.rb", b"control 'x' do\n").is_err());
     }
 }
+#[cfg(test)]
+mod dump {
+    #[test]
+    fn dump_ast() {
+        if let Ok(src) = std::env::var("DSCAN_DUMP_RUBY") {
+            println!("{:#?}", super::parse("x.rb", src.as_bytes()).unwrap());
+        }
+    }
+}

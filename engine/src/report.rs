@@ -4,13 +4,6 @@ use serde_json::{Map, Value as J, json};
 
 use crate::dsl::{CheckResult, Control};
 use crate::profile::Profile;
-use crate::value::Value;
-
-/// RSpec's "Diff:" block. Not produced yet: messages of diffable matchers
-/// on multi-line values lack it (a known difference from InSpec).
-pub fn diff_block(_expected: &Value, _actual: &Value) -> String {
-    String::new()
-}
 
 fn result_json(r: &CheckResult, start: &str) -> J {
     let mut m = Map::new();

@@ -182,8 +182,14 @@ impl Value {
             Value::Int(i) => i.to_string(),
             Value::Float(f) => float_to_s(*f),
             Value::Str(s) => inspect_str(s),
-            Value::Sym(s) => format!(":{s}"),
-            Value::Regex(r) => format!("/{}/{}", r.source, r.flags),
+            Value::Sym(s) => {
+                if symbol_is_plain(s) {
+                    format!(":{s}")
+                } else {
+                    format!(":{}", inspect_str(s))
+                }
+            }
+            Value::Regex(r) => format!("/{}/{}", escape_slashes(&r.source), r.flags),
             Value::Array(a) => {
                 let items: Vec<String> = a.borrow().iter().map(Value::inspect).collect();
                 format!("[{}]", items.join(", "))
@@ -233,6 +239,35 @@ fn regex_to_s_prefix(flags: &str) -> String {
     } else {
         format!("(?{on}-{off}:")
     }
+}
+
+/// A regexp source as `Regexp#inspect` shows it: unescaped `/` escaped.
+fn escape_slashes(src: &str) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut escaped = false;
+    for c in src.chars() {
+        if c == '/' && !escaped {
+            out.push('\\');
+        }
+        escaped = c == '\\' && !escaped;
+        out.push(c);
+    }
+    out
+}
+
+/// Whether a symbol prints without quotes (`:abc`, `:a?`, `:+`).
+fn symbol_is_plain(s: &str) -> bool {
+    const OPERATORS: [&str; 20] = [
+        "+", "-", "*", "/", "%", "**", "==", "!=", "<", "<=", ">", ">=", "<=>", "===", "=~", "!",
+        "[]", "[]=", "<<", ">>",
+    ];
+    if OPERATORS.contains(&s) {
+        return true;
+    }
+    let body = s.strip_suffix(['?', '!', '=']).unwrap_or(s);
+    let mut chars = body.chars();
+    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 /// Ruby's `Float#to_s`.

@@ -1,5 +1,7 @@
 //! InSpec resources, computed from the target's files.
 
+pub mod table;
+
 use std::rc::Rc;
 
 use indexmap::IndexMap;
@@ -43,7 +45,11 @@ enum Data {
         lstat: Option<Stat>,
     },
     Os(Rc<Platform>),
-    Table(Vec<IndexMap<String, Value>>, String),
+    Table(table::Table),
+    /// A failed table resource's stand-in: every method returns it.
+    Catcher,
+    /// etc_group's filtered view.
+    GroupView(table::Table),
     Config(Value),
     None,
 }
@@ -127,49 +133,7 @@ fn user_names(interp: &Interp<'_>, file: &str) -> IndexMap<u32, String> {
     m
 }
 
-fn passwd_rows(text: &str) -> Vec<IndexMap<String, Value>> {
-    let cols = ["user", "password", "uid", "gid", "desc", "home", "shell"];
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            cols.iter()
-                .enumerate()
-                .map(|(i, c)| {
-                    (
-                        c.to_string(),
-                        f.get(i).map(|s| Value::str(s)).unwrap_or(Value::Nil),
-                    )
-                })
-                .collect()
-        })
-        .collect()
-}
 
-fn group_rows(text: &str) -> Vec<IndexMap<String, Value>> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            let mut m = IndexMap::new();
-            m.insert("name".into(), Value::str(f.first().copied().unwrap_or("")));
-            m.insert(
-                "password".into(),
-                f.get(1).map(|s| Value::str(s)).unwrap_or(Value::Nil),
-            );
-            m.insert(
-                "gid".into(),
-                f.get(2)
-                    .and_then(|s| s.parse().ok())
-                    .map(Value::Int)
-                    .unwrap_or(Value::Nil),
-            );
-            let members = f.get(3).copied().unwrap_or("");
-            m.insert("members".into(), Value::str(members));
-            m
-        })
-        .collect()
-}
 
 /// Parses `key = value` / `key value` lines (parse_config's defaults: `=`, `#` comments).
 fn parse_config(text: &str, sep: &str) -> Value {
@@ -227,21 +191,34 @@ pub fn construct(
             let id = p.name.clone();
             res(name, label.into(), id, None, Data::Os(p))
         }
-        "passwd" | "etc_group" | "shadow" => {
+        "passwd" | "etc_group" | "shadow" | "etc_hosts" => {
             let (default, label) = match name {
                 "passwd" => ("/etc/passwd", "/etc/passwd"),
                 "etc_group" => ("/etc/group", "/etc/group"),
+                "etc_hosts" => ("/etc/hosts", "Hosts File"),
                 _ => ("/etc/shadow", "/etc/shadow"),
             };
-            let path = if a0.is_empty() { default.to_string() } else { a0.clone() };
-            let id = if name == "passwd" { String::new() } else { path.clone() };
-            match read_text(interp, &path) {
-                Ok(t) => {
-                    let rows = if name == "etc_group" { group_rows(&t) } else { passwd_rows(&t) };
-                    res(name, label.into(), id, None, Data::Table(rows, label.into()))
-                }
-                Err(e) => res(name, label.into(), id, Some(e), Data::None),
-            }
+            let path = if a0.is_empty() {
+                default.to_string()
+            } else {
+                a0.clone()
+            };
+            let id = if name == "passwd" || name == "etc_hosts" {
+                String::new()
+            } else {
+                path.clone()
+            };
+            let (text, skipped) = match read_text(interp, &path) {
+                Ok(t) => (t, None),
+                Err(e) => (String::new(), Some(e)),
+            };
+            let t = match name {
+                "passwd" => table::passwd(&text),
+                "etc_group" => table::etc_group(&text),
+                "etc_hosts" => table::etc_hosts(&text),
+                _ => table::shadow(&text),
+            };
+            res(name, label.into(), id, skipped, Data::Table(t))
         }
         "login_defs" => match read_text(interp, "/etc/login.defs") {
             Ok(t) => res(name, "login.defs".into(), "/etc/login.defs".into(), None, Data::Config(parse_config(&t, " "))),
@@ -351,7 +328,35 @@ pub fn call(
     if let Some(reason) = &r.skipped
         && !matches!(name, "to_s" | "resource_skipped?" | "exist?")
     {
-        return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line);
+        match &r.data {
+            // A failed shadow answers with a stand-in that swallows calls.
+            Data::Table(_) if r.name == "shadow" => {
+                let shown = format!("Inspec::Resources::Shadow ({reason})");
+                return Ok(Value::Resource(Rc::new(Resource {
+                    name: "Object".into(),
+                    to_s: shown.clone(),
+                    params: "[]".into(),
+                    id: shown,
+                    skipped: Some(reason.clone()),
+                    data: Data::Catcher,
+                })));
+            }
+            Data::Table(t) if name == "where" => {
+                let Value::Resource(filtered) = table_answer(interp, r, t, name, args, block, line)? else {
+                    return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line);
+                };
+                return Ok(Value::Resource(Rc::new(Resource {
+                    name: filtered.name.clone(),
+                    to_s: filtered.to_s.clone(),
+                    params: "[]".into(),
+                    id: String::new(),
+                    skipped: Some(reason.clone()),
+                    data: Data::None,
+                })));
+            }
+            Data::Catcher => return Ok(Value::Resource(r.clone())),
+            _ => return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line),
+        }
     }
     match (&r.data, name) {
         (_, "to_s") => Ok(Value::str(&r.to_s)),
@@ -392,7 +397,18 @@ pub fn call(
                 line,
             ),
         },
-        (Data::Table(rows, label), _) => table_method(rows, label, name, args, block, line),
+        (Data::Table(t), _) => table_answer(interp, r, t, name, args, block, line),
+        (Data::GroupView(t), _) => match name {
+            "groups" | "gids" | "users" | "entries" | "count" => {
+                table_answer(interp, r, t, name, args, block, line)
+            }
+            _ => raise(
+                "NoMethodError",
+                format!("undefined method `{name}' for {}", r.to_s),
+                line,
+            ),
+        },
+        (Data::Catcher, _) => Ok(Value::Resource(r.clone())),
         (Data::Config(v), _) => match name {
             "params" => Ok(v.clone()),
             "[]" => interp.send(v, "[]", args, None, line),
@@ -554,119 +570,38 @@ fn file_method(
     })
 }
 
-fn table_method(
-    rows: &[IndexMap<String, Value>],
-    label: &str,
+fn table_answer(
+    interp: &mut Interp<'_>,
+    r: &Rc<Resource>,
+    t: &table::Table,
     name: &str,
     args: Vec<Value>,
     block: Option<Rc<Closure>>,
     line: u32,
 ) -> R<Value> {
-    let column = |field: &str| -> Value {
-        Value::array(
-            rows.iter()
-                .map(|r| r.get(field).cloned().unwrap_or(Value::Nil))
-                .collect(),
-        )
-    };
-    let field = match name {
-        "users" if label == "/etc/group" => {
-            let mut out = Vec::new();
-            for r in rows {
-                let m = r.get("members").map(Value::to_s).unwrap_or_default();
-                out.extend(m.split(',').filter(|s| !s.is_empty()).map(Value::str));
-            }
-            return Ok(Value::array(out));
-        }
-        "users" | "user" => "user",
-        "passwords" => "password",
-        "uids" => "uid",
-        "gids" => "gid",
-        "descs" => "desc",
-        "homes" => "home",
-        "shells" => "shell",
-        "groups" | "names" => "name",
-        "count" => return Ok(Value::Int(rows.len() as i64)),
-        "entries" | "params" => {
-            return Ok(Value::array(
-                rows.iter()
-                    .map(|r| {
-                        Value::hash(
-                            r.iter()
-                                .map(|(k, v)| (Key::Sym(k.clone()), v.clone()))
-                                .collect(),
-                        )
-                    })
-                    .collect(),
-            ));
-        }
-        "exist?" | "exists?" => return Ok(Value::Bool(!rows.is_empty())),
-        "where" => {
-            let mut kept = Vec::new();
-            for r in rows {
-                let mut ok = true;
-                if let Some(Value::Hash(h)) = args.first() {
-                    for (k, want) in h.borrow().iter() {
-                        let got = r.get(&k.to_value().to_s()).cloned().unwrap_or(Value::Nil);
-                        let hit = match want {
-                            Value::Regex(re) => re.re.is_match(&got.to_s()),
-                            w => got.to_s() == w.to_s(),
-                        };
-                        ok &= hit;
-                    }
-                }
-                if let Some(b) = &block {
-                    let _ = b;
-                    return raise(
-                        "Dscan::Unsupported",
-                        "FilterTable where with a block is not supported yet",
-                        line,
-                    );
-                }
-                if ok {
-                    kept.push(r.clone());
-                }
-            }
-            let desc = match args.first() {
-                Some(Value::Hash(h)) => h
-                    .borrow()
-                    .iter()
-                    .map(|(k, v)| format!("{} == {}", k.to_value().to_s(), v.inspect()))
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                _ => String::new(),
-            };
-            return Ok(Value::Resource(Rc::new(Resource {
-                name: "FilterTable::Table".into(),
-                to_s: format!("{label} with {desc}"),
+    Ok(match table::call(interp, t, name, args, block, line)? {
+        table::Answer::Value(v) => v,
+        table::Answer::Table(next) => Value::Resource(Rc::new(Resource {
+            name: "FilterTable::Table".into(),
+            to_s: next.to_s(),
+            params: "[]".into(),
+            id: String::new(),
+            skipped: None,
+            data: Data::Table(next),
+        })),
+        table::Answer::GroupView(next) => {
+            // InSpec prints the view object itself (with its address).
+            let shown = format!("#<Inspec::Resources::EtcGroupView:0x{:016x}>", Rc::as_ptr(r) as usize);
+            Value::Resource(Rc::new(Resource {
+                name: "Object".into(),
+                to_s: shown,
                 params: "[]".into(),
                 id: String::new(),
                 skipped: None,
-                data: Data::Table(kept, label.to_string()),
-            })));
+                data: Data::GroupView(next),
+            }))
         }
-        _ => {
-            return raise(
-                "NoMethodError",
-                format!("undefined method `{name}' for {label}"),
-                line,
-            );
-        }
-    };
-    if let Some(first) = args.first() {
-        // `passwd.uids(0)`: a filtered table.
-        let mut h = IndexMap::new();
-        h.insert(Key::Sym(field.to_string()), first.clone());
-        return table_method(
-            rows,
-            label,
-            "where",
-            vec![Value::hash(h)],
-            None,
-            line,
-        );
-    }
-    Ok(column(field))
+    })
 }
 
 /// Class-level macros in library resources (`name 'x'`, `desc`, `supports`…).

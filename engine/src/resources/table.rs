@@ -1,0 +1,339 @@
+//! InSpec's FilterTable: rows of named fields, plural column methods,
+//! `where` with criteria or a block, and the "with …" descriptions RSpec
+//! prints for filtered tables.
+
+use std::rc::Rc;
+
+use indexmap::IndexMap;
+
+use crate::ast::{Kind, Node};
+use crate::interp::{Closure, Interp, R, Scope, raise};
+use crate::value::{Key, Value, equal};
+
+/// One row: field name to value.
+pub type Row = IndexMap<String, Value>;
+
+/// Which resource's table rules apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// A plain FilterTable (passwd, shadow, etc_hosts…).
+    Plain,
+    /// `etc_group`: `where` returns an EtcGroupView, and a block is ignored.
+    EtcGroup,
+}
+
+/// A table (a resource's, or a filtered one).
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// The rows.
+    pub rows: Vec<Row>,
+    /// Plural method → field.
+    pub columns: Vec<(&'static str, &'static str)>,
+    /// The resource's `to_s`.
+    pub label: String,
+    /// The accumulated criteria ("uid == 0 gid == 0").
+    pub criteria: String,
+    /// Rules.
+    pub flavor: Flavor,
+}
+
+impl Table {
+    /// `to_s` as RSpec prints the described table.
+    pub fn to_s(&self) -> String {
+        if self.criteria.is_empty() {
+            self.label.clone()
+        } else {
+            format!("{} with {}", self.label, self.criteria)
+        }
+    }
+
+    fn column(&self, field: &str) -> Value {
+        Value::array(self.rows.iter().map(|r| r.get(field).cloned().unwrap_or(Value::Nil)).collect())
+    }
+
+    fn entries(&self) -> Value {
+        Value::array(
+            self.rows
+                .iter()
+                .map(|r| Value::hash(r.iter().map(|(k, v)| (Key::Sym(k.clone()), v.clone())).collect()))
+                .collect(),
+        )
+    }
+}
+
+fn matches(field: &Value, criterion: &Value) -> bool {
+    match (field, criterion) {
+        (f, Value::Regex(r)) => r.re.is_match(&f.to_s()),
+        (Value::Str(s), Value::Int(i)) => s.trim().parse::<i64>().ok() == Some(*i),
+        (Value::Int(i), Value::Str(s)) => s.trim().parse::<i64>().ok() == Some(*i),
+        (f, c) => equal(f, c),
+    }
+}
+
+const OPERATORS: [&str; 12] = ["==", "!=", "<", "<=", ">", ">=", "=~", "!~", "===", "+", "-", "*"];
+
+/// The description FilterTable's tracer prints for a `where` block
+/// (`uid.to_i >= 1000` reads "uid to_i >= 1000").
+fn trace(interp: &mut Interp<'_>, n: &Node, b: &Rc<Closure>) -> String {
+    match &n.kind {
+        Kind::Seq(items) if items.len() == 1 => trace(interp, &items[0], b),
+        Kind::And(x, y) | Kind::Or(x, y) => format!("{} {}", trace(interp, x, b), trace(interp, y, b)),
+        Kind::LVar(name) => name.clone(),
+        Kind::Call { recv: None, name, args, .. } if args.is_empty() => name.clone(),
+        Kind::Call { recv: Some(r), name, args, .. } => {
+            let left = trace(interp, r, b);
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| match interp.eval(a, &b.env, &b.this) {
+                    Ok(v) => v.inspect(),
+                    Err(_) => "?".into(),
+                })
+                .collect();
+            if name == "!" {
+                format!("{left} !")
+            } else if OPERATORS.contains(&name.as_str()) {
+                format!("{left} {name} {}", shown.join(", "))
+            } else if shown.is_empty() {
+                format!("{left} {name}")
+            } else {
+                format!("{left} {name}({})", shown.join(", "))
+            }
+        }
+        _ => match interp.eval(n, &b.env, &b.this) {
+            Ok(v) => v.inspect(),
+            Err(_) => "?".into(),
+        },
+    }
+}
+
+/// Evaluates a `where` block against one row: its fields read as methods.
+fn row_holds(interp: &mut Interp<'_>, b: &Rc<Closure>, row: &Row, line: u32) -> R<bool> {
+    let env = Scope::child(&b.env);
+    for (k, v) in row {
+        env.define(&format!("\u{0}{k}"), v.clone());
+    }
+    let c = Rc::new(Closure {
+        block: b.block.clone(),
+        env,
+        this: b.this.clone(),
+    });
+    Ok(interp.call_block(&c, vec![], line)?.truthy())
+}
+
+/// What a table method returns.
+pub enum Answer {
+    /// A plain value.
+    Value(Value),
+    /// A filtered table.
+    Table(Table),
+    /// An EtcGroupView (etc_group's filtered object).
+    GroupView(Table),
+}
+
+/// Calls `name` on a table.
+pub fn call(
+    interp: &mut Interp<'_>,
+    t: &Table,
+    name: &str,
+    args: Vec<Value>,
+    block: Option<Rc<Closure>>,
+    line: u32,
+) -> R<Answer> {
+    if let Some((_, field)) = t.columns.iter().find(|(m, _)| *m == name) {
+        if let Some(c) = args.first() {
+            // `passwd.users(/^r/)` filters by that column.
+            let mut h = IndexMap::new();
+            h.insert(Key::Sym(field.to_string()), c.clone());
+            return call(interp, t, "where", vec![Value::hash(h)], None, line);
+        }
+        if t.flavor == Flavor::EtcGroup && name == "users" {
+            let mut out = Vec::new();
+            for r in &t.rows {
+                let m = r.get("members").map(Value::to_s).unwrap_or_default();
+                out.extend(m.split(',').filter(|s| !s.is_empty()).map(Value::str));
+            }
+            return Ok(Answer::Value(Value::array(out)));
+        }
+        return Ok(Answer::Value(t.column(field)));
+    }
+    Ok(Answer::Value(match name {
+        "entries" | "params" | "raw_data" => t.entries(),
+        "count" | "length" | "size" => Value::Int(t.rows.len() as i64),
+        "exist?" | "exists?" => Value::Bool(!t.rows.is_empty()),
+        "empty?" => Value::Bool(t.rows.is_empty()),
+        "to_s" => Value::str(&t.to_s()),
+        "where" => {
+            let mut kept = Vec::new();
+            let mut words = Vec::new();
+            if let Some(Value::Hash(h)) = args.first() {
+                for (k, c) in h.borrow().iter() {
+                    words.push(format!("{} == {}", k.to_value().to_s(), c.inspect()));
+                }
+            }
+            if let Some(b) = &block {
+                if t.flavor == Flavor::EtcGroup {
+                    // etc_group's `where` takes no block: it returns nil.
+                    return Ok(Answer::Value(Value::Nil));
+                }
+                let body = (*b.block.body).clone();
+                words.push(trace(interp, &body, b));
+            }
+            for r in &t.rows {
+                let mut ok = true;
+                if let Some(Value::Hash(h)) = args.first() {
+                    for (k, c) in h.borrow().iter() {
+                        let field = r.get(&k.to_value().to_s()).cloned().unwrap_or(Value::Nil);
+                        ok &= matches(&field, c);
+                    }
+                }
+                if ok && let Some(b) = &block {
+                    ok = row_holds(interp, b, r, line)?;
+                }
+                if ok {
+                    kept.push(r.clone());
+                }
+            }
+            let mut criteria = t.criteria.clone();
+            for w in words {
+                if !criteria.is_empty() {
+                    criteria.push(' ');
+                }
+                criteria.push_str(&w);
+            }
+            let next = Table {
+                rows: kept,
+                columns: t.columns.clone(),
+                label: t.label.clone(),
+                criteria,
+                flavor: t.flavor,
+            };
+            return Ok(if t.flavor == Flavor::EtcGroup {
+                Answer::GroupView(next)
+            } else {
+                Answer::Table(next)
+            });
+        }
+        _ => return raise("NoMethodError", format!("undefined method `{name}' for {}", t.to_s()), line),
+    }))
+}
+
+fn split_rows(text: &str, fields: &[&str], sep: char) -> Vec<Row> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(sep).collect();
+            fields
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.to_string(), f.get(i).map(|s| Value::str(s)).unwrap_or(Value::Nil)))
+                .collect()
+        })
+        .collect()
+}
+
+/// `/etc/passwd`.
+pub fn passwd(text: &str) -> Table {
+    Table {
+        rows: split_rows(text, &["user", "password", "uid", "gid", "desc", "home", "shell"], ':'),
+        columns: vec![
+            ("users", "user"),
+            ("passwords", "password"),
+            ("uids", "uid"),
+            ("gids", "gid"),
+            ("descs", "desc"),
+            ("homes", "home"),
+            ("shells", "shell"),
+        ],
+        label: "/etc/passwd".into(),
+        criteria: String::new(),
+        flavor: Flavor::Plain,
+    }
+}
+
+/// `/etc/shadow`.
+pub fn shadow(text: &str) -> Table {
+    let fields = [
+        "user",
+        "password",
+        "last_change",
+        "min_days",
+        "max_days",
+        "warn_days",
+        "inactive_days",
+        "expiry_date",
+        "reserved",
+    ];
+    let mut rows = split_rows(text, &fields, ':');
+    // Empty fields read as nil.
+    for r in &mut rows {
+        for v in r.values_mut() {
+            if matches!(v, Value::Str(s) if s.is_empty()) {
+                *v = Value::Nil;
+            }
+        }
+    }
+    Table {
+        rows,
+        columns: vec![
+            ("users", "user"),
+            ("passwords", "password"),
+            ("last_changes", "last_change"),
+            ("min_days", "min_days"),
+            ("max_days", "max_days"),
+            ("warn_days", "warn_days"),
+            ("inactive_days", "inactive_days"),
+            ("expiry_dates", "expiry_date"),
+        ],
+        label: "/etc/shadow".into(),
+        criteria: String::new(),
+        flavor: Flavor::Plain,
+    }
+}
+
+/// `/etc/group` (gids are Integers).
+pub fn etc_group(text: &str) -> Table {
+    let mut rows = split_rows(text, &["name", "password", "gid", "members"], ':');
+    for r in &mut rows {
+        if let Some(g) = r.get("gid").map(Value::to_s) {
+            r.insert("gid".into(), g.parse::<i64>().map(Value::Int).unwrap_or(Value::Nil));
+        }
+    }
+    Table {
+        rows,
+        columns: vec![("groups", "name"), ("gids", "gid"), ("users", "members"), ("passwords", "password")],
+        label: "/etc/group".into(),
+        criteria: String::new(),
+        flavor: Flavor::EtcGroup,
+    }
+}
+
+/// `/etc/hosts`.
+pub fn etc_hosts(text: &str) -> Table {
+    let rows = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let mut r = Row::new();
+            r.insert("ip_address".into(), Value::str(f[0]));
+            r.insert("primary_name".into(), f.get(1).map(|s| Value::str(s)).unwrap_or(Value::Nil));
+            r.insert(
+                "all_host_names".into(),
+                Value::array(f[1..].iter().map(|s| Value::str(s)).collect()),
+            );
+            r
+        })
+        .collect();
+    Table {
+        rows,
+        columns: vec![
+            ("ip_address", "ip_address"),
+            ("primary_name", "primary_name"),
+            ("all_host_names", "all_host_names"),
+        ],
+        label: "Hosts File".into(),
+        criteria: String::new(),
+        flavor: Flavor::Plain,
+    }
+}
