@@ -233,6 +233,10 @@ pub fn call(
         "==" | "eql?" | "equal?" => return Ok(Value::Bool(equal(recv, &arg(&args, 0)))),
         "!=" => return Ok(Value::Bool(!equal(recv, &arg(&args, 0)))),
         "!" => return Ok(Value::Bool(!recv.truthy())),
+        "!~" => {
+            let m = call(interp, recv, "=~", args, None, line)?;
+            return Ok(Value::Bool(!m.truthy()));
+        }
         "===" => return Ok(Value::Bool(crate::interp::case_eq(recv, &arg(&args, 0)))),
         "is_a?" | "kind_of?" | "instance_of?" => {
             let want = match arg(&args, 0) {

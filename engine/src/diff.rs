@@ -90,8 +90,10 @@ fn script<'a>(old: &[&'a str], new: &[&'a str]) -> Vec<(Op, &'a str)> {
 
 fn range(start: usize, len: usize) -> String {
     // diff-lcs prints a one-line range without its length.
-    if len <= 1 {
-        format!("{}", if len == 0 { start } else { start + 1 })
+    if len == 0 {
+        format!("{start},0")
+    } else if len == 1 {
+        format!("{}", start + 1)
     } else {
         format!("{},{len}", start + 1)
     }
@@ -150,18 +152,35 @@ fn unified(old: &str, new: &str) -> String {
 }
 
 /// `"\nDiff:…"` for a failure message, or `""` when RSpec shows none.
+///
+/// RSpec flattens both values: all strings diff only when one spans
+/// several lines; otherwise values without numbers diff as printed.
 pub fn diff_block(expected: &Value, actual: &Value) -> String {
-    let (e, a) = match (expected, actual) {
-        // Two strings are diffed as they are; anything else as printed.
-        (Value::Str(e), Value::Str(a)) => (e.to_string(), a.to_string()),
-        _ => match (object_to_string(expected), object_to_string(actual)) {
-            (Some(e), Some(a)) => (e, a),
-            _ => return String::new(),
-        },
-    };
-    if !e.trim_end_matches('\n').contains('\n') && !a.trim_end_matches('\n').contains('\n') {
+    if matches!(expected, Value::Nil) || matches!(actual, Value::Nil) {
         return String::new();
     }
+    let flat: Vec<Value> = crate::builtins::flatten(&[expected.clone(), actual.clone()]);
+    let (e, a) = if flat.iter().all(|v| matches!(v, Value::Str(_))) {
+        let joined = |v: &Value| match v {
+            Value::Array(_) => crate::builtins::flatten(&[v.clone()])
+                .iter()
+                .map(Value::to_s)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            v => v.to_s(),
+        };
+        if !flat.iter().any(|v| v.to_s().contains('\n')) {
+            return String::new();
+        }
+        (joined(expected), joined(actual))
+    } else if flat.iter().any(|v| matches!(v, Value::Int(_) | Value::Float(_) | Value::Proc(_))) {
+        return String::new();
+    } else {
+        match (object_to_string(expected), object_to_string(actual)) {
+            (Some(e), Some(a)) => (e, a),
+            _ => return String::new(),
+        }
+    };
     let d = unified(&e, &a);
     if d.is_empty() {
         String::new()
@@ -186,6 +205,12 @@ mod tests {
             "\nDiff:\n@@ -1,2 +1,2 @@\n line one\n-line 2\n+line two\n"
         );
         assert_eq!(diff_block(&Value::str("a"), &Value::str("b")), "");
+        assert_eq!(
+            diff_block(&Value::Bool(true), &Value::Bool(false)),
+            "\nDiff:\n@@ -1 +1 @@\n-true\n+false\n"
+        );
+        let names = |v: &[&str]| Value::array(v.iter().map(|s| Value::str(s)).collect());
+        assert_eq!(diff_block(&names(&["root"]), &names(&["nobody"])), "");
         assert_eq!(diff_block(&Value::Int(1), &Value::str("a\nb")), "");
     }
 }

@@ -117,12 +117,13 @@ pub struct Run {
     control_skip: Option<String>,
     /// The profile path as given (for "Control Source Code Error" paths).
     pub profile_ref: String,
+    /// File-level titles, by control file.
+    pub file_titles: IndexMap<String, String>,
 }
 
 #[derive(Debug)]
 struct ExampleState {
     subject: Value,
-    subject_desc: String,
     description: Option<String>,
     failure: Option<String>,
 }
@@ -318,7 +319,14 @@ pub fn call(
             Ok(Value::Nil)
         }
         "title" => {
-            if let Some(c) = &mut interp.run.current { c.title = Some(a0.to_s()) }
+            match &mut interp.run.current {
+                Some(c) => c.title = Some(a0.to_s()),
+                // A file-level title names the file's group.
+                None => {
+                    let file = interp.run.file.clone();
+                    interp.run.file_titles.insert(file, a0.to_s());
+                }
+            }
             Ok(Value::Nil)
         }
         "desc" => {
@@ -664,10 +672,24 @@ fn error_result(code_desc: &str, e: &RubyError) -> CheckResult {
     }
 }
 
-fn described(v: &Value) -> (String, String, String) {
+/// The reporter's resource_id for a title string: the class name trimmed
+/// off its front, capped at 256 characters.
+fn title_id(title: &str, class: &str) -> String {
+    let trimmed = if title.len() >= class.len() && title.is_char_boundary(class.len()) && title[..class.len()].eq_ignore_ascii_case(class) {
+        title[class.len()..].trim()
+    } else {
+        title.trim()
+    };
+    let candidate = if trimmed.is_empty() { title } else { trimmed };
+    candidate.chars().take(256).collect()
+}
+
+fn described(v: &Value, title: &str) -> (String, String, String) {
     match v {
         Value::Resource(r) => (r.name.clone(), r.params.clone(), r.id.clone()),
-        Value::Str(s) => ("Object".into(), "[]".into(), s.trim().chars().take(256).collect()),
+        Value::Str(s) => ("Object".into(), "[]".into(), title_id(s, "Object")),
+        // A falsy subject leaves the group's description as the title.
+        Value::Nil | Value::Bool(false) => ("Object".into(), "[]".into(), title_id(title, "Object")),
         Value::Int(_) | Value::Float(_) => ("Numeric".into(), "[]".into(), String::new()),
         Value::Object(o) => (
             o.class
@@ -715,7 +737,8 @@ fn run_group(
         (Subject::Its(_), Some(p)) => p.clone(),
         (_, _) => subject.as_ref().ok().cloned().unwrap_or(Value::Nil),
     };
-    let (rc, rp, rid) = described(&described_value);
+    let top_title = parents.first().map(|p| p.0.as_str()).unwrap_or(&g.desc);
+    let (rc, rp, rid) = described(&described_value, top_title);
     let mut names: Vec<String> = parents.iter().map(|p| p.0.clone()).collect();
     names.push(g.desc.clone());
     let full = names.join(" ");
@@ -749,7 +772,6 @@ fn run_group(
         });
         return Ok(());
     }
-    let subject_desc = describe_of(interp, &described_value, 0)?;
     let base = CheckResult {
         resource_class: rc,
         resource_params: rp,
@@ -760,7 +782,7 @@ fn run_group(
         let value = subject.clone().unwrap_or(Value::Nil);
         let m = m.clone();
         let negated = *negated;
-        run_example(interp, &base, &full, &subject_desc, Ok(value), None, out, |interp, v| {
+        run_example(interp, &base, &full, Ok(value), None, out, |interp, v| {
             expectation(interp, &m, v, negated, false, 0)
         })?;
         return Ok(());
@@ -771,7 +793,7 @@ fn run_group(
             (None, v) => v.clone(),
         };
         let block = block.clone();
-        run_example(interp, &base, &full, &subject_desc, value, desc.as_deref(), out, |interp, _| {
+        run_example(interp, &base, &full, value, desc.as_deref(), out, |interp, _| {
             interp.call_block(&block, vec![], 0)
         })?;
     }
@@ -789,7 +811,6 @@ fn run_example(
     interp: &mut Interp<'_>,
     base: &CheckResult,
     full: &str,
-    subject_desc: &str,
     subject: Result<Value, RubyError>,
     desc: Option<&str>,
     out: &mut Vec<CheckResult>,
@@ -811,14 +832,12 @@ fn run_example(
     };
     interp.run.example = Some(ExampleState {
         subject: value.clone(),
-        subject_desc: subject_desc.to_string(),
         description: None,
         failure: None,
     });
     let r = body(interp, value);
     let ex = interp.run.example.take().unwrap_or(ExampleState {
         subject: Value::Nil,
-        subject_desc: String::new(),
         description: None,
         failure: None,
     });
@@ -903,16 +922,10 @@ fn its_value(
 ) -> Result<Value, RubyError> {
     
     match attr {
+        // rspec-its: `subject[*keys]`.
         Value::Array(keys) => {
             let keys = keys.borrow().clone();
-            let mut cur = base.clone();
-            for k in keys {
-                cur = match interp.send(&cur, "[]", vec![k], None, line) {
-                    Ok(v) => v,
-                    Err(e) => return Err(flow_error(e)),
-                };
-            }
-            Ok(cur)
+            interp.send(base, "[]", keys, None, line).map_err(flow_error)
         }
         v => {
             let mut cur = base.clone();

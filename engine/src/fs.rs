@@ -265,7 +265,8 @@ pub fn clean(path: &str) -> String {
 }
 
 /// Resolves every symlink in `path` as the target would (`readlink -f`),
-/// within the root; `None` when a component is missing or links loop.
+/// within the root; `None` when a component before the last is missing or
+/// links loop.
 pub fn canonicalize(fs: &dyn TargetFs, path: &str) -> Option<String> {
     let mut pending: Vec<String> = path.split('/').rev().map(str::to_string).collect();
     let mut done: Vec<String> = Vec::new();
@@ -284,7 +285,15 @@ pub fn canonicalize(fs: &dyn TargetFs, path: &str) -> Option<String> {
             v.push(part.clone());
             v.join("/")
         });
-        let st = fs.lstat(&here).ok()?;
+        let st = match fs.lstat(&here) {
+            Ok(st) => st,
+            // `readlink -f`: only the last component may be missing.
+            Err(_) if pending.iter().all(|p| p.is_empty() || p == ".") => {
+                done.push(part);
+                break;
+            }
+            Err(_) => return None,
+        };
         if st.kind == FileKind::Symlink {
             hops += 1;
             if hops > 40 {

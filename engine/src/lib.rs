@@ -144,6 +144,7 @@ pub fn run(
     let p = resources::platform(&mut interp);
     let inputs = dsl::inputs_json(&interp.inputs);
     Ok(report::report(
+        &interp.run.file_titles,
         &profile,
         &profile_ref,
         &controls,

@@ -411,6 +411,19 @@ fn is_a(v: &Value, class: &str) -> bool {
         || (class == "Enumerable" && matches!(v, Value::Array(_) | Value::Hash(_) | Value::Range(..)))
 }
 
+/// RSpec's ObjectFormatter: `inspect`, with anything of 200 characters or
+/// more cut to its first 101 and last 100 around "...".
+pub fn fmt(v: &Value) -> String {
+    let s = v.inspect();
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() < 200 {
+        return s;
+    }
+    let head: String = chars[..101].iter().collect();
+    let tail: String = chars[chars.len() - 100..].iter().collect();
+    format!("{head}...{tail}")
+}
+
 fn truthy_word(b: bool) -> &'static str {
     if b { "truthy" } else { "falsey" }
 }
@@ -437,7 +450,7 @@ pub fn evaluate(
             let expected_line = if op == "==" && !negated {
                 format!("expected: {}", e.to_s())
             } else {
-                format!("expected it {not}to be {op} {}", e.inspect())
+                format!("expected it {not}to be {op} {}", fmt(&e))
             };
             let got = match (&e, actual) {
                 (Value::Str(s), Value::Int(i)) if is_octal_str(s) => format!("0{i:o}"),
@@ -453,21 +466,21 @@ pub fn evaluate(
             let msg = if negated {
                 format!(
                     "\nexpected: value != {}\n     got: {}\n\n(compared using ==)\n",
-                    e.inspect(),
-                    actual.inspect()
+                    fmt(&e),
+                    fmt(actual)
                 )
             } else {
                 format!(
                     "\nexpected: {}\n     got: {}\n\n(compared using ==)\n",
-                    e.inspect(),
-                    actual.inspect()
+                    fmt(&e),
+                    fmt(actual)
                 )
             };
             (holds, msg + &crate::diff::diff_block(&e, actual))
         }
         Kind::Eql => {
             let holds = equal(actual, &e) && std::mem::discriminant(actual) == std::mem::discriminant(&e);
-            (holds, format!("\nexpected: {}\n     got: {}\n\n(compared using eql?)\n", e.inspect(), actual.inspect()))
+            (holds, format!("\nexpected: {}\n     got: {}\n\n(compared using eql?)\n", fmt(&e), fmt(actual)))
         }
         Kind::Equal => {
             let holds =
@@ -477,8 +490,8 @@ pub fn evaluate(
                 format!(
                     "\nexpected {}{}\n     got {}\n",
                     if negated { "not " } else { "" },
-                    e.inspect(),
-                    actual.inspect()
+                    fmt(&e),
+                    fmt(actual)
                 ),
             )
         }
@@ -486,9 +499,9 @@ pub fn evaluate(
             None => (
                 actual.truthy(),
                 if negated {
-                    format!("expected: falsey value\n     got: {}", actual.inspect())
+                    format!("expected: falsey value\n     got: {}", fmt(actual))
                 } else {
-                    format!("expected: truthy value\n     got: {}", actual.inspect())
+                    format!("expected: truthy value\n     got: {}", fmt(actual))
                 },
             ),
             Some(op) => {
@@ -498,9 +511,9 @@ pub fn evaluate(
                         v.truthy(),
                         format!(
                             "expected: {op} {}\n     got: {} {}",
-                            e.inspect(),
+                            fmt(&e),
                             " ".repeat(op.len()),
-                            actual.inspect()
+                            fmt(actual)
                         ),
                     )
                 } else {
@@ -509,9 +522,9 @@ pub fn evaluate(
                         holds,
                         format!(
                             "expected: {op} {}\n     got: {}{}",
-                            e.inspect(),
+                            fmt(&e),
                             " ".repeat(op.len() + 1),
-                            actual.inspect()
+                            fmt(actual)
                         ),
                     )
                 }
@@ -522,16 +535,16 @@ pub fn evaluate(
             if negated {
                 "expected: not nil\n     got: nil".to_string()
             } else {
-                format!("expected: nil\n     got: {}", actual.inspect())
+                format!("expected: nil\n     got: {}", fmt(actual))
             },
         ),
         Kind::BeTruthy => (
             actual.truthy(),
-            format!("expected: truthy value\n     got: {}", actual.inspect()),
+            format!("expected: truthy value\n     got: {}", fmt(actual)),
         ),
         Kind::BeFalsey => (
             !actual.truthy(),
-            format!("expected: falsey value\n     got: {}", actual.inspect()),
+            format!("expected: falsey value\n     got: {}", fmt(actual)),
         ),
         Kind::Exist => {
             let v = interp.send(actual, "exist?", vec![], None, line)?;
@@ -548,8 +561,8 @@ pub fn evaluate(
                 holds,
                 format!(
                     "expected {} {not}to match {}",
-                    actual.inspect(),
-                    e.inspect()
+                    fmt(actual),
+                    fmt(&e)
                 ) + &crate::diff::diff_block(&e, actual),
             )
         }
@@ -569,7 +582,7 @@ pub fn evaluate(
             // RSpec names only the items that broke the expectation.
             let offending: Vec<Value> = mt.args.iter().filter(|x| one(x) == negated).cloned().collect();
             let holds = if negated { !offending.is_empty() } else { offending.is_empty() };
-            (holds, format!("expected {} {not}to include {}", actual.inspect(), list_desc(&offending)))
+            (holds, format!("expected {} {not}to include {}", fmt(actual), list_desc(&offending)))
         }
         Kind::BeIn => {
             let list = match &e {
@@ -586,13 +599,13 @@ pub fn evaluate(
                     let items = a.borrow().clone();
                     if negated {
                         let common: Vec<Value> = items.iter().filter(|x| within(x)).cloned().collect();
-                        (!common.is_empty(), format!("expected `{shown}` not to be in the list: `{}` \nComm:\n {}", e.inspect(), Value::array(common).inspect()))
+                        (!common.is_empty(), format!("expected `{shown}` not to be in the list: `{}` \nComm:\n {}", fmt(&e), Value::array(common).inspect()))
                     } else {
                         let extra: Vec<Value> = items.iter().filter(|x| !within(x)).cloned().collect();
-                        (extra.is_empty(), format!("expected `{shown}` to be in the list: `{}` \nDiff:\n {}", e.inspect(), Value::array(extra).inspect()))
+                        (extra.is_empty(), format!("expected `{shown}` to be in the list: `{}` \nDiff:\n {}", fmt(&e), Value::array(extra).inspect()))
                     }
                 }
-                x => (within(x), format!("expected `{shown}` {not}to be in the list: `{}`", e.inspect())),
+                x => (within(x), format!("expected `{shown}` {not}to be in the list: `{}`", fmt(&e))),
             }
         }
         Kind::Permission(p) => {
@@ -636,7 +649,7 @@ pub fn evaluate(
             };
             (
                 holds,
-                format!("expected {} {not}to contain duplicates", actual.inspect()),
+                format!("expected {} {not}to contain duplicates", fmt(actual)),
             )
         }
         Kind::Predicate(p) => {
@@ -705,11 +718,11 @@ pub fn evaluate(
                 }
                 _ => false,
             };
-            (holds, format!("expected {} {not}to {} with {}", actual.inspect(), if start { "start" } else { "end" }, list_desc(&mt.args)))
+            (holds, format!("expected {} {not}to {} with {}", fmt(actual), if start { "start" } else { "end" }, list_desc(&mt.args)))
         }
         Kind::ContainExactly => {
             let Value::Array(a) = actual else {
-                return Ok(Outcome { passed: negated, message: format!("expected a collection that can be converted to an array with `#to_ary` or `#to_a`, but got {}", actual.inspect()) });
+                return Ok(Outcome { passed: negated, message: format!("expected a collection that can be converted to an array with `#to_ary` or `#to_a`, but got {}", fmt(actual)) });
             };
             let mut extra: Vec<Value> = a.borrow().clone();
             let mut missing = Vec::new();
@@ -750,16 +763,16 @@ pub fn evaluate(
                     failures.push(format!("object at index {i} failed to match:\n   {}", o.message.trim()));
                 }
             }
-            (failures.is_empty(), format!("expected {} to all {}\n\n{}", actual.inspect(), inner.description(), failures.join("\n\n")))
+            (failures.is_empty(), format!("expected {} to all {}\n\n{}", fmt(actual), inner.description(), failures.join("\n\n")))
         }
         Kind::Between => {
             let hi = mt.args.get(1).cloned().unwrap_or(Value::Nil);
             let holds = crate::builtins::range_includes(&e, &hi, false, actual);
-            (holds, format!("expected {} {not}to be between {} and {} (inclusive)", actual.inspect(), e.inspect(), hi.inspect()))
+            (holds, format!("expected {} {not}to be between {} and {} (inclusive)", fmt(actual), fmt(&e), hi.inspect()))
         }
         Kind::KindOf => {
             let class = class_arg(&e);
-            (is_a(actual, &class), format!("expected {} {not}to be a kind of {class}", actual.inspect()))
+            (is_a(actual, &class), format!("expected {} {not}to be a kind of {class}", fmt(actual)))
         }
     };
     Ok(Outcome {

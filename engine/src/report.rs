@@ -56,6 +56,7 @@ fn control_json(c: &Control, profile_ref: &str, start: &str) -> J {
 
 /// The whole report.
 pub fn report(
+    titles: &indexmap::IndexMap<String, String>,
     profile: &Profile,
     profile_ref: &str,
     controls: &[Control],
@@ -73,7 +74,11 @@ pub fn report(
             .filter(|c| &c.file == f)
             .map(|c| c.id.as_str())
             .collect();
-        groups.push(json!({"id": f, "controls": ids}));
+        let mut g = json!({"id": f, "controls": ids});
+        if let Some(t) = titles.get(f) {
+            g["title"] = t.clone().into();
+        }
+        groups.push(g);
     }
     let mut p = Map::new();
     let meta = &profile.metadata;

@@ -1,12 +1,12 @@
 //! InSpec resources, computed from the target's files.
 
+pub mod config;
+pub mod file;
 pub mod table;
 
 use std::rc::Rc;
 
-use indexmap::IndexMap;
 
-use crate::fs::{FileKind, Stat, canonicalize, clean};
 use crate::interp::{Closure, Interp, R, raise};
 use crate::value::{Class, Key, Object, Value};
 
@@ -39,11 +39,7 @@ pub struct Resource {
 
 #[derive(Debug)]
 enum Data {
-    File {
-        path: String,
-        stat: Option<Stat>,
-        lstat: Option<Stat>,
-    },
+    File(file::File),
     Os(Rc<Platform>),
     Table(table::Table),
     /// A failed table resource's stand-in: every method returns it.
@@ -118,46 +114,9 @@ fn read_text(interp: &Interp<'_>, path: &str) -> Result<String, String> {
     }
 }
 
-fn user_names(interp: &Interp<'_>, file: &str) -> IndexMap<u32, String> {
-    let mut m = IndexMap::new();
-    if let Ok(t) = read_text(interp, file) {
-        for l in t.lines() {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() > 2
-                && let Ok(id) = f[2].parse()
-            {
-                m.entry(id).or_insert_with(|| f[0].to_string());
-            }
-        }
-    }
-    m
-}
 
 
 
-/// Parses `key = value` / `key value` lines (parse_config's defaults: `=`, `#` comments).
-fn parse_config(text: &str, sep: &str) -> Value {
-    let mut m = IndexMap::new();
-    for l in text.lines() {
-        let l = l.split('#').next().unwrap_or("").trim();
-        if l.is_empty() {
-            continue;
-        }
-        let (k, v) = if sep == "=" {
-            match l.split_once('=') {
-                Some((k, v)) => (k.trim(), v.trim()),
-                None => (l, ""),
-            }
-        } else {
-            match l.split_once(char::is_whitespace) {
-                Some((k, v)) => (k.trim(), v.trim()),
-                None => (l, ""),
-            }
-        };
-        m.insert(Key::Str(k.to_string()), Value::str(v));
-    }
-    Value::hash(m)
-}
 
 /// Constructs a resource by name, if `name` is one.
 pub fn construct(
@@ -179,11 +138,10 @@ pub fn construct(
     };
     match name {
         "file" | "directory" => {
-            let path = a0.clone();
-            let stat = interp.fs.stat(&path).ok();
-            let lstat = interp.fs.lstat(&path).ok();
+            let f = file::File::open(interp.fs, &a0);
             let label = if name == "file" { "File" } else { "Directory" };
-            res(name, format!("{label} {path}"), path.clone(), None, Data::File { path, stat, lstat })
+            let id = f.path.clone();
+            res(name, format!("{label} {a0}"), id, None, Data::File(f))
         }
         "os" | "platform" => {
             let p = platform(interp);
@@ -220,35 +178,48 @@ pub fn construct(
             };
             res(name, label.into(), id, skipped, Data::Table(t))
         }
-        "login_defs" => match read_text(interp, "/etc/login.defs") {
-            Ok(t) => res(name, "login.defs".into(), "/etc/login.defs".into(), None, Data::Config(parse_config(&t, " "))),
-            Err(e) => res(name, "login.defs".into(), "/etc/login.defs".into(), Some(e), Data::None),
-        },
-        "parse_config_file" | "json" | "yaml" | "sshd_config" => {
-            let (label, path) = match name {
-                "parse_config_file" => (format!("Parse Config File {a0}"), a0.clone()),
-                "json" => (format!("JSON {a0}"), a0.clone()),
-                "yaml" => (format!("YAML {a0}"), a0.clone()),
-                _ => ("SSHD Configuration".to_string(), if a0.is_empty() { "/etc/ssh/sshd_config".into() } else { a0.clone() }),
+        "login_defs" | "parse_config_file" | "json" | "yaml" | "sshd_config" => {
+            let content = match args.first() {
+                Some(Value::Hash(h)) => h.borrow().get(&Key::Sym("content".into())).map(Value::to_s),
+                _ => None,
             };
-            match read_text(interp, &path) {
-                Ok(t) => {
-                    let data = match name {
-                        "json" => match serde_json::from_str::<serde_json::Value>(&t) {
-                            Ok(j) => from_json(&j),
-                            Err(e) => return res(name, label, path, Some(format!("Unable to parse JSON: {e}")), Data::None),
-                        },
-                        "yaml" => match serde_yaml_ng::from_str::<serde_json::Value>(&t) {
-                            Ok(j) => from_json(&j),
-                            Err(e) => return res(name, label, path, Some(format!("Unable to parse YAML: {e}")), Data::None),
-                        },
-                        "sshd_config" => parse_config(&t, " "),
-                        _ => parse_config(&t, "="),
-                    };
-                    res(name, label, path, None, Data::Config(data))
-                }
-                Err(e) => res(name, label, path, Some(e), Data::None),
-            }
+            let (label, path) = match (name, &content) {
+                ("login_defs", _) => ("login.defs".to_string(), "/etc/login.defs".to_string()),
+                ("sshd_config", _) => (
+                    "SSHD Configuration".to_string(),
+                    if a0.is_empty() { "/etc/ssh/sshd_config".into() } else { a0.clone() },
+                ),
+                ("json", Some(_)) => ("JSON content".to_string(), "JSON's content".to_string()),
+                ("yaml", Some(_)) => ("YAML content".to_string(), "YAML's content".to_string()),
+                ("json", None) => (format!("JSON {a0}"), a0.clone()),
+                ("yaml", None) => (format!("YAML {a0}"), a0.clone()),
+                _ => (format!("Parse Config File {a0}"), a0.clone()),
+            };
+            let text = match &content {
+                Some(c) => Ok(c.clone()),
+                None => read_text(interp, &path),
+            };
+            let text = match text {
+                Ok(t) => t,
+                Err(e) => return res(name, label, path, Some(e), Data::None),
+            };
+            let data = match name {
+                "json" => match serde_json::from_str::<serde_json::Value>(&text) {
+                    Ok(j) => config::from_json(&j),
+                    Err(e) => return res(name, label, path, Some(format!("Unable to parse JSON: {e}")), Data::None),
+                },
+                "yaml" => match serde_yaml_ng::from_str::<serde_json::Value>(&text) {
+                    Ok(j) => config::from_json(&j),
+                    Err(e) => return res(name, label, path, Some(format!("Unable to parse YAML: {e}")), Data::None),
+                },
+                "login_defs" => Value::hash(config::parse(&text, &config::Options::spaced())),
+                "sshd_config" => Value::hash(config::parse(&text, &config::Options::ssh())),
+                _ => Value::hash(config::parse(
+                    &text,
+                    &config::options_from(config::Options::equals(), args.get(1)),
+                )),
+            };
+            res(name, label, path, None, Data::Config(data))
         }
         "command" => res(
             name,
@@ -264,23 +235,6 @@ pub fn construct(
     }
 }
 
-fn from_json(j: &serde_json::Value) -> Value {
-    match j {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
-        serde_json::Value::String(s) => Value::str(s),
-        serde_json::Value::Array(a) => Value::array(a.iter().map(from_json).collect()),
-        serde_json::Value::Object(o) => Value::hash(
-            o.iter()
-                .map(|(k, v)| (Key::Str(k.clone()), from_json(v)))
-                .collect(),
-        ),
-    }
-}
 
 /// `be_readable`/`be_writable`/`be_executable` from mode bits.
 pub fn permission(
@@ -294,7 +248,7 @@ pub fn permission(
     let Value::Resource(r) = v else {
         return Ok(false);
     };
-    let Data::File { stat: Some(st), .. } = &r.data else {
+    let Data::File(file::File { stat: Some(st), .. }) = &r.data else {
         return Ok(false);
     };
     let kind = match what {
@@ -362,15 +316,7 @@ pub fn call(
         (_, "to_s") => Ok(Value::str(&r.to_s)),
         (_, "resource_id") => Ok(Value::str(&r.id)),
         (_, "resource_skipped?") => Ok(Value::Bool(r.skipped.is_some())),
-        (Data::File { path, stat, lstat }, _) => file_method(
-            interp,
-            path,
-            stat.as_ref(),
-            lstat.as_ref(),
-            name,
-            &args,
-            line,
-        ),
+        (Data::File(f), _) => f.call(interp, name, &args, line),
         (Data::Os(p), _) => match name {
             "name" => Ok(Value::str(&p.name)),
             "release" => Ok(Value::str(&p.release)),
@@ -382,6 +328,20 @@ pub fn call(
             }
             "debian?" => Ok(Value::Bool(p.family == "debian")),
             "redhat?" => Ok(Value::Bool(p.family == "redhat")),
+            "families" => Ok(Value::array(
+                [p.family.as_str(), "linux", "unix", "os"]
+                    .iter()
+                    .filter(|f| !f.is_empty())
+                    .fold(Vec::<&str>::new(), |mut v, f| {
+                        if !v.contains(f) {
+                            v.push(f);
+                        }
+                        v
+                    })
+                    .into_iter()
+                    .map(Value::str)
+                    .collect(),
+            )),
             "in_family?" => Ok(Value::Bool(args.first().is_some_and(|f| {
                 let f = f.to_s();
                 f == p.family || f == "linux" || f == "unix"
@@ -411,14 +371,21 @@ pub fn call(
         (Data::Catcher, _) => Ok(Value::Resource(r.clone())),
         (Data::Config(v), _) => match name {
             "params" => Ok(v.clone()),
+            "[]" if args.len() > 1 => interp.send(v, "dig", args, None, line),
             "[]" => interp.send(v, "[]", args, None, line),
             "exist?" => Ok(Value::Bool(true)),
             key => match v {
-                Value::Hash(h) => Ok(h
-                    .borrow()
-                    .get(&Key::Str(key.to_string()))
-                    .cloned()
-                    .unwrap_or(Value::Nil)),
+                Value::Hash(h) => {
+                    let got = h.borrow().get(&Key::Str(key.to_string())).cloned();
+                    // sshd_config collects repeated keys; one value reads plain.
+                    Ok(match got {
+                        Some(Value::Array(a)) if r.name == "sshd_config" && a.borrow().len() == 1 => {
+                            a.borrow()[0].clone()
+                        }
+                        Some(v) => v,
+                        None => Value::Nil,
+                    })
+                }
                 _ => raise(
                     "NoMethodError",
                     format!("undefined method `{key}' for {}", r.to_s),
@@ -433,141 +400,6 @@ pub fn call(
             line,
         ),
     }
-}
-
-fn file_method(
-    interp: &mut Interp<'_>,
-    path: &str,
-    stat: Option<&Stat>,
-    lstat: Option<&Stat>,
-    name: &str,
-    args: &[Value],
-    line: u32,
-) -> R<Value> {
-    let names = |file: &str| user_names(interp, file);
-    let kind_is = |k: FileKind| Value::Bool(stat.is_some_and(|s| s.kind == k));
-    let mode = stat.map(|s| s.mode).unwrap_or(0);
-    Ok(match name {
-        "exist?" | "exists?" => Value::Bool(lstat.is_some() && stat.is_some()),
-        "file?" => kind_is(FileKind::File),
-        "directory?" => kind_is(FileKind::Directory),
-        "symlink?" => Value::Bool(lstat.is_some_and(|s| s.kind == FileKind::Symlink)),
-        "pipe?" => kind_is(FileKind::Pipe),
-        "socket?" => kind_is(FileKind::Socket),
-        "block_device?" => kind_is(FileKind::BlockDevice),
-        "character_device?" => kind_is(FileKind::CharDevice),
-        "type" => match (lstat, stat) {
-            (Some(l), _) if l.kind == FileKind::Symlink => Value::Sym("symlink".into()),
-            (_, Some(s)) => Value::Sym(s.kind.inspec_name().into()),
-            _ => Value::Nil,
-        },
-        "mode" => stat
-            .map(|s| Value::Int(s.mode as i64))
-            .unwrap_or(Value::Nil),
-        "uid" => stat.map(|s| Value::Int(s.uid as i64)).unwrap_or(Value::Nil),
-        "gid" => stat.map(|s| Value::Int(s.gid as i64)).unwrap_or(Value::Nil),
-        "size" => stat
-            .map(|s| Value::Int(s.size as i64))
-            .unwrap_or(Value::Nil),
-        "mtime" => stat.map(|s| Value::Int(s.mtime)).unwrap_or(Value::Nil),
-        "owner" => match stat {
-            Some(s) => Value::str(
-                names("/etc/passwd")
-                    .get(&s.uid)
-                    .map(String::as_str)
-                    .unwrap_or("UNKNOWN"),
-            ),
-            None => Value::Nil,
-        },
-        "group" => match stat {
-            Some(s) => Value::str(
-                names("/etc/group")
-                    .get(&s.gid)
-                    .map(String::as_str)
-                    .unwrap_or("UNKNOWN"),
-            ),
-            None => Value::Nil,
-        },
-        "owned_by?" => Value::Bool(stat.is_some_and(|s| {
-            names("/etc/passwd").get(&s.uid).map(String::as_str)
-                == args.first().map(Value::to_s).as_deref()
-        })),
-        "grouped_into?" => Value::Bool(stat.is_some_and(|s| {
-            names("/etc/group").get(&s.gid).map(String::as_str)
-                == args.first().map(Value::to_s).as_deref()
-        })),
-        "setuid?" | "suid?" => Value::Bool(mode & 0o4000 != 0),
-        "setgid?" | "sgid?" => Value::Bool(mode & 0o2000 != 0),
-        "sticky?" => Value::Bool(mode & 0o1000 != 0),
-        "mode?" => Value::Bool(
-            args.first()
-                .is_some_and(|m| matches!(m, Value::Int(i) if *i as u32 == mode)),
-        ),
-        "selinux_label" => Value::Nil,
-        "path" => Value::str(path),
-        "basename" => Value::str(path.rsplit('/').next().unwrap_or("")),
-        "link_path" => match lstat {
-            Some(l) if l.kind == FileKind::Symlink => canonicalize(interp.fs, path)
-                .map(|p| Value::str(&p))
-                .unwrap_or(Value::Nil),
-            _ => Value::Nil,
-        },
-        "shallow_link_path" => match lstat {
-            Some(l) if l.kind == FileKind::Symlink => interp
-                .fs
-                .read_link(path)
-                .map(|p| Value::str(&p))
-                .unwrap_or(Value::Nil),
-            _ => Value::Nil,
-        },
-        "linked_to?" => Value::Bool(
-            lstat.is_some_and(|l| l.kind == FileKind::Symlink)
-                && canonicalize(interp.fs, path) == args.first().map(|a| clean(&a.to_s())),
-        ),
-        "content" => match stat {
-            Some(s) if s.kind == FileKind::File => match interp
-                .fs
-                .read(path, interp.limits.file_bytes)
-            {
-                Ok(b) => Value::str(&String::from_utf8_lossy(&b)),
-                Err(e) => return raise("Inspec::Exceptions::ResourceFailed", format!("{e}"), line),
-            },
-            _ => Value::Nil,
-        },
-        "sha256sum" | "md5sum" => match interp.fs.read(path, interp.limits.file_bytes) {
-            Ok(b) if name == "sha256sum" => {
-                use sha2::Digest;
-                Value::str(&hex::encode(sha2::Sha256::digest(&b)))
-            }
-            _ => Value::Nil,
-        },
-        "readable?" | "writable?" | "executable?" => {
-            let kind = match name {
-                "readable?" => 0o444,
-                "writable?" => 0o222,
-                _ => 0o111,
-            };
-            Value::Bool(mode & kind != 0)
-        }
-        "more_permissive_than?" => {
-            let max = args.first().map(Value::to_s).unwrap_or_default();
-            let Ok(max) = u32::from_str_radix(max.trim_start_matches('0'), 8) else {
-                return raise(
-                    "ArgumentError",
-                    "You must proivde a value in the format of 0000",
-                    line,
-                );
-            };
-            Value::Bool((0o777 ^ max) & mode != 0)
-        }
-        _ => {
-            return raise(
-                "NoMethodError",
-                format!("undefined method `{name}' for File {path}"),
-                line,
-            );
-        }
-    })
 }
 
 fn table_answer(
