@@ -173,7 +173,10 @@ pub fn diff_block(expected: &Value, actual: &Value) -> String {
             return String::new();
         }
         (joined(expected), joined(actual))
-    } else if flat.iter().any(|v| matches!(v, Value::Int(_) | Value::Float(_) | Value::Proc(_))) {
+    } else if flat
+        .iter()
+        .any(|v| matches!(v, Value::Int(_) | Value::Float(_) | Value::Proc(_)))
+    {
         return String::new();
     } else {
         match (object_to_string(expected), object_to_string(actual)) {
@@ -201,7 +204,10 @@ mod tests {
             "\nDiff:\n@@ -1,2 +1 @@\n multi\n-line\n"
         );
         assert_eq!(
-            diff_block(&Value::str("line one\nline 2\n"), &Value::str("line one\nline two\n")),
+            diff_block(
+                &Value::str("line one\nline 2\n"),
+                &Value::str("line one\nline two\n")
+            ),
             "\nDiff:\n@@ -1,2 +1,2 @@\n line one\n-line 2\n+line two\n"
         );
         assert_eq!(diff_block(&Value::str("a"), &Value::str("b")), "");

@@ -392,9 +392,10 @@ pub fn call(
                 };
                 if let Some(Value::Hash(h)) = args.iter().find(|a| matches!(a, Value::Hash(_)))
                     && let Some(v) = h.borrow().get(&crate::value::Key::Sym("impact".into()))
-                        && let Some(c) = &mut interp.run.current {
-                            c.impact = impact_of(v);
-                        }
+                    && let Some(c) = &mut interp.run.current
+                {
+                    c.impact = impact_of(v);
+                }
                 if interp.run.current.is_some() {
                     interp.run.control_skip.get_or_insert(msg);
                 } else {
@@ -528,7 +529,9 @@ pub fn call(
             match name {
                 "subject" => Ok(subject),
                 "is_expected" => Ok(Value::Matcher(Rc::new(matchers::expect(subject)))),
-                _ if args.is_empty() => Ok(Value::Matcher(Rc::new(matchers::pending(name == "should_not")))),
+                _ if args.is_empty() => Ok(Value::Matcher(Rc::new(matchers::pending(
+                    name == "should_not",
+                )))),
                 _ => {
                     let Value::Matcher(m) = a0 else {
                         return raise(
@@ -675,7 +678,10 @@ fn error_result(code_desc: &str, e: &RubyError) -> CheckResult {
 /// The reporter's resource_id for a title string: the class name trimmed
 /// off its front, capped at 256 characters.
 fn title_id(title: &str, class: &str) -> String {
-    let trimmed = if title.len() >= class.len() && title.is_char_boundary(class.len()) && title[..class.len()].eq_ignore_ascii_case(class) {
+    let trimmed = if title.len() >= class.len()
+        && title.is_char_boundary(class.len())
+        && title[..class.len()].eq_ignore_ascii_case(class)
+    {
         title[class.len()..].trim()
     } else {
         title.trim()
@@ -689,7 +695,9 @@ fn described(v: &Value, title: &str) -> (String, String, String) {
         Value::Resource(r) => (r.name.clone(), r.params.clone(), r.id.clone()),
         Value::Str(s) => ("Object".into(), "[]".into(), title_id(s, "Object")),
         // A falsy subject leaves the group's description as the title.
-        Value::Nil | Value::Bool(false) => ("Object".into(), "[]".into(), title_id(title, "Object")),
+        Value::Nil | Value::Bool(false) => {
+            ("Object".into(), "[]".into(), title_id(title, "Object"))
+        }
         Value::Int(_) | Value::Float(_) => ("Numeric".into(), "[]".into(), String::new()),
         Value::Object(o) => (
             o.class
@@ -793,9 +801,15 @@ fn run_group(
             (None, v) => v.clone(),
         };
         let block = block.clone();
-        run_example(interp, &base, &full, value, desc.as_deref(), out, |interp, _| {
-            interp.call_block(&block, vec![], 0)
-        })?;
+        run_example(
+            interp,
+            &base,
+            &full,
+            value,
+            desc.as_deref(),
+            out,
+            |interp, _| interp.call_block(&block, vec![], 0),
+        )?;
     }
     let mut chain = parents.to_vec();
     chain.push((g.desc.clone(), subject.unwrap_or(Value::Nil)));
@@ -920,12 +934,13 @@ fn its_value(
     attr: &Value,
     line: u32,
 ) -> Result<Value, RubyError> {
-    
     match attr {
         // rspec-its: `subject[*keys]`.
         Value::Array(keys) => {
             let keys = keys.borrow().clone();
-            interp.send(base, "[]", keys, None, line).map_err(flow_error)
+            interp
+                .send(base, "[]", keys, None, line)
+                .map_err(flow_error)
         }
         v => {
             let mut cur = base.clone();

@@ -377,6 +377,9 @@ mod tests {
             Err(FsError::TooLarge { .. })
         ));
         assert_eq!(fs.read("/big", 5000).unwrap().len(), 5000);
-        assert_eq!(fs.read_dir("/").unwrap(), vec!["a", "b", "big", "etc", "fifo"]);
+        assert_eq!(
+            fs.read_dir("/").unwrap(),
+            vec!["a", "b", "big", "etc", "fifo"]
+        );
     }
 }

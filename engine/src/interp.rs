@@ -447,7 +447,13 @@ impl<'a> Interp<'a> {
                 };
                 if name == "one"
                     && let Some(r) = recv
-                    && let Kind::Call { recv: None, name: d, args: a, block: None, .. } = &r.kind
+                    && let Kind::Call {
+                        recv: None,
+                        name: d,
+                        args: a,
+                        block: None,
+                        ..
+                    } = &r.kind
                     && d == "describe"
                     && a.is_empty()
                 {
@@ -963,10 +969,12 @@ impl<'a> Interp<'a> {
                 Some(v) => Value::array(vec![v]),
             }),
             "block_given?" => Ok(Value::Bool(false)),
-            "include" if !matches!(this, Value::Class(_)) => match crate::matchers::construct(name, &args, n.line)? {
-                Some(m) => Ok(Value::Matcher(Rc::new(m))),
-                None => Ok(Value::Nil),
-            },
+            "include" if !matches!(this, Value::Class(_)) => {
+                match crate::matchers::construct(name, &args, n.line)? {
+                    Some(m) => Ok(Value::Matcher(Rc::new(m))),
+                    None => Ok(Value::Nil),
+                }
+            }
             "attr_reader" | "attr_accessor" | "include" | "extend" | "private" | "public"
             | "protected" | "module_function" | "attr_writer" => {
                 if let Value::Class(c) = this

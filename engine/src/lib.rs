@@ -75,6 +75,35 @@ fn json_value(j: &serde_json::Value) -> value::Value {
     }
 }
 
+/// Whether the platform matches one of inspec.yml's `supports` entries
+/// (all of an entry's keys must match; no entries: everything).
+fn supported(supports: &[serde_json::Value], p: &resources::Platform) -> bool {
+    if supports.is_empty() {
+        return true;
+    }
+    let families = [p.family.as_str(), "linux", "unix", "os"];
+    supports.iter().any(|entry| {
+        let Some(m) = entry.as_object() else {
+            return true;
+        };
+        m.iter().all(|(k, v)| {
+            let want = v.as_str().unwrap_or_default();
+            match k.as_str() {
+                "platform-family" | "os-family" => families.contains(&want),
+                "platform-name" | "os-name" => want == p.name,
+                "platform" => want == p.name || families.contains(&want),
+                "release" => match want.strip_suffix('*') {
+                    Some(prefix) => p.release.starts_with(prefix),
+                    None => want == p.release,
+                },
+                // `inspec` (a version requirement) and unknown keys do not
+                // restrict the platform.
+                _ => true,
+            }
+        })
+    })
+}
+
 /// Runs `profile_dir` against `target` and returns InSpec's JSON report.
 pub fn run(
     profile_dir: &Path,
@@ -100,6 +129,28 @@ pub fn run(
     }
     for (k, v) in &options.inputs {
         interp.inputs.insert(k.clone(), json_value(v));
+    }
+    let p = resources::platform(&mut interp);
+    if !supported(&profile.metadata.supports, &p) {
+        let message = format!(
+            "Skipping profile: '{}' on unsupported platform: '{}/{}'.",
+            profile.metadata.name, p.name, p.release
+        );
+        let mut r = report::report(
+            &IndexMap::new(),
+            &profile,
+            &options.profile_ref,
+            &[],
+            vec![],
+            (&p.name, &p.release),
+            started.elapsed().as_secs_f64(),
+        );
+        let prof = &mut r["profiles"][0];
+        prof["groups"] = serde_json::json!([]);
+        prof["status"] = "skipped".into();
+        prof["status_message"] = message.clone().into();
+        prof["skip_message"] = message.into();
+        return Ok(r);
     }
     let mut files = Vec::new();
     for f in profile
@@ -141,7 +192,6 @@ pub fn run(
     if !options.controls.is_empty() {
         controls.retain(|c| options.controls.contains(&c.id));
     }
-    let p = resources::platform(&mut interp);
     let inputs = dsl::inputs_json(&interp.inputs);
     Ok(report::report(
         &interp.run.file_titles,

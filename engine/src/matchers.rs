@@ -128,9 +128,8 @@ pub fn construct(name: &str, args: &[Value], _line: u32) -> R<Option<Matcher>> {
         ),
         "all" => m(Kind::All, args),
         "be_between" => m(Kind::Between, args),
-        "be_kind_of" | "be_a_kind_of" | "be_a" | "be_an" | "be_instance_of" | "be_an_instance_of" => {
-            m(Kind::KindOf, args)
-        }
+        "be_kind_of" | "be_a_kind_of" | "be_a" | "be_an" | "be_instance_of"
+        | "be_an_instance_of" => m(Kind::KindOf, args),
         n if n.starts_with("be_") => m(Kind::Predicate(n[3..].to_string()), args),
         _ => return Ok(None),
     }))
@@ -156,7 +155,14 @@ pub fn chain(mt: &Matcher, name: &str, args: Vec<Value>, line: u32) -> R<Value> 
             let Some(Value::Matcher(other)) = args.first() else {
                 return raise("ArgumentError", format!("`{name}` needs a matcher"), line);
             };
-            n = m(Kind::Compound(Box::new(mt.clone()), Box::new((**other).clone()), name == "and"), &[]);
+            n = m(
+                Kind::Compound(
+                    Box::new(mt.clone()),
+                    Box::new((**other).clone()),
+                    name == "and",
+                ),
+                &[],
+            );
         }
         "inclusive" | "exclusive" => {}
         "by" => n.by = args.first().map(Value::to_s),
@@ -177,7 +183,10 @@ pub fn chain(mt: &Matcher, name: &str, args: Vec<Value>, line: u32) -> R<Value> 
 
 fn list_desc(args: &[Value]) -> String {
     // RSpec flattens the expected list for descriptions.
-    let items: Vec<String> = crate::builtins::flatten(args).iter().map(Value::inspect).collect();
+    let items: Vec<String> = crate::builtins::flatten(args)
+        .iter()
+        .map(Value::inspect)
+        .collect();
     match items.len() {
         0 => String::new(),
         1 => items[0].clone(),
@@ -233,7 +242,12 @@ impl Matcher {
             }
             Kind::Expect(v) => format!("expect {}", v.inspect()),
             Kind::Compound(a, b, and) => {
-                format!("{} {} {}", a.description(), if *and { "and" } else { "or" }, b.description())
+                format!(
+                    "{} {} {}",
+                    a.description(),
+                    if *and { "and" } else { "or" },
+                    b.description()
+                )
             }
             Kind::StartWith => format!("start with {}", list_desc(&self.args)),
             Kind::EndWith => format!("end with {}", list_desc(&self.args)),
@@ -397,7 +411,13 @@ fn class_arg(v: &Value) -> String {
 
 fn indent3(s: &str) -> String {
     s.split('\n')
-        .map(|l| if l.is_empty() { String::new() } else { format!("   {l}") })
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("   {l}")
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -408,7 +428,8 @@ fn is_a(v: &Value, class: &str) -> bool {
         || class == "Object"
         || (class == "Numeric" && matches!(v, Value::Int(_) | Value::Float(_)))
         || (class == "Comparable" && matches!(v, Value::Int(_) | Value::Float(_) | Value::Str(_)))
-        || (class == "Enumerable" && matches!(v, Value::Array(_) | Value::Hash(_) | Value::Range(..)))
+        || (class == "Enumerable"
+            && matches!(v, Value::Array(_) | Value::Hash(_) | Value::Range(..)))
 }
 
 /// RSpec's ObjectFormatter: `inspect`, with anything of 200 characters or
@@ -479,8 +500,16 @@ pub fn evaluate(
             (holds, msg + &crate::diff::diff_block(&e, actual))
         }
         Kind::Eql => {
-            let holds = equal(actual, &e) && std::mem::discriminant(actual) == std::mem::discriminant(&e);
-            (holds, format!("\nexpected: {}\n     got: {}\n\n(compared using eql?)\n", fmt(&e), fmt(actual)))
+            let holds =
+                equal(actual, &e) && std::mem::discriminant(actual) == std::mem::discriminant(&e);
+            (
+                holds,
+                format!(
+                    "\nexpected: {}\n     got: {}\n\n(compared using eql?)\n",
+                    fmt(&e),
+                    fmt(actual)
+                ),
+            )
         }
         Kind::Equal => {
             let holds =
@@ -559,11 +588,8 @@ pub fn evaluate(
             };
             (
                 holds,
-                format!(
-                    "expected {} {not}to match {}",
-                    fmt(actual),
-                    fmt(&e)
-                ) + &crate::diff::diff_block(&e, actual),
+                format!("expected {} {not}to match {}", fmt(actual), fmt(&e))
+                    + &crate::diff::diff_block(&e, actual),
             )
         }
         Kind::Include => {
@@ -580,9 +606,25 @@ pub fn evaluate(
                 }
             };
             // RSpec names only the items that broke the expectation.
-            let offending: Vec<Value> = mt.args.iter().filter(|x| one(x) == negated).cloned().collect();
-            let holds = if negated { !offending.is_empty() } else { offending.is_empty() };
-            (holds, format!("expected {} {not}to include {}", fmt(actual), list_desc(&offending)))
+            let offending: Vec<Value> = mt
+                .args
+                .iter()
+                .filter(|x| one(x) == negated)
+                .cloned()
+                .collect();
+            let holds = if negated {
+                !offending.is_empty()
+            } else {
+                offending.is_empty()
+            };
+            (
+                holds,
+                format!(
+                    "expected {} {not}to include {}",
+                    fmt(actual),
+                    list_desc(&offending)
+                ),
+            )
         }
         Kind::BeIn => {
             let list = match &e {
@@ -598,14 +640,33 @@ pub fn evaluate(
                 Value::Array(a) => {
                     let items = a.borrow().clone();
                     if negated {
-                        let common: Vec<Value> = items.iter().filter(|x| within(x)).cloned().collect();
-                        (!common.is_empty(), format!("expected `{shown}` not to be in the list: `{}` \nComm:\n {}", fmt(&e), Value::array(common).inspect()))
+                        let common: Vec<Value> =
+                            items.iter().filter(|x| within(x)).cloned().collect();
+                        (
+                            !common.is_empty(),
+                            format!(
+                                "expected `{shown}` not to be in the list: `{}` \nComm:\n {}",
+                                fmt(&e),
+                                Value::array(common).inspect()
+                            ),
+                        )
                     } else {
-                        let extra: Vec<Value> = items.iter().filter(|x| !within(x)).cloned().collect();
-                        (extra.is_empty(), format!("expected `{shown}` to be in the list: `{}` \nDiff:\n {}", fmt(&e), Value::array(extra).inspect()))
+                        let extra: Vec<Value> =
+                            items.iter().filter(|x| !within(x)).cloned().collect();
+                        (
+                            extra.is_empty(),
+                            format!(
+                                "expected `{shown}` to be in the list: `{}` \nDiff:\n {}",
+                                fmt(&e),
+                                Value::array(extra).inspect()
+                            ),
+                        )
                     }
                 }
-                x => (within(x), format!("expected `{shown}` {not}to be in the list: `{}`", fmt(&e))),
+                x => (
+                    within(x),
+                    format!("expected `{shown}` {not}to be in the list: `{}`", fmt(&e)),
+                ),
             }
         }
         Kind::Permission(p) => {
@@ -657,13 +718,17 @@ pub fn evaluate(
             let v = match interp.send(actual, &method, mt.args.clone(), None, line) {
                 Ok(v) => v,
                 Err(crate::interp::Flow::Error(err))
-                    if err.class == "NoMethodError" && err.message.contains(&format!("`{method}'")) =>
+                    if err.class == "NoMethodError"
+                        && err.message.contains(&format!("`{method}'")) =>
                 {
                     let who = match actual {
                         Value::Resource(_) | Value::Object(_) => subject_desc.to_string(),
                         v => v.inspect(),
                     };
-                    return Ok(Outcome { passed: false, message: format!("expected {who} to respond to `{method}`") });
+                    return Ok(Outcome {
+                        passed: false,
+                        message: format!("expected {who} to respond to `{method}`"),
+                    });
                 }
                 Err(e) => return Err(e),
             };
@@ -686,7 +751,11 @@ pub fn evaluate(
         Kind::Compound(a, b, and) => {
             let x = evaluate(interp, a, actual, false, subject_desc, line)?;
             let y = evaluate(interp, b, actual, false, subject_desc, line)?;
-            let holds = if *and { x.passed && y.passed } else { x.passed || y.passed };
+            let holds = if *and {
+                x.passed && y.passed
+            } else {
+                x.passed || y.passed
+            };
             let message = match (*and, x.passed, y.passed) {
                 (true, true, false) => y.message,
                 (true, false, true) => x.message,
@@ -704,7 +773,11 @@ pub fn evaluate(
             let holds = match actual {
                 Value::Str(s) => mt.args.iter().all(|a| {
                     let a = a.to_s();
-                    if start { s.starts_with(&*a) } else { s.ends_with(&*a) }
+                    if start {
+                        s.starts_with(&*a)
+                    } else {
+                        s.ends_with(&*a)
+                    }
                 }),
                 Value::Array(a) => {
                     let a = a.borrow();
@@ -713,16 +786,33 @@ pub fn evaluate(
                         && if start {
                             a[..n].iter().zip(&mt.args).all(|(x, y)| equal(x, y))
                         } else {
-                            a[a.len() - n..].iter().zip(&mt.args).all(|(x, y)| equal(x, y))
+                            a[a.len() - n..]
+                                .iter()
+                                .zip(&mt.args)
+                                .all(|(x, y)| equal(x, y))
                         }
                 }
                 _ => false,
             };
-            (holds, format!("expected {} {not}to {} with {}", fmt(actual), if start { "start" } else { "end" }, list_desc(&mt.args)))
+            (
+                holds,
+                format!(
+                    "expected {} {not}to {} with {}",
+                    fmt(actual),
+                    if start { "start" } else { "end" },
+                    list_desc(&mt.args)
+                ),
+            )
         }
         Kind::ContainExactly => {
             let Value::Array(a) = actual else {
-                return Ok(Outcome { passed: negated, message: format!("expected a collection that can be converted to an array with `#to_ary` or `#to_a`, but got {}", fmt(actual)) });
+                return Ok(Outcome {
+                    passed: negated,
+                    message: format!(
+                        "expected a collection that can be converted to an array with `#to_ary` or `#to_a`, but got {}",
+                        fmt(actual)
+                    ),
+                });
             };
             let mut extra: Vec<Value> = a.borrow().clone();
             let mut missing = Vec::new();
@@ -741,10 +831,16 @@ pub fn evaluate(
                 Value::array(sorted(&a.borrow())).inspect()
             );
             if !missing.is_empty() {
-                msg.push_str(&format!("the missing elements were:      {}\n", Value::array(sorted(&missing)).inspect()));
+                msg.push_str(&format!(
+                    "the missing elements were:      {}\n",
+                    Value::array(sorted(&missing)).inspect()
+                ));
             }
             if !extra.is_empty() {
-                msg.push_str(&format!("the extra elements were:        {}\n", Value::array(sorted(&extra)).inspect()));
+                msg.push_str(&format!(
+                    "the extra elements were:        {}\n",
+                    Value::array(sorted(&extra)).inspect()
+                ));
             }
             (holds, msg)
         }
@@ -754,25 +850,56 @@ pub fn evaluate(
             };
             let items = match actual {
                 Value::Array(a) => a.borrow().clone(),
-                other => return Ok(Outcome { passed: negated, message: format!("expected {} to all {}, but was not iterable", other.inspect(), inner.description()) }),
+                other => {
+                    return Ok(Outcome {
+                        passed: negated,
+                        message: format!(
+                            "expected {} to all {}, but was not iterable",
+                            other.inspect(),
+                            inner.description()
+                        ),
+                    });
+                }
             };
             let mut failures = Vec::new();
             for (i, x) in items.iter().enumerate() {
                 let o = evaluate(interp, inner, x, false, &x.inspect(), line)?;
                 if !o.passed {
-                    failures.push(format!("object at index {i} failed to match:\n   {}", o.message.trim()));
+                    failures.push(format!(
+                        "object at index {i} failed to match:\n   {}",
+                        o.message.trim()
+                    ));
                 }
             }
-            (failures.is_empty(), format!("expected {} to all {}\n\n{}", fmt(actual), inner.description(), failures.join("\n\n")))
+            (
+                failures.is_empty(),
+                format!(
+                    "expected {} to all {}\n\n{}",
+                    fmt(actual),
+                    inner.description(),
+                    failures.join("\n\n")
+                ),
+            )
         }
         Kind::Between => {
             let hi = mt.args.get(1).cloned().unwrap_or(Value::Nil);
             let holds = crate::builtins::range_includes(&e, &hi, false, actual);
-            (holds, format!("expected {} {not}to be between {} and {} (inclusive)", fmt(actual), fmt(&e), hi.inspect()))
+            (
+                holds,
+                format!(
+                    "expected {} {not}to be between {} and {} (inclusive)",
+                    fmt(actual),
+                    fmt(&e),
+                    hi.inspect()
+                ),
+            )
         }
         Kind::KindOf => {
             let class = class_arg(&e);
-            (is_a(actual, &class), format!("expected {} {not}to be a kind of {class}", fmt(actual)))
+            (
+                is_a(actual, &class),
+                format!("expected {} {not}to be a kind of {class}", fmt(actual)),
+            )
         }
     };
     Ok(Outcome {

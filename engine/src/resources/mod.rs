@@ -6,7 +6,6 @@ pub mod table;
 
 use std::rc::Rc;
 
-
 use crate::interp::{Closure, Interp, R, raise};
 use crate::value::{Class, Key, Object, Value};
 
@@ -113,10 +112,6 @@ fn read_text(interp: &Interp<'_>, path: &str) -> Result<String, String> {
         Err(e) => Err(format!("Can't read file: {path} ({e})")),
     }
 }
-
-
-
-
 
 /// Constructs a resource by name, if `name` is one.
 pub fn construct(
@@ -235,7 +230,6 @@ pub fn construct(
     }
 }
 
-
 /// `be_readable`/`be_writable`/`be_executable` from mode bits.
 pub fn permission(
     interp: &mut Interp<'_>,
@@ -296,7 +290,9 @@ pub fn call(
                 })));
             }
             Data::Table(t) if name == "where" => {
-                let Value::Resource(filtered) = table_answer(interp, r, t, name, args, block, line)? else {
+                let Value::Resource(filtered) =
+                    table_answer(interp, r, t, name, args, block, line)?
+                else {
                     return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line);
                 };
                 return Ok(Value::Resource(Rc::new(Resource {
@@ -379,7 +375,9 @@ pub fn call(
                     let got = h.borrow().get(&Key::Str(key.to_string())).cloned();
                     // sshd_config collects repeated keys; one value reads plain.
                     Ok(match got {
-                        Some(Value::Array(a)) if r.name == "sshd_config" && a.borrow().len() == 1 => {
+                        Some(Value::Array(a))
+                            if r.name == "sshd_config" && a.borrow().len() == 1 =>
+                        {
                             a.borrow()[0].clone()
                         }
                         Some(v) => v,
@@ -423,7 +421,10 @@ fn table_answer(
         })),
         table::Answer::GroupView(next) => {
             // InSpec prints the view object itself (with its address).
-            let shown = format!("#<Inspec::Resources::EtcGroupView:0x{:016x}>", Rc::as_ptr(r) as usize);
+            let shown = format!(
+                "#<Inspec::Resources::EtcGroupView:0x{:016x}>",
+                Rc::as_ptr(r) as usize
+            );
             Value::Resource(Rc::new(Resource {
                 name: "Object".into(),
                 to_s: shown,
@@ -470,11 +471,14 @@ pub fn object_method(
     line: u32,
 ) -> R<Value> {
     match name {
-        "to_s" => Ok(Value::str(&o.class
+        "to_s" => Ok(Value::str(
+            &o.class
                 .resource_name
                 .borrow()
                 .clone()
-                .unwrap_or_else(|| o.class.name.clone()).to_string())),
+                .unwrap_or_else(|| o.class.name.clone())
+                .to_string(),
+        )),
         "skip_resource" => Err(crate::interp::Flow::Skip(
             args.first().map(Value::to_s).unwrap_or_default(),
         )),

@@ -48,14 +48,25 @@ impl Table {
     }
 
     fn column(&self, field: &str) -> Value {
-        Value::array(self.rows.iter().map(|r| r.get(field).cloned().unwrap_or(Value::Nil)).collect())
+        Value::array(
+            self.rows
+                .iter()
+                .map(|r| r.get(field).cloned().unwrap_or(Value::Nil))
+                .collect(),
+        )
     }
 
     fn entries(&self) -> Value {
         Value::array(
             self.rows
                 .iter()
-                .map(|r| Value::hash(r.iter().map(|(k, v)| (Key::Sym(k.clone()), v.clone())).collect()))
+                .map(|r| {
+                    Value::hash(
+                        r.iter()
+                            .map(|(k, v)| (Key::Sym(k.clone()), v.clone()))
+                            .collect(),
+                    )
+                })
                 .collect(),
         )
     }
@@ -70,17 +81,31 @@ fn matches(field: &Value, criterion: &Value) -> bool {
     }
 }
 
-const OPERATORS: [&str; 12] = ["==", "!=", "<", "<=", ">", ">=", "=~", "!~", "===", "+", "-", "*"];
+const OPERATORS: [&str; 12] = [
+    "==", "!=", "<", "<=", ">", ">=", "=~", "!~", "===", "+", "-", "*",
+];
 
 /// The description FilterTable's tracer prints for a `where` block
 /// (`uid.to_i >= 1000` reads "uid to_i >= 1000").
 fn trace(interp: &mut Interp<'_>, n: &Node, b: &Rc<Closure>) -> String {
     match &n.kind {
         Kind::Seq(items) if items.len() == 1 => trace(interp, &items[0], b),
-        Kind::And(x, y) | Kind::Or(x, y) => format!("{} {}", trace(interp, x, b), trace(interp, y, b)),
+        Kind::And(x, y) | Kind::Or(x, y) => {
+            format!("{} {}", trace(interp, x, b), trace(interp, y, b))
+        }
         Kind::LVar(name) => name.clone(),
-        Kind::Call { recv: None, name, args, .. } if args.is_empty() => name.clone(),
-        Kind::Call { recv: Some(r), name, args, .. } => {
+        Kind::Call {
+            recv: None,
+            name,
+            args,
+            ..
+        } if args.is_empty() => name.clone(),
+        Kind::Call {
+            recv: Some(r),
+            name,
+            args,
+            ..
+        } => {
             let left = trace(interp, r, b);
             let shown: Vec<String> = args
                 .iter()
@@ -213,7 +238,13 @@ pub fn call(
                 Answer::Table(next)
             });
         }
-        _ => return raise("NoMethodError", format!("undefined method `{name}' for {}", t.to_s()), line),
+        _ => {
+            return raise(
+                "NoMethodError",
+                format!("undefined method `{name}' for {}", t.to_s()),
+                line,
+            );
+        }
     }))
 }
 
@@ -225,7 +256,12 @@ fn split_rows(text: &str, fields: &[&str], sep: char) -> Vec<Row> {
             fields
                 .iter()
                 .enumerate()
-                .map(|(i, c)| (c.to_string(), f.get(i).map(|s| Value::str(s)).unwrap_or(Value::Nil)))
+                .map(|(i, c)| {
+                    (
+                        c.to_string(),
+                        f.get(i).map(|s| Value::str(s)).unwrap_or(Value::Nil),
+                    )
+                })
                 .collect()
         })
         .collect()
@@ -234,7 +270,11 @@ fn split_rows(text: &str, fields: &[&str], sep: char) -> Vec<Row> {
 /// `/etc/passwd`.
 pub fn passwd(text: &str) -> Table {
     Table {
-        rows: split_rows(text, &["user", "password", "uid", "gid", "desc", "home", "shell"], ':'),
+        rows: split_rows(
+            text,
+            &["user", "password", "uid", "gid", "desc", "home", "shell"],
+            ':',
+        ),
         columns: vec![
             ("users", "user"),
             ("passwords", "password"),
@@ -295,12 +335,20 @@ pub fn etc_group(text: &str) -> Table {
     let mut rows = split_rows(text, &["name", "password", "gid", "members"], ':');
     for r in &mut rows {
         if let Some(g) = r.get("gid").map(Value::to_s) {
-            r.insert("gid".into(), g.parse::<i64>().map(Value::Int).unwrap_or(Value::Nil));
+            r.insert(
+                "gid".into(),
+                g.parse::<i64>().map(Value::Int).unwrap_or(Value::Nil),
+            );
         }
     }
     Table {
         rows,
-        columns: vec![("groups", "name"), ("gids", "gid"), ("users", "members"), ("passwords", "password")],
+        columns: vec![
+            ("groups", "name"),
+            ("gids", "gid"),
+            ("users", "members"),
+            ("passwords", "password"),
+        ],
         label: "/etc/group".into(),
         criteria: String::new(),
         flavor: Flavor::EtcGroup,
@@ -317,7 +365,10 @@ pub fn etc_hosts(text: &str) -> Table {
             let f: Vec<&str> = l.split_whitespace().collect();
             let mut r = Row::new();
             r.insert("ip_address".into(), Value::str(f[0]));
-            r.insert("primary_name".into(), f.get(1).map(|s| Value::str(s)).unwrap_or(Value::Nil));
+            r.insert(
+                "primary_name".into(),
+                f.get(1).map(|s| Value::str(s)).unwrap_or(Value::Nil),
+            );
             r.insert(
                 "all_host_names".into(),
                 Value::array(f[1..].iter().map(|s| Value::str(s)).collect()),
