@@ -283,6 +283,31 @@ pub fn call(
             "^" => Ok(Value::Bool(*b != arg(&args, 0).truthy())),
             _ => no_method(recv, name, line),
         },
+        Value::Int(n) if matches!(name, "times" | "upto" | "downto") => {
+            let b = block_or(&block, name, line)?;
+            let (from, to, step) = match (name, args.first()) {
+                ("times", _) => (0, *n - 1, 1),
+                ("upto", Some(Value::Int(m))) => (*n, *m, 1),
+                ("downto", Some(Value::Int(m))) => (*n, *m, -1),
+                _ => {
+                    return raise(
+                        "ArgumentError",
+                        format!("Integer#{name} needs an Integer"),
+                        line,
+                    );
+                }
+            };
+            let mut i = from;
+            while (step > 0 && i <= to) || (step < 0 && i >= to) {
+                match interp.call_block(&b, vec![Value::Int(i)], line) {
+                    Ok(_) => {}
+                    Err(crate::interp::Flow::Break(v)) => return Ok(v),
+                    Err(e) => return Err(e),
+                }
+                i += step;
+            }
+            Ok(recv.clone())
+        }
         Value::Int(_) | Value::Float(_) => numeric(recv, name, &args, line),
         Value::Str(s) => string(interp, recv, s, name, args, block, line),
         Value::Sym(s) => match name {

@@ -162,7 +162,7 @@ pub fn diff_block(expected: &Value, actual: &Value) -> String {
     let flat: Vec<Value> = crate::builtins::flatten(&[expected.clone(), actual.clone()]);
     let (e, a) = if flat.iter().all(|v| matches!(v, Value::Str(_))) {
         let joined = |v: &Value| match v {
-            Value::Array(_) => crate::builtins::flatten(&[v.clone()])
+            Value::Array(_) => crate::builtins::flatten(std::slice::from_ref(v))
                 .iter()
                 .map(Value::to_s)
                 .collect::<Vec<_>>()

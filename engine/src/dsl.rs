@@ -574,16 +574,16 @@ pub fn expectation(
         ex.description = Some(desc);
     }
     let out = matchers::evaluate(interp, m, &actual, negated, &subject_desc, line)?;
-    if let Some(ex) = &mut interp.run.example {
-        if !out.passed {
-            ex.failure = Some(out.message.clone());
-            return Err(Flow::Error(RubyError {
-                class: "RSpec::Expectations::ExpectationNotMetError".into(),
-                message: out.message,
-                line,
-                fatal: false,
-            }));
-        }
+    if let Some(ex) = &mut interp.run.example
+        && !out.passed
+    {
+        ex.failure = Some(out.message.clone());
+        return Err(Flow::Error(RubyError {
+            class: "RSpec::Expectations::ExpectationNotMetError".into(),
+            message: out.message,
+            line,
+            fatal: false,
+        }));
     }
     Ok(Value::Bool(out.passed))
 }

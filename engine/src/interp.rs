@@ -145,6 +145,10 @@ pub struct FilterSpec {
     pub from: String,
 }
 
+/// Expression nesting the evaluator allows (the engine's thread has a
+/// stack sized for it).
+const MAX_NESTING: u32 = 20_000;
+
 /// Budgets for one run.
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -183,6 +187,7 @@ pub struct Interp<'a> {
     pub limits: Limits,
     steps: u64,
     depth: u32,
+    nesting: u32,
     started: Instant,
     /// Profile-defined classes and modules.
     pub classes: HashMap<String, Rc<Class>>,
@@ -215,6 +220,7 @@ impl<'a> Interp<'a> {
             limits,
             steps: 0,
             depth: 0,
+            nesting: 0,
             started: Instant::now(),
             classes: HashMap::new(),
             functions: HashMap::new(),
@@ -279,6 +285,23 @@ impl<'a> Interp<'a> {
     /// Evaluates a statement sequence or expression.
     pub fn eval(&mut self, n: &Node, env: &Env, this: &Value) -> R<Value> {
         self.tick(n.line)?;
+        // Expressions nest on the native stack; bound them as calls are.
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            self.nesting -= 1;
+            return Err(step_error(
+                format!(
+                    "the profile nests expressions and calls deeper than {MAX_NESTING} levels; dscan stopped it"
+                ),
+                n.line,
+            ));
+        }
+        let out = self.eval_node(n, env, this);
+        self.nesting -= 1;
+        out
+    }
+
+    fn eval_node(&mut self, n: &Node, env: &Env, this: &Value) -> R<Value> {
         match &n.kind {
             Kind::Nil => Ok(Value::Nil),
             Kind::True => Ok(Value::Bool(true)),

@@ -33,6 +33,9 @@ pub enum EngineError {
     /// A profile file is not valid Ruby.
     #[error("{0}; fix the profile's syntax")]
     Parse(#[from] parse::ParseError),
+    /// The engine's thread could not run.
+    #[error("the engine could not run: {0}")]
+    Thread(String),
     /// The input file could not be read.
     #[error("input file {path}: {message}")]
     Inputs {
@@ -106,6 +109,27 @@ fn supported(supports: &[serde_json::Value], p: &resources::Platform) -> bool {
 
 /// Runs `profile_dir` against `target` and returns InSpec's JSON report.
 pub fn run(
+    profile_dir: &Path,
+    target: &(dyn fs::TargetFs + Sync),
+    options: &Options,
+) -> Result<serde_json::Value, EngineError> {
+    // The evaluator recurses on the native stack: it runs on a thread whose
+    // stack is sized for its nesting budget (pages are touched only as used).
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("dscan-engine".into())
+            .stack_size(ENGINE_STACK)
+            .spawn_scoped(scope, || run_here(profile_dir, target, options))
+            .map_err(|e| EngineError::Thread(e.to_string()))?
+            .join()
+            .map_err(|_| EngineError::Thread("the engine thread panicked".into()))?
+    })
+}
+
+/// The engine thread's stack.
+const ENGINE_STACK: usize = 1 << 30;
+
+fn run_here(
     profile_dir: &Path,
     target: &dyn fs::TargetFs,
     options: &Options,

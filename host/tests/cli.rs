@@ -757,3 +757,79 @@ fn a_file_that_is_not_webassembly_is_named_in_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("it is not WebAssembly"), "{err}");
 }
+
+/// `dscan exec`: InSpec's exit codes (0 passed, 100 failures, 101 skips
+/// only), the json reporter, inputs, and clear errors for bad arguments.
+#[test]
+fn exec_runs_a_profile_on_a_root_filesystem_with_inspecs_exit_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).expect("mkdir");
+    write(&root, "etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\n");
+    write(&root, "etc/debian_version", "12.11\n");
+    let profile = dir.path().join("profile");
+    std::fs::create_dir_all(profile.join("controls")).expect("mkdir");
+    write(
+        &profile,
+        "inspec.yml",
+        "name: p\nversion: 1.0.0\ninputs:\n  - name: who\n    value: root\n",
+    );
+    let control = |body: &str| {
+        write(
+            &profile,
+            "controls/c.rb",
+            &format!("control 'c' do\n  {body}\nend\n"),
+        );
+    };
+    let exec = |extra: &[&str]| {
+        let mut args = vec![
+            "exec",
+            profile.to_str().unwrap(),
+            "--target-root",
+            root.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        dscan(&args)
+    };
+
+    control("describe passwd do\n    its('users') { should include input('who') }\n  end");
+    let out = exec(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("✔"), "{}", stdout(&out));
+    // An input from the command line overrides inspec.yml.
+    let report = dir.path().join("r.json");
+    let json_arg = format!("json:{}", report.display());
+    let out = exec(&["--input", "who=nobody", "--reporter", &json_arg]);
+    assert_eq!(out.status.code(), Some(100), "{}", stderr(&out));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(
+        doc["profiles"][0]["controls"][0]["results"][0]["message"],
+        "expected [\"root\"] to include \"nobody\""
+    );
+    control("describe command('id') do\n    its('stdout') { should_not match(/root/) }\n  end");
+    assert_eq!(exec(&[]).status.code(), Some(101));
+
+    let out = exec(&["--input", "no-equals-sign"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("expected NAME=VALUE"),
+        "{}",
+        stderr(&out)
+    );
+    let out = exec(&["--reporter", "xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("knows cli, json and json:PATH"),
+        "{}",
+        stderr(&out)
+    );
+    let out = dscan(&[
+        "exec",
+        "/nonexistent-profile",
+        "--target-root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(102));
+    assert!(stderr(&out).contains("inspec.yml"), "{}", stderr(&out));
+}
