@@ -201,6 +201,10 @@ pub struct Interp<'a> {
     pub platform: Option<Rc<crate::resources::Platform>>,
     /// Library file names (for `require`).
     pub libraries: Vec<String>,
+    /// Constants assigned by the profile (`Class::NAME` inside a class).
+    pub constants: HashMap<String, Value>,
+    /// Library classes and modules controls cannot see.
+    pub hidden: std::collections::HashSet<String>,
 }
 
 fn step_error(msg: String, line: u32) -> Flow {
@@ -228,6 +232,8 @@ impl<'a> Interp<'a> {
             run: Run::default(),
             platform: None,
             libraries: Vec::new(),
+            constants: HashMap::new(),
+            hidden: std::collections::HashSet::new(),
         }
     }
 
@@ -436,7 +442,7 @@ impl<'a> Interp<'a> {
                 self.set_ivar(this, name, new.clone(), n.line)?;
                 Ok(new)
             }
-            Kind::Const(path) => self.constant(path, n.line),
+            Kind::Const(path) => self.constant(path, this, n.line),
             Kind::Call {
                 recv,
                 name,
@@ -655,7 +661,7 @@ impl<'a> Interp<'a> {
                 Ok(Value::Sym(name.as_str().into()))
             }
             Kind::Class(path, sup, body) => {
-                let name = path.join("::");
+                let name = self.define_name(path);
                 let superclass = match sup {
                     Some(s) => match &s.kind {
                         Kind::Const(p) => self.classes.get(&p.join("::")).cloned(),
@@ -682,7 +688,7 @@ impl<'a> Interp<'a> {
                 Ok(Value::Nil)
             }
             Kind::Module(path, body) => {
-                let name = path.join("::");
+                let name = self.define_name(path);
                 let class = self
                     .classes
                     .entry(name.clone())
@@ -718,7 +724,7 @@ impl<'a> Interp<'a> {
                     }
                     _ => Value::Nil,
                 },
-                Kind::Const(path) if self.constant(path, n.line).is_ok() => Value::str("constant"),
+                Kind::Const(path) if self.constant(path, this, n.line).is_ok() => Value::str("constant"),
                 _ => Value::Nil,
             }),
             Kind::Shell(cmd) => raise(
@@ -802,13 +808,40 @@ impl<'a> Interp<'a> {
         self.eval_list(args, env, this)
     }
 
-    fn constant(&mut self, path: &[String], line: u32) -> R<Value> {
-        let name = path.join("::");
-        if let Some(c) = self.classes.get(&name) {
+    /// A class or module name being defined; a library's own names (not
+    /// written `::Name`) are hidden from controls, as InSpec evaluates
+    /// libraries in a context of their own.
+    fn define_name(&mut self, path: &[String]) -> String {
+        let top = path.first().is_some_and(String::is_empty);
+        let name = path.iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join("::");
+        if self.run.file.starts_with("libraries/") && !top {
+            self.hidden.insert(name.clone());
+        }
+        name
+    }
+
+    fn constant(&mut self, path: &[String], this: &Value, line: u32) -> R<Value> {
+        let name = path.iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join("::");
+        let in_controls = self.run.file.starts_with("controls/");
+        let class_of_this = match this {
+            Value::Object(o) => Some(o.class.name.clone()),
+            Value::Class(c) => Some(c.name.clone()),
+            _ => None,
+        };
+        if let Some(c) = &class_of_this
+            && let Some(v) = self.constants.get(&format!("{c}::{name}"))
+        {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self.constants.get(&name) {
+            return Ok(v.clone());
+        }
+        let visible = |n: &str| !(in_controls && self.hidden.contains(n));
+        if let Some(c) = self.classes.get(&name).filter(|_| visible(&name)) {
             return Ok(Value::Class(c.clone()));
         }
         if let Some(last) = path.last()
-            && let Some(c) = self.classes.get(last)
+            && let Some(c) = self.classes.get(last).filter(|_| visible(last))
         {
             return Ok(Value::Class(c.clone()));
         }
@@ -889,6 +922,16 @@ impl<'a> Interp<'a> {
                 raise(&class, msg, n.line)
             }
             "puts" | "print" | "p" | "pp" | "warn" => Ok(Value::Nil),
+            "__const_set" => {
+                let name = args.first().map(Value::to_s).unwrap_or_default();
+                let value = args.get(1).cloned().unwrap_or(Value::Nil);
+                let key = match this {
+                    Value::Class(c) => format!("{}::{name}", c.name),
+                    _ => name,
+                };
+                self.constants.insert(key, value.clone());
+                Ok(value)
+            }
             "require" | "require_relative" | "load" => {
                 let what = args.first().map(Value::to_s).unwrap_or_default();
                 let base = what

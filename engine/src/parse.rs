@@ -193,7 +193,8 @@ impl Conv<'_> {
         if let Some(c) = n.as_constant_path_node() {
             let mut path = match c.parent() {
                 Some(p) => self.const_path(&p)?,
-                None => Vec::new(),
+                // `::Name`: the top level, marked by an empty first segment.
+                None => vec![String::new()],
             };
             path.push(text(c.name()?.as_slice()));
             return Some(path);
@@ -549,8 +550,10 @@ impl Conv<'_> {
             }
             P::DefNode { .. } => {
                 let d = n.as_def_node().ok_or("def")?;
-                if d.receiver().is_some() {
-                    return Err("a singleton method definition (def self.x)".into());
+                // `def self.x` in a module or class: stored with the
+                // class's methods (profiles call them on the constant).
+                if d.receiver().is_some_and(|r| r.as_self_node().is_none()) {
+                    return Err("a singleton method definition on another object".into());
                 }
                 let params = self.params(d.parameters())?;
                 Kind::Def(

@@ -483,7 +483,12 @@ pub fn parse(bytes: &[u8], source_name: &str, options: &ParseOptions) -> Result<
             });
         }
         let keys: Vec<String> = match serde_json::from_slice::<Map<String, Value>>(bytes) {
-            Ok(map) => map.keys().take(8).map(|k| format!("`{k}`")).collect(),
+            // Sorted, so the message does not depend on the map's order.
+            Ok(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                keys.into_iter().take(8).map(|k| format!("`{k}`")).collect()
+            }
             Err(_) => Vec::new(),
         };
         return Err(HdfError::NotHdf {
