@@ -268,6 +268,10 @@ pub fn call(
         _ => {}
     }
     match recv {
+        Value::Sym(c) if c.starts_with("const:") => {
+            class_method(interp, &c[6..], recv, name, args, block, line)
+        }
+        Value::Filter(spec) => filter_builder(spec, recv, name, args, block, line),
         Value::Nil => match name {
             "to_a" => Ok(Value::array(vec![])),
             "to_i" => Ok(Value::Int(0)),
@@ -1564,5 +1568,108 @@ fn hash(
                 line,
             )
         }
+    }
+}
+
+/// Methods of the few core classes profiles call (`JSON.parse`,
+/// `FilterTable.create`).
+fn class_method(
+    interp: &mut Interp<'_>,
+    class: &str,
+    recv: &Value,
+    name: &str,
+    args: Vec<Value>,
+    _block: Option<Rc<Closure>>,
+    line: u32,
+) -> R<Value> {
+    let text = |v: Option<&Value>| match v {
+        Some(Value::Str(s)) => Ok(s.to_string()),
+        Some(other) => Err(other.class_name()),
+        None => Err("nil".to_string()),
+    };
+    match (class, name) {
+        ("FilterTable", "create") => Ok(Value::Filter(Rc::default())),
+        ("JSON", "parse") => match text(args.first()) {
+            Ok(t) => match serde_json::from_str::<serde_json::Value>(&t) {
+                Ok(j) => Ok(crate::resources::config::from_json(&j)),
+                Err(e) => raise("JSON::ParserError", format!("unexpected token: {e}"), line),
+            },
+            Err(c) => raise(
+                "TypeError",
+                format!("no implicit conversion of {c} into String"),
+                line,
+            ),
+        },
+        ("YAML", "load" | "safe_load") => match text(args.first()) {
+            Ok(t) => match serde_yaml_ng::from_str::<serde_json::Value>(&t) {
+                Ok(j) => Ok(crate::resources::config::from_json(&j)),
+                Err(e) => raise("Psych::SyntaxError", e.to_string(), line),
+            },
+            Err(c) => raise(
+                "TypeError",
+                format!("no implicit conversion of {c} into String"),
+                line,
+            ),
+        },
+        ("Inspec", "resource") => Ok(recv.clone()),
+        _ => {
+            let _ = interp;
+            raise(
+                "NoMethodError",
+                format!("undefined method `{name}' for {class}:Class"),
+                line,
+            )
+        }
+    }
+}
+
+/// `FilterTable.create` and its chained declarations.
+fn filter_builder(
+    spec: &Rc<std::cell::RefCell<crate::interp::FilterSpec>>,
+    recv: &Value,
+    name: &str,
+    args: Vec<Value>,
+    block: Option<Rc<Closure>>,
+    line: u32,
+) -> R<Value> {
+    let a0 = arg(&args, 0).to_s();
+    match name {
+        "register_column" | "add" => {
+            let field = match args.get(1) {
+                Some(Value::Hash(h)) => h
+                    .borrow()
+                    .get(&crate::value::Key::Sym("field".into()))
+                    .map(Value::to_s)
+                    .unwrap_or_else(|| a0.clone()),
+                _ => a0.clone(),
+            };
+            spec.borrow_mut().columns.push((a0, field));
+            Ok(recv.clone())
+        }
+        "register_custom_matcher" | "register_custom_property" => match block {
+            Some(b) => {
+                spec.borrow_mut().customs.push((a0, b));
+                Ok(recv.clone())
+            }
+            None => raise("ArgumentError", format!("{name} needs a block"), line),
+        },
+        "install_filter_methods_on_resource" | "connect" => {
+            let Value::Class(c) = arg(&args, 0) else {
+                return raise(
+                    "ArgumentError",
+                    format!("{name} needs the resource class"),
+                    line,
+                );
+            };
+            let mut installed = spec.borrow().clone();
+            installed.from = arg(&args, 1).to_s();
+            *c.filter.borrow_mut() = Some(Rc::new(installed));
+            Ok(Value::Nil)
+        }
+        _ => raise(
+            "NoMethodError",
+            format!("undefined method `{name}' for FilterTable"),
+            line,
+        ),
     }
 }

@@ -263,18 +263,19 @@ pub fn call(
             let saved = interp.run.current.replace(ctl);
             let saved_skip = interp.run.control_skip.take();
             let mut pending: Vec<Group> = Vec::new();
-            let body = match (&block, &interp.run.file_skip) {
-                (_, Some(skip)) => {
-                    interp.run.control_skip = Some(skip.clone());
-                    Ok(Value::Nil)
-                }
-                (Some(b), None) => {
+            // A file-level only_if skips the checks; the control's own
+            // metadata (title, tags…) is still read from its block.
+            if let Some(skip) = &interp.run.file_skip {
+                interp.run.control_skip = Some(skip.clone());
+            }
+            let body = match &block {
+                Some(b) => {
                     let top = interp.run.stack.len();
                     let r = interp.call_block(b, vec![], line);
                     pending.extend(interp.run.stack.drain(top..));
                     r
                 }
-                (None, None) => Ok(Value::Nil),
+                None => Ok(Value::Nil),
             };
             let mut ctl = interp.run.current.take().unwrap_or_default();
             interp.run.current = saved;
@@ -746,7 +747,16 @@ fn run_group(
         (_, _) => subject.as_ref().ok().cloned().unwrap_or(Value::Nil),
     };
     let top_title = parents.first().map(|p| p.0.as_str()).unwrap_or(&g.desc);
-    let (rc, rp, rid) = described(&described_value, top_title);
+    let (rc, rp, mut rid) = described(&described_value, top_title);
+    // A library resource names itself through its own `resource_id`.
+    if let Value::Object(o) = &described_value
+        && let Some(m) = crate::interp::find_method(&o.class, "resource_id")
+    {
+        rid = match interp.invoke(&m, &described_value, vec![], None, 0) {
+            Ok(v) => interp.to_s(&v, 0).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+    }
     let mut names: Vec<String> = parents.iter().map(|p| p.0.clone()).collect();
     names.push(g.desc.clone());
     let full = names.join(" ");

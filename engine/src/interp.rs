@@ -135,13 +135,13 @@ pub struct Closure {
 }
 
 /// What a FilterTable declares (library resources).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FilterSpec {
-    /// Columns: (plural method, field, style `:simple`?).
+    /// Columns: (plural method, field).
     pub columns: Vec<(String, String)>,
-    /// Custom matchers/properties: (name, block).
+    /// Custom matchers and properties: (name, block taking the table).
     pub customs: Vec<(String, Rc<Closure>)>,
-    /// The method that returns the raw rows.
+    /// The resource method that returns the raw rows.
     pub from: String,
 }
 
@@ -724,7 +724,9 @@ impl<'a> Interp<'a> {
                     }
                     _ => Value::Nil,
                 },
-                Kind::Const(path) if self.constant(path, this, n.line).is_ok() => Value::str("constant"),
+                Kind::Const(path) if self.constant(path, this, n.line).is_ok() => {
+                    Value::str("constant")
+                }
                 _ => Value::Nil,
             }),
             Kind::Shell(cmd) => raise(
@@ -813,7 +815,12 @@ impl<'a> Interp<'a> {
     /// libraries in a context of their own.
     fn define_name(&mut self, path: &[String]) -> String {
         let top = path.first().is_some_and(String::is_empty);
-        let name = path.iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join("::");
+        let name = path
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("::");
         if self.run.file.starts_with("libraries/") && !top {
             self.hidden.insert(name.clone());
         }
@@ -821,7 +828,12 @@ impl<'a> Interp<'a> {
     }
 
     fn constant(&mut self, path: &[String], this: &Value, line: u32) -> R<Value> {
-        let name = path.iter().filter(|p| !p.is_empty()).cloned().collect::<Vec<_>>().join("::");
+        let name = path
+            .iter()
+            .filter(|p| !p.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("::");
         let in_controls = self.run.file.starts_with("controls/");
         let class_of_this = match this {
             Value::Object(o) => Some(o.class.name.clone()),
@@ -835,6 +847,16 @@ impl<'a> Interp<'a> {
         }
         if let Some(v) = self.constants.get(&name) {
             return Ok(v.clone());
+        }
+        if in_controls && self.hidden.contains(&name) {
+            // What InSpec says: controls are evaluated in a context of their own.
+            return raise(
+                "NameError",
+                format!(
+                    "uninitialized constant #<Class:#<Inspec::ControlEvalContext:0x0000000000000000>>::{name}"
+                ),
+                line,
+            );
         }
         let visible = |n: &str| !(in_controls && self.hidden.contains(n));
         if let Some(c) = self.classes.get(&name).filter(|_| visible(&name)) {

@@ -41,6 +41,8 @@ pub enum Kind {
     Operator,
     /// `be_<pred>`: calls `<pred>?`.
     Predicate(String),
+    /// `have_<x>`: calls `has_<x>?`.
+    Has(String),
     /// `expect(x)`: the value awaiting `.to`.
     Expect(Box<Value>),
     /// `a.or(b)` / `a.and(b)` (the flag: and).
@@ -131,6 +133,8 @@ pub fn construct(name: &str, args: &[Value], _line: u32) -> R<Option<Matcher>> {
         "be_kind_of" | "be_a_kind_of" | "be_a" | "be_an" | "be_instance_of"
         | "be_an_instance_of" => m(Kind::KindOf, args),
         n if n.starts_with("be_") => m(Kind::Predicate(n[3..].to_string()), args),
+        // RSpec's `have_x(args)` asks `has_x?(args)`.
+        n if n.starts_with("have_") => m(Kind::Has(n[5..].to_string()), args),
         _ => return Ok(None),
     }))
 }
@@ -232,6 +236,14 @@ impl Matcher {
             }
             Kind::Installed => "be installed".into(),
             Kind::ContainDuplicates => "contain duplicates".into(),
+            Kind::Has(p) => {
+                let words = p.replace('_', " ");
+                if self.args.is_empty() {
+                    format!("have {words}")
+                } else {
+                    format!("have {words} {}", list_desc(&self.args))
+                }
+            }
             Kind::Predicate(p) => {
                 let words = p.replace('_', " ");
                 if self.args.is_empty() {
@@ -711,6 +723,20 @@ pub fn evaluate(
             (
                 holds,
                 format!("expected {} {not}to contain duplicates", fmt(actual)),
+            )
+        }
+        Kind::Has(p) => {
+            let method = format!("has_{p}?");
+            let v = interp.send(actual, &method, mt.args.clone(), None, line)?;
+            let shown: Vec<String> = mt.args.iter().map(Value::inspect).collect();
+            (
+                v.truthy(),
+                format!(
+                    "expected #{method}({}) to return {}, got {}",
+                    shown.join(", "),
+                    !negated,
+                    v.inspect()
+                ),
             )
         }
         Kind::Predicate(p) => {

@@ -105,6 +105,8 @@ pub enum Value {
     Class(Rc<Class>),
     /// A block turned into a value (`&:sym` or a lambda).
     Proc(Rc<crate::interp::Closure>),
+    /// A FilterTable being declared (`FilterTable.create`).
+    Filter(Rc<RefCell<crate::interp::FilterSpec>>),
 }
 
 impl Value {
@@ -147,6 +149,7 @@ impl Value {
             Value::Object(o) => o.class.name.clone(),
             Value::Class(_) => "Class".into(),
             Value::Proc(_) => "Proc".into(),
+            Value::Filter(_) => "FilterTable::Factory".into(),
         }
     }
 
@@ -221,6 +224,7 @@ impl Value {
             Value::Object(o) => format!("#<{}>", o.class.name),
             Value::Class(c) => c.name.clone(),
             Value::Proc(_) => "#<Proc>".into(),
+            Value::Filter(_) => "#<FilterTable::Factory>".into(),
         }
     }
 }

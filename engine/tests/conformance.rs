@@ -250,6 +250,52 @@ impl Tally {
     }
 }
 
+/// The skip message of dscan's `command` resource (a documented deviation).
+const COMMAND_SKIP: &str = "The command resource cannot run on a shell-less target: dscan never executes commands in the target";
+
+/// Rewrites InSpec's expected results where dscan deviates on purpose (the
+/// README's deviation table), to dscan's own expected value. `command`:
+/// InSpec's oracle runs it as "exit 127, empty output" (one result per
+/// `its`), which turns negative checks into passes; dscan skips the
+/// resource, so a describe of it is one skipped result.
+fn apply_deviations(report: &mut J) {
+    for c in report["profiles"][0]["controls"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let Some(results) = c["results"].as_array_mut() else {
+            continue;
+        };
+        let mut out: Vec<J> = Vec::new();
+        for r in results.drain(..) {
+            if r["resource_class"] != "command" {
+                out.push(r);
+                continue;
+            }
+            let params = r["resource_params"].clone();
+            if out
+                .last()
+                .is_some_and(|p| p["resource_class"] == "command" && p["resource_params"] == params)
+            {
+                continue;
+            }
+            let cmd: Vec<String> =
+                serde_json::from_str(params.as_str().unwrap_or("[]")).unwrap_or_default();
+            let shown = format!("Command: `{}`", cmd.first().cloned().unwrap_or_default());
+            out.push(serde_json::json!({
+                "status": "skipped",
+                "code_desc": shown,
+                "skip_message": COMMAND_SKIP,
+                "resource_class": "command",
+                "resource_params": params,
+                "resource_id": shown,
+            }));
+        }
+        *results = out;
+    }
+}
+
 /// Results each case must match at least (all, where the engine matches
 /// InSpec fully). A case below its floor is a regression.
 const FLOORS: &[(&str, usize)] = &[
@@ -258,12 +304,12 @@ const FLOORS: &[(&str, usize)] = &[
     ("conformance-debian-inputs", 363),
     ("conformance-distroless-inputs", 345),
     ("unsupported-platform-distroless", 0),
-    // Not yet complete: library FilterTables, describe.one details, the
-    // command-dependent and package resources (see the README's status).
-    ("custom-resources-distroless", 3),
-    ("custom-resources-debian", 3),
-    ("custom-resources-debian-inputs", 3),
-    ("cis-dil-distroless", 284),
+    ("custom-resources-distroless", 18),
+    ("custom-resources-debian", 30),
+    ("custom-resources-debian-inputs", 30),
+    // Not yet complete: the resources dev-sec's CIS benchmark reads that
+    // dscan does not build yet (see the README's status).
+    ("cis-dil-distroless", 295),
     ("cis-dil-debian", 367),
     ("cis-dil-debian-level1", 374),
 ];
@@ -305,6 +351,8 @@ fn inspec_conformance_cases() {
             &std::fs::read_to_string(base.join(case["expected"].as_str().unwrap())).unwrap(),
         )
         .unwrap();
+        let mut expected = expected;
+        apply_deviations(&mut expected);
         let mut t = Tally::default();
         t.report(&expected, &actual);
         println!(
@@ -316,7 +364,7 @@ fn inspec_conformance_cases() {
             t.mismatches.len()
         );
         for m in t.mismatches.iter().take(5) {
-            println!("    {m}");
+            println!("    {}", m.chars().take(300).collect::<String>());
         }
         all += t.results;
         all_matched += t.results_matched;

@@ -45,6 +45,8 @@ enum Data {
     Catcher,
     /// etc_group's filtered view.
     GroupView(table::Table),
+    /// One table row (a Struct).
+    Row(table::Row),
     Config(Value),
     None,
 }
@@ -365,6 +367,25 @@ pub fn call(
             ),
         },
         (Data::Catcher, _) => Ok(Value::Resource(r.clone())),
+        (Data::Row(row), _) => match name {
+            "[]" => {
+                let key = args.first().map(Value::to_s).unwrap_or_default();
+                Ok(row.get(&key).cloned().unwrap_or(Value::Nil))
+            }
+            "to_h" => Ok(Value::hash(
+                row.iter()
+                    .map(|(k, v)| (Key::Sym(k.clone()), v.clone()))
+                    .collect(),
+            )),
+            field => match row.get(field) {
+                Some(v) => Ok(v.clone()),
+                None => raise(
+                    "NoMethodError",
+                    format!("undefined method `{field}' for {}", r.to_s),
+                    line,
+                ),
+            },
+        },
         (Data::Config(v), _) => match name {
             "params" => Ok(v.clone()),
             "[]" if args.len() > 1 => interp.send(v, "dig", args, None, line),
@@ -409,22 +430,31 @@ fn table_answer(
     block: Option<Rc<Closure>>,
     line: u32,
 ) -> R<Value> {
+    answer(interp, Rc::as_ptr(r) as usize, t, name, args, block, line)
+}
+
+/// A table's answer as a value; `address` names an EtcGroupView as Ruby
+/// would print it.
+fn answer(
+    interp: &mut Interp<'_>,
+    address: usize,
+    t: &table::Table,
+    name: &str,
+    args: Vec<Value>,
+    block: Option<Rc<Closure>>,
+    line: u32,
+) -> R<Value> {
     Ok(match table::call(interp, t, name, args, block, line)? {
         table::Answer::Value(v) => v,
-        table::Answer::Table(next) => Value::Resource(Rc::new(Resource {
-            name: "FilterTable::Table".into(),
-            to_s: next.to_s(),
-            params: "[]".into(),
-            id: String::new(),
-            skipped: None,
-            data: Data::Table(next),
-        })),
+        table::Answer::Table(next) => table_value(next),
+        table::Answer::Rows(rows) => Value::array(rows.into_iter().map(row_value).collect()),
+        table::Answer::Custom(b) => {
+            let tv = table_value(t.clone());
+            interp.call_block(&b, vec![tv], line)?
+        }
         table::Answer::GroupView(next) => {
             // InSpec prints the view object itself (with its address).
-            let shown = format!(
-                "#<Inspec::Resources::EtcGroupView:0x{:016x}>",
-                Rc::as_ptr(r) as usize
-            );
+            let shown = format!("#<Inspec::Resources::EtcGroupView:0x{address:016x}>");
             Value::Resource(Rc::new(Resource {
                 name: "Object".into(),
                 to_s: shown,
@@ -435,6 +465,33 @@ fn table_answer(
             }))
         }
     })
+}
+
+fn table_value(t: table::Table) -> Value {
+    Value::Resource(Rc::new(Resource {
+        name: "FilterTable::Table".into(),
+        to_s: t.to_s(),
+        params: "[]".into(),
+        id: String::new(),
+        skipped: None,
+        data: Data::Table(t),
+    }))
+}
+
+/// One FilterTable row, as the Struct InSpec hands out.
+fn row_value(row: table::Row) -> Value {
+    let fields: Vec<String> = row
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.inspect()))
+        .collect();
+    Value::Resource(Rc::new(Resource {
+        name: "Struct".into(),
+        to_s: format!("#<struct {}>", fields.join(", ")),
+        params: "[]".into(),
+        id: String::new(),
+        skipped: None,
+        data: Data::Row(row),
+    }))
 }
 
 /// Class-level macros in library resources (`name 'x'`, `desc`, `supports`…).
@@ -490,11 +547,49 @@ pub fn object_method(
         "inspec" => Ok(this.clone()),
         "resource_skipped?" => Ok(Value::Bool(o.ivars.borrow().contains_key("@__skipped"))),
         _ => {
+            // A FilterTable installed on the class answers its methods.
+            let filter = {
+                let mut c = Some(o.class.clone());
+                let mut found = None;
+                while let Some(k) = c {
+                    if let Some(f) = k.filter.borrow().clone() {
+                        found = Some(f);
+                        break;
+                    }
+                    c = k.superclass.clone();
+                }
+                found
+            };
+            if let Some(spec) = filter.filter(|spec| {
+                spec.columns.iter().any(|(m, _)| m == name)
+                    || spec.customs.iter().any(|(m, _)| m == name)
+                    || matches!(
+                        name,
+                        "where"
+                            | "entries"
+                            | "raw_data"
+                            | "params"
+                            | "count"
+                            | "exist?"
+                            | "exists?"
+                    )
+            }) {
+                let raw = interp.send(this, &spec.from, vec![], None, line)?;
+                let label = interp.to_s(this, line)?;
+                let t = table::Table {
+                    rows: table::rows_from(&raw),
+                    columns: spec.columns.clone(),
+                    custom: Some(spec.clone()),
+                    label,
+                    criteria: String::new(),
+                    flavor: table::Flavor::Plain,
+                };
+                return answer(interp, Rc::as_ptr(o) as usize, &t, name, args, block, line);
+            }
             // Resources are reachable from library code as functions.
             if let Some(r) = construct(interp, name, &args, line)? {
                 return Ok(r);
             }
-            let _ = block;
             raise(
                 "NoMethodError",
                 format!("undefined method `{name}' for {}", o.class.name),

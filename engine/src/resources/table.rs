@@ -28,7 +28,9 @@ pub struct Table {
     /// The rows.
     pub rows: Vec<Row>,
     /// Plural method → field.
-    pub columns: Vec<(&'static str, &'static str)>,
+    pub columns: Vec<(String, String)>,
+    /// A library table's custom matchers and properties.
+    pub custom: Option<Rc<crate::interp::FilterSpec>>,
     /// The resource's `to_s`.
     pub label: String,
     /// The accumulated criteria ("uid == 0 gid == 0").
@@ -52,21 +54,6 @@ impl Table {
             self.rows
                 .iter()
                 .map(|r| r.get(field).cloned().unwrap_or(Value::Nil))
-                .collect(),
-        )
-    }
-
-    fn entries(&self) -> Value {
-        Value::array(
-            self.rows
-                .iter()
-                .map(|r| {
-                    Value::hash(
-                        r.iter()
-                            .map(|(k, v)| (Key::Sym(k.clone()), v.clone()))
-                            .collect(),
-                    )
-                })
                 .collect(),
         )
     }
@@ -149,6 +136,10 @@ fn row_holds(interp: &mut Interp<'_>, b: &Rc<Closure>, row: &Row, line: u32) -> 
 pub enum Answer {
     /// A plain value.
     Value(Value),
+    /// The rows as RSpec's Structs (`entries`).
+    Rows(Vec<Row>),
+    /// A custom matcher or property: call it with the table.
+    Custom(Rc<Closure>),
     /// A filtered table.
     Table(Table),
     /// An EtcGroupView (etc_group's filtered object).
@@ -164,11 +155,16 @@ pub fn call(
     block: Option<Rc<Closure>>,
     line: u32,
 ) -> R<Answer> {
-    if let Some((_, field)) = t.columns.iter().find(|(m, _)| *m == name) {
+    if let Some(spec) = &t.custom
+        && let Some((_, b)) = spec.customs.iter().find(|(n, _)| n == name)
+    {
+        return Ok(Answer::Custom(b.clone()));
+    }
+    if let Some((_, field)) = t.columns.iter().find(|(m, _)| m == name) {
         if let Some(c) = args.first() {
             // `passwd.users(/^r/)` filters by that column.
             let mut h = IndexMap::new();
-            h.insert(Key::Sym(field.to_string()), c.clone());
+            h.insert(Key::Sym(field.clone()), c.clone());
             return call(interp, t, "where", vec![Value::hash(h)], None, line);
         }
         if t.flavor == Flavor::EtcGroup && name == "users" {
@@ -179,10 +175,23 @@ pub fn call(
             }
             return Ok(Answer::Value(Value::array(out)));
         }
-        return Ok(Answer::Value(t.column(field)));
+        let field = field.clone();
+        return Ok(Answer::Value(t.column(&field)));
     }
     Ok(Answer::Value(match name {
-        "entries" | "params" | "raw_data" => t.entries(),
+        "entries" => return Ok(Answer::Rows(t.rows.clone())),
+        "params" | "raw_data" => Value::array(
+            t.rows
+                .iter()
+                .map(|r| {
+                    Value::hash(
+                        r.iter()
+                            .map(|(k, v)| (Key::Sym(k.clone()), v.clone()))
+                            .collect(),
+                    )
+                })
+                .collect(),
+        ),
         "count" | "length" | "size" => Value::Int(t.rows.len() as i64),
         "exist?" | "exists?" => Value::Bool(!t.rows.is_empty()),
         "empty?" => Value::Bool(t.rows.is_empty()),
@@ -228,6 +237,7 @@ pub fn call(
             let next = Table {
                 rows: kept,
                 columns: t.columns.clone(),
+                custom: t.custom.clone(),
                 label: t.label.clone(),
                 criteria,
                 flavor: t.flavor,
@@ -276,14 +286,15 @@ pub fn passwd(text: &str) -> Table {
             ':',
         ),
         columns: vec![
-            ("users", "user"),
-            ("passwords", "password"),
-            ("uids", "uid"),
-            ("gids", "gid"),
-            ("descs", "desc"),
-            ("homes", "home"),
-            ("shells", "shell"),
+            ("users".into(), "user".into()),
+            ("passwords".into(), "password".into()),
+            ("uids".into(), "uid".into()),
+            ("gids".into(), "gid".into()),
+            ("descs".into(), "desc".into()),
+            ("homes".into(), "home".into()),
+            ("shells".into(), "shell".into()),
         ],
+        custom: None,
         label: "/etc/passwd".into(),
         criteria: String::new(),
         flavor: Flavor::Plain,
@@ -315,15 +326,16 @@ pub fn shadow(text: &str) -> Table {
     Table {
         rows,
         columns: vec![
-            ("users", "user"),
-            ("passwords", "password"),
-            ("last_changes", "last_change"),
-            ("min_days", "min_days"),
-            ("max_days", "max_days"),
-            ("warn_days", "warn_days"),
-            ("inactive_days", "inactive_days"),
-            ("expiry_dates", "expiry_date"),
+            ("users".into(), "user".into()),
+            ("passwords".into(), "password".into()),
+            ("last_changes".into(), "last_change".into()),
+            ("min_days".into(), "min_days".into()),
+            ("max_days".into(), "max_days".into()),
+            ("warn_days".into(), "warn_days".into()),
+            ("inactive_days".into(), "inactive_days".into()),
+            ("expiry_dates".into(), "expiry_date".into()),
         ],
+        custom: None,
         label: "/etc/shadow".into(),
         criteria: String::new(),
         flavor: Flavor::Plain,
@@ -344,11 +356,12 @@ pub fn etc_group(text: &str) -> Table {
     Table {
         rows,
         columns: vec![
-            ("groups", "name"),
-            ("gids", "gid"),
-            ("users", "members"),
-            ("passwords", "password"),
+            ("groups".into(), "name".into()),
+            ("gids".into(), "gid".into()),
+            ("users".into(), "members".into()),
+            ("passwords".into(), "password".into()),
         ],
+        custom: None,
         label: "/etc/group".into(),
         criteria: String::new(),
         flavor: Flavor::EtcGroup,
@@ -379,12 +392,33 @@ pub fn etc_hosts(text: &str) -> Table {
     Table {
         rows,
         columns: vec![
-            ("ip_address", "ip_address"),
-            ("primary_name", "primary_name"),
-            ("all_host_names", "all_host_names"),
+            ("ip_address".into(), "ip_address".into()),
+            ("primary_name".into(), "primary_name".into()),
+            ("all_host_names".into(), "all_host_names".into()),
         ],
+        custom: None,
         label: "Hosts File".into(),
         criteria: String::new(),
         flavor: Flavor::Plain,
     }
+}
+
+/// A library resource's rows (an array of hashes) as table rows.
+pub fn rows_from(v: &Value) -> Vec<Row> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    items
+        .borrow()
+        .iter()
+        .filter_map(|item| match item {
+            Value::Hash(h) => Some(
+                h.borrow()
+                    .iter()
+                    .map(|(k, v)| (k.to_value().to_s(), v.clone()))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
 }
