@@ -113,7 +113,8 @@ pub fn to_float(v: &Value, line: u32) -> R<Value> {
     }
 }
 
-/// `format`/`sprintf` with `%s %d %o %x %p %%`.
+/// `format`/`sprintf`: `%s %p %d %i %f %o %x %X %e %%` with flags (`-`,
+/// `0`, `+`, space), width and precision.
 pub fn format(interp: &mut Interp<'_>, args: &[Value], line: u32) -> R<Value> {
     let fmt = arg(args, 0).to_s();
     let mut out = String::new();
@@ -124,47 +125,69 @@ pub fn format(interp: &mut Interp<'_>, args: &[Value], line: u32) -> R<Value> {
             out.push(c);
             continue;
         }
-        let mut spec = String::new();
+        let mut flags = String::new();
         while let Some(&d) = chars.peek() {
-            if d.is_ascii_digit() || d == '-' || d == '0' || d == '.' {
-                spec.push(d);
+            if "-0+ #".contains(d) {
+                flags.push(d);
                 chars.next();
             } else {
                 break;
             }
         }
+        let mut width = String::new();
+        while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            width.push(d);
+            chars.next();
+        }
+        let mut precision: Option<usize> = None;
+        if chars.peek() == Some(&'.') {
+            chars.next();
+            let mut p = String::new();
+            while let Some(&d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                p.push(d);
+                chars.next();
+            }
+            precision = Some(p.parse().unwrap_or(0));
+        }
+        let width: usize = width.parse().unwrap_or(0);
         let v = arg(args, next);
-        match chars.next() {
-            Some('%') => out.push('%'),
+        let body = match chars.next() {
+            Some('%') => {
+                out.push('%');
+                continue;
+            }
             Some('s') => {
-                out.push_str(&interp.to_s(&v, line)?);
-                next += 1;
+                let s = interp.to_s(&v, line)?;
+                match precision {
+                    Some(p) => s.chars().take(p).collect(),
+                    None => s,
+                }
             }
-            Some('p') => {
-                out.push_str(&v.inspect());
-                next += 1;
-            }
-            Some('d') | Some('i') => {
+            Some('p') => v.inspect(),
+            Some(k @ ('d' | 'i' | 'o' | 'x' | 'X' | 'b')) => {
                 let Value::Int(i) = to_integer(&v, true, line)? else {
                     unreachable!()
                 };
-                let s = i.to_string();
-                out.push_str(&pad(&s, &spec));
-                next += 1;
+                let digits = match k {
+                    'o' => format!("{:o}", i.unsigned_abs()),
+                    'x' => format!("{:x}", i.unsigned_abs()),
+                    'X' => format!("{:X}", i.unsigned_abs()),
+                    'b' => format!("{:b}", i.unsigned_abs()),
+                    _ => i.unsigned_abs().to_string(),
+                };
+                signed(i < 0, digits, &flags)
             }
-            Some('o') => {
-                let Value::Int(i) = to_integer(&v, true, line)? else {
+            Some(k @ ('f' | 'e' | 'g')) => {
+                let Value::Float(f) = to_float(&v, line)? else {
                     unreachable!()
                 };
-                out.push_str(&pad(&format!("{i:o}"), &spec));
-                next += 1;
-            }
-            Some('x') => {
-                let Value::Int(i) = to_integer(&v, true, line)? else {
-                    unreachable!()
+                let p = precision.unwrap_or(6);
+                let digits = match k {
+                    'e' => format!("{:.*e}", p, f.abs()),
+                    'g' => format!("{}", f.abs()),
+                    _ => format!("{:.*}", p, f.abs()),
                 };
-                out.push_str(&pad(&format!("{i:x}"), &spec));
-                next += 1;
+                signed(f.is_sign_negative() && f != 0.0, digits, &flags)
             }
             other => {
                 return raise(
@@ -176,20 +199,44 @@ pub fn format(interp: &mut Interp<'_>, args: &[Value], line: u32) -> R<Value> {
                     line,
                 );
             }
+        };
+        next += 1;
+        let len = body.chars().count();
+        if len >= width {
+            out.push_str(&body);
+        } else if flags.contains('-') {
+            out.push_str(&body);
+            out.push_str(&" ".repeat(width - len));
+        } else if flags.contains('0')
+            && body
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-. ".contains(c))
+        {
+            // Zero padding goes after the sign.
+            let (sign, rest) = match body.chars().next() {
+                Some(c @ ('+' | '-' | ' ')) => (c.to_string(), body[1..].to_string()),
+                _ => (String::new(), body.clone()),
+            };
+            out.push_str(&sign);
+            out.push_str(&"0".repeat(width - len));
+            out.push_str(&rest);
+        } else {
+            out.push_str(&" ".repeat(width - len));
+            out.push_str(&body);
         }
     }
     interp.check_str(out, line)
 }
 
-fn pad(s: &str, spec: &str) -> String {
-    let zero = spec.starts_with('0');
-    let width: usize = spec.trim_start_matches(['0', '-']).parse().unwrap_or(0);
-    if s.len() >= width {
-        s.to_string()
-    } else if zero {
-        format!("{}{s}", "0".repeat(width - s.len()))
+fn signed(negative: bool, digits: String, flags: &str) -> String {
+    if negative {
+        format!("-{digits}")
+    } else if flags.contains('+') {
+        format!("+{digits}")
+    } else if flags.contains(' ') {
+        format!(" {digits}")
     } else {
-        format!("{}{s}", " ".repeat(width - s.len()))
+        digits
     }
 }
 
@@ -439,9 +486,22 @@ fn numeric(recv: &Value, name: &str, args: &[Value], line: u32) -> R<Value> {
                     "-" => a.checked_sub(*b),
                     "*" => a.checked_mul(*b),
                     "/" if *b == 0 => return raise("ZeroDivisionError", "divided by 0", line),
-                    "/" => Some(a.div_euclid(*b)),
+                    // Ruby floors integer division and takes the divisor's sign.
+                    "/" => a.checked_div(*b).map(|q| {
+                        if a % b != 0 && ((*a < 0) != (*b < 0)) {
+                            q - 1
+                        } else {
+                            q
+                        }
+                    }),
                     "%" if *b == 0 => return raise("ZeroDivisionError", "divided by 0", line),
-                    "%" => Some(a.rem_euclid(*b)),
+                    "%" => a.checked_rem(*b).map(|r| {
+                        if r != 0 && ((r < 0) != (*b < 0)) {
+                            r + b
+                        } else {
+                            r
+                        }
+                    }),
                     _ => u32::try_from(*b).ok().and_then(|e| a.checked_pow(e)),
                 };
                 return match r {

@@ -29,9 +29,10 @@ fn object_to_string(v: &Value) -> Option<String> {
     })
 }
 
+/// Ruby's `split("\n")`: trailing empty lines are dropped.
 fn lines(s: &str) -> Vec<&str> {
     let mut v: Vec<&str> = s.split('\n').collect();
-    if s.ends_with('\n') {
+    while v.last() == Some(&"") {
         v.pop();
     }
     v

@@ -119,6 +119,8 @@ pub struct Run {
     pub profile_ref: String,
     /// File-level titles, by control file.
     pub file_titles: IndexMap<String, String>,
+    /// The first error of the file's top-level code, if any.
+    pub file_error: Option<RubyError>,
 }
 
 #[derive(Debug)]
@@ -300,6 +302,33 @@ pub fn call(
                 for g in pending {
                     run_group(interp, &g, &[], &mut ctl.results)?;
                 }
+            }
+            if let Some(e) = &interp.run.file_error {
+                // The file's own setup failed: nothing of this control is
+                // evaluated; a command that could not run is a skip, any
+                // other error a failure.
+                let at = format!("{}/{}:{}", interp.run.profile_ref, ctl.file, e.line);
+                let why = format!(
+                    "the control file's top-level code failed at {at}: {}",
+                    e.message
+                );
+                ctl.results = vec![if e.class == "Inspec::Exceptions::ResourceSkipped" {
+                    CheckResult {
+                        status: "skipped",
+                        code_desc: "No-op".into(),
+                        resource: Some("No-op".into()),
+                        skip_message: Some(format!("Skipped control: {why}")),
+                        resource_class: "noop".into(),
+                        resource_params: "[]".into(),
+                        resource_id: "No-op".into(),
+                        ..CheckResult::default()
+                    }
+                } else {
+                    let mut r = error_result(&format!("Control Source Code Error {at} "), e);
+                    r.message = Some(why);
+                    r.resource_id = at;
+                    r
+                }];
             }
             let fatal = error.as_ref().is_some_and(|e| e.fatal);
             if let Some(e) = &error {
@@ -505,8 +534,9 @@ pub fn call(
             }
             Ok(Value::Nil)
         }
+        // RSpec: `skip` without a reason leaves the description empty.
         "skip" => Err(Flow::Skip(if args.is_empty() {
-            "No reason given".into()
+            String::new()
         } else {
             a0.to_s()
         })),
@@ -776,7 +806,12 @@ fn run_group(
     if let Some(reason) = &g.skip {
         out.push(CheckResult {
             status: "skipped",
-            code_desc: full.clone(),
+            // With no reason, RSpec's full description keeps the space.
+            code_desc: if reason.is_empty() {
+                format!("{full} ")
+            } else {
+                full.clone()
+            },
             resource: Some(if matches!(described_value, Value::Str(_)) {
                 String::new()
             } else {

@@ -498,6 +498,13 @@ impl<'a> Interp<'a> {
                             return Ok(v);
                         }
                         if crate::dsl::is_dsl(name) {
+                            if let Some(row) = env.get("\u{0}\u{0}row") {
+                                return raise(
+                                    "NoMethodError",
+                                    format!("undefined method `{name}' for {}", row.to_s()),
+                                    n.line,
+                                );
+                            }
                             return crate::dsl::call(self, name, args, block, env, this, n);
                         }
                         let args = self.eval_args(args, env, this)?;

@@ -201,15 +201,30 @@ fn run_here(
         interp.run.file = f.clone();
         interp.run.source = src.as_str().into();
         interp.run.file_skip = None;
+        interp.run.file_error = None;
         let env = interp::Scope::child(&root);
-        if let Err(interp::Flow::Error(e)) = interp.eval(ast, &env, &value::Value::Nil) {
-            // A fatal budget stop ends the run; the failing control carries it.
-            if e.fatal {
-                break;
+        // Top-level statements run one by one: one that fails is recorded
+        // and the file's controls that follow report it instead of running
+        // checks in a context that could not be set up.
+        let statements: Vec<&ast::Node> = match &ast.kind {
+            ast::Kind::Seq(items) => items.iter().collect(),
+            _ => vec![ast],
+        };
+        let mut fatal = false;
+        for st in statements {
+            match interp.eval(st, &env, &value::Value::Nil) {
+                Err(interp::Flow::Error(e)) if e.fatal => {
+                    fatal = true;
+                    break;
+                }
+                Err(interp::Flow::Error(e)) if interp.run.file_error.is_none() => {
+                    interp.run.file_error = Some(e);
+                }
+                _ => {}
             }
-            if f.starts_with("libraries/") {
-                continue;
-            }
+        }
+        if fatal {
+            break;
         }
     }
     let mut controls = std::mem::take(&mut interp.run.controls);

@@ -485,8 +485,14 @@ pub fn evaluate(
             } else {
                 format!("expected it {not}to be {op} {}", fmt(&e))
             };
+            // InSpec prints `"0%o" % actual` when it expected an octal string.
             let got = match (&e, actual) {
-                (Value::Str(s), Value::Int(i)) if is_octal_str(s) => format!("0{i:o}"),
+                (Value::Str(s), a) if is_octal_str(s) && !matches!(a, Value::Nil) => {
+                    match crate::builtins::to_integer(a, true, line) {
+                        Ok(Value::Int(i)) => format!("0{i:o}"),
+                        _ => interp.to_s(a, line)?,
+                    }
+                }
                 (_, a) => interp.to_s(a, line)?,
             };
             (

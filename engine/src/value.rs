@@ -410,7 +410,9 @@ pub fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
         (Value::Float(x), Value::Float(y)) => x.partial_cmp(y),
         (Value::Int(x), Value::Float(y)) => (*x as f64).partial_cmp(y),
         (Value::Float(x), Value::Int(y)) => x.partial_cmp(&(*y as f64)),
-        (Value::Str(x), Value::Str(y)) => Some(x.as_bytes().cmp(y.as_bytes())),
+        (Value::Str(x), Value::Str(y)) | (Value::Sym(x), Value::Sym(y)) => {
+            Some(x.as_bytes().cmp(y.as_bytes()))
+        }
         (Value::Array(x), Value::Array(y)) => {
             let (x, y) = (x.borrow(), y.borrow());
             for (a, b) in x.iter().zip(y.iter()) {

@@ -296,6 +296,45 @@ fn apply_deviations(report: &mut J) {
     }
 }
 
+/// The first top-level (unindented) line of a control file that calls
+/// `command(`: dscan skips that file's controls (a documented deviation).
+fn top_level_command_line(profile: &Path, file: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(profile.join(file)).ok()?;
+    text.lines()
+        .position(|l| !l.starts_with([' ', '\t', '#']) && l.contains("command("))
+        .map(|i| i + 1)
+}
+
+/// The second deviation: a control file whose top-level code needs a
+/// command cannot set up its controls; each reports one skipped result.
+fn apply_file_deviations(report: &mut J, profile: &Path, profile_ref: &str) {
+    for c in report["profiles"][0]["controls"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        let Some(file) = c["source_location"]["ref"]
+            .as_str()
+            .and_then(|r| r.find("controls/").map(|i| r[i..].to_string()))
+        else {
+            continue;
+        };
+        let Some(line) = top_level_command_line(profile, &file) else {
+            continue;
+        };
+        c["results"] = serde_json::json!([{
+            "status": "skipped",
+            "code_desc": "No-op",
+            "skip_message": format!(
+                "Skipped control: the control file's top-level code failed at {profile_ref}/{file}:{line}: {COMMAND_SKIP}"
+            ),
+            "resource_class": "noop",
+            "resource_params": "[]",
+            "resource_id": "No-op",
+        }]);
+    }
+}
+
 /// Results each case must match at least (all, where the engine matches
 /// InSpec fully). A case below its floor is a regression.
 const FLOORS: &[(&str, usize)] = &[
@@ -309,9 +348,23 @@ const FLOORS: &[(&str, usize)] = &[
     ("custom-resources-debian-inputs", 30),
     // Not yet complete: the resources dev-sec's CIS benchmark reads that
     // dscan does not build yet (see the README's status).
-    ("cis-dil-distroless", 295),
-    ("cis-dil-debian", 367),
-    ("cis-dil-debian-level1", 374),
+    ("cis-dil-distroless", 357),
+    ("cis-dil-debian", 436),
+    ("cis-dil-debian-level1", 440),
+    // dscan's own cases. One result in each of edge-files-distroless and
+    // edge-library-distroless differs on Ruby internals dscan does not
+    // mimic: a message naming the strings' encodings, and FilterTable's
+    // tracer object leaking into a description.
+    ("edge-files-debian", 85),
+    ("edge-files-distroless", 84),
+    ("edge-language-debian", 37),
+    ("edge-language-distroless", 37),
+    ("edge-language-debian-inputs", 37),
+    ("edge-language-distroless-inputs", 37),
+    ("edge-library-debian", 14),
+    ("edge-library-distroless", 15),
+    ("edge-library-debian-inputs", 14),
+    ("edge-library-distroless-inputs", 15),
 ];
 
 #[test]
@@ -353,6 +406,7 @@ fn inspec_conformance_cases() {
         .unwrap();
         let mut expected = expected;
         apply_deviations(&mut expected);
+        apply_file_deviations(&mut expected, &base.join(profile), profile);
         let mut t = Tally::default();
         t.report(&expected, &actual);
         println!(

@@ -57,10 +57,10 @@ impl File {
             "socket?" => kind_is(FileKind::Socket),
             "block_device?" => kind_is(FileKind::BlockDevice),
             "character_device?" => kind_is(FileKind::CharDevice),
-            "type" => match (lstat, stat) {
-                (Some(l), _) if l.kind == FileKind::Symlink => Value::Sym("symlink".into()),
-                (_, Some(s)) => Value::Sym(s.kind.inspec_name().into()),
-                _ => Value::Nil,
+            // Train's `type` follows links (`stat -L`); a broken link has none.
+            "type" => match stat {
+                Some(s) => Value::Sym(s.kind.inspec_name().into()),
+                None => Value::Nil,
             },
             "mode" => stat
                 .map(|s| Value::Int(s.mode as i64))
@@ -115,7 +115,7 @@ impl File {
             ),
             "selinux_label" => Value::Nil,
             "path" => Value::str(path),
-            "basename" => Value::str(self.given.rsplit('/').next().unwrap_or("")),
+            "basename" => Value::str(path.rsplit('/').next().unwrap_or("")),
             "link_path" => match lstat {
                 // `readlink -f`: a loop prints nothing.
                 Some(l) if l.kind == FileKind::Symlink => {

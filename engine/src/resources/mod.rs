@@ -307,7 +307,16 @@ pub fn call(
                 })));
             }
             Data::Catcher => return Ok(Value::Resource(r.clone())),
-            _ => return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line),
+            // A command's output is never made up: using it fails the code
+            // that asked (the describe of it is a skipped result).
+            Data::None if r.name == "command" => {
+                return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line);
+            }
+            // As InSpec: a resource whose file is missing reads empty (its
+            // tables have no rows, its settings are nil); describing it is a
+            // skipped result.
+            Data::Table(_) => {}
+            _ => return Ok(Value::Nil),
         }
     }
     match (&r.data, name) {

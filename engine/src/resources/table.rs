@@ -124,6 +124,15 @@ fn row_holds(interp: &mut Interp<'_>, b: &Rc<Closure>, row: &Row, line: u32) -> 
     for (k, v) in row {
         env.define(&format!("\u{0}{k}"), v.clone());
     }
+    // The block runs on the row (a Struct): the DSL is out of reach there.
+    let fields: Vec<String> = row
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.inspect()))
+        .collect();
+    env.define(
+        "\u{0}\u{0}row",
+        Value::str(&format!("#<struct {}>", fields.join(", "))),
+    );
     let c = Rc::new(Closure {
         block: b.block.clone(),
         env,
