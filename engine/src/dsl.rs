@@ -335,12 +335,27 @@ pub fn call(
                 // InSpec re-raises a control body's error as a RuntimeError
                 // with the original message; checks registered before it stay.
                 let at = format!("{}/{}:{}", interp.run.profile_ref, ctl.file, ctl.line);
-                let mut r = error_result(&format!("Control Source Code Error {at} "), e);
-                if !e.fatal {
-                    r.exception = Some("RuntimeError".into());
+                if e.class == "Inspec::Exceptions::ResourceSkipped" {
+                    // The control needed a fact the target cannot give: it is skipped,
+                    // with the reason, instead of failing or passing on a guess.
+                    ctl.results = vec![CheckResult {
+                        status: "skipped",
+                        code_desc: "No-op".into(),
+                        resource: Some("No-op".into()),
+                        skip_message: Some(format!("Skipped control: {} (at {at})", e.message)),
+                        resource_class: "noop".into(),
+                        resource_params: "[]".into(),
+                        resource_id: "No-op".into(),
+                        ..CheckResult::default()
+                    }];
+                } else {
+                    let mut r = error_result(&format!("Control Source Code Error {at} "), e);
+                    if !e.fatal {
+                        r.exception = Some("RuntimeError".into());
+                    }
+                    r.resource_id = at;
+                    ctl.results.push(r);
                 }
-                r.resource_id = at;
-                ctl.results.push(r);
             }
             merge_or_push(&mut interp.run.controls, ctl);
             if fatal && let Some(e) = error {

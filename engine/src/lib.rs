@@ -113,13 +113,24 @@ pub fn run(
     target: &(dyn fs::TargetFs + Sync),
     options: &Options,
 ) -> Result<serde_json::Value, EngineError> {
+    let profile = profile::load(profile_dir)?;
+    run_profile(&profile, target, options)
+}
+
+/// Runs an already loaded profile (for callers that hold the sources in
+/// memory, such as the fuzz target).
+pub fn run_profile(
+    profile: &profile::Profile,
+    target: &(dyn fs::TargetFs + Sync),
+    options: &Options,
+) -> Result<serde_json::Value, EngineError> {
     // The evaluator recurses on the native stack: it runs on a thread whose
     // stack is sized for its nesting budget (pages are touched only as used).
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("dscan-engine".into())
             .stack_size(ENGINE_STACK)
-            .spawn_scoped(scope, || run_here(profile_dir, target, options))
+            .spawn_scoped(scope, || run_here(profile, target, options))
             .map_err(|e| EngineError::Thread(e.to_string()))?
             .join()
             .map_err(|_| EngineError::Thread("the engine thread panicked".into()))?
@@ -130,12 +141,12 @@ pub fn run(
 const ENGINE_STACK: usize = 1 << 30;
 
 fn run_here(
-    profile_dir: &Path,
+    profile: &profile::Profile,
     target: &dyn fs::TargetFs,
     options: &Options,
 ) -> Result<serde_json::Value, EngineError> {
     let started = std::time::Instant::now();
-    let profile = profile::load(profile_dir)?;
+    let profile_dir = profile.dir.as_path();
     let mut interp = interp::Interp::new(target, options.limits.clone());
     interp.libraries = profile
         .library_files
@@ -162,7 +173,7 @@ fn run_here(
         );
         let mut r = report::report(
             &IndexMap::new(),
-            &profile,
+            profile,
             &options.profile_ref,
             &[],
             vec![],
@@ -182,11 +193,7 @@ fn run_here(
         .iter()
         .chain(profile.control_files.iter())
     {
-        let src =
-            std::fs::read(profile_dir.join(f)).map_err(|source| profile::ProfileError::Read {
-                path: profile_dir.join(f),
-                source,
-            })?;
+        let src = profile.sources.get(f).cloned().unwrap_or_default();
         let ast = parse::parse(f, &src)?;
         files.push((f.clone(), String::from_utf8_lossy(&src).into_owned(), ast));
     }
@@ -234,7 +241,7 @@ fn run_here(
     let inputs = dsl::inputs_json(&interp.inputs);
     Ok(report::report(
         &interp.run.file_titles,
-        &profile,
+        profile,
         &profile_ref,
         &controls,
         inputs,

@@ -74,6 +74,8 @@ pub struct Profile {
     pub library_files: Vec<String>,
     /// InSpec's profile checksum.
     pub sha256: String,
+    /// The `.rb` files' contents, by relative path.
+    pub sources: std::collections::HashMap<String, Vec<u8>>,
 }
 
 fn rb_files(dir: &Path, sub: &str) -> Result<Vec<String>, ProfileError> {
@@ -103,8 +105,28 @@ pub fn load(dir: &Path) -> Result<Profile, ProfileError> {
         path: yml.clone(),
         source,
     })?;
+    let mut files = Vec::new();
+    for f in rb_files(dir, "libraries")?
+        .into_iter()
+        .chain(rb_files(dir, "controls")?)
+    {
+        let p = dir.join(&f);
+        let bytes = std::fs::read(&p).map_err(|source| ProfileError::Read { path: p, source })?;
+        files.push((f, bytes));
+    }
+    from_sources(dir, &raw, files)
+}
+
+/// A profile from its `inspec.yml` text and its `.rb` files (relative
+/// paths under `libraries/` and `controls/`); `dir` names it in messages.
+pub fn from_sources(
+    dir: &Path,
+    raw: &str,
+    files: Vec<(String, Vec<u8>)>,
+) -> Result<Profile, ProfileError> {
+    let yml = dir.join("inspec.yml");
     let mut metadata: Metadata =
-        serde_yaml_ng::from_str(&raw).map_err(|e| ProfileError::Metadata {
+        serde_yaml_ng::from_str(raw).map_err(|e| ProfileError::Metadata {
             path: yml.clone(),
             message: e.to_string(),
         })?;
@@ -130,17 +152,20 @@ pub fn load(dir: &Path) -> Result<Profile, ProfileError> {
             other => other.clone(),
         })
         .collect();
-    let control_files = rb_files(dir, "controls")?;
-    let library_files = rb_files(dir, "libraries")?;
-    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
-    for f in control_files.iter().chain(library_files.iter()) {
-        let p = dir.join(f);
-        entries.push((
-            f.clone(),
-            std::fs::read(&p).map_err(|source| ProfileError::Read { path: p, source })?,
-        ));
-    }
-    entries.push(("inspec.yml".into(), raw.into_bytes()));
+    let mut control_files: Vec<String> = files
+        .iter()
+        .filter(|f| f.0.starts_with("controls/"))
+        .map(|f| f.0.clone())
+        .collect();
+    let mut library_files: Vec<String> = files
+        .iter()
+        .filter(|f| f.0.starts_with("libraries/"))
+        .map(|f| f.0.clone())
+        .collect();
+    control_files.sort();
+    library_files.sort();
+    let mut entries: Vec<(String, Vec<u8>)> = files.clone();
+    entries.push(("inspec.yml".into(), raw.as_bytes().to_vec()));
     entries.push(("inspec.lock.deps".into(), b"--- {}\n".to_vec()));
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut h = Sha256::new();
@@ -156,5 +181,6 @@ pub fn load(dir: &Path) -> Result<Profile, ProfileError> {
         control_files,
         library_files,
         sha256: hex::encode(h.finalize()),
+        sources: files.into_iter().collect(),
     })
 }

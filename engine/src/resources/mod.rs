@@ -2,7 +2,10 @@
 
 pub mod config;
 pub mod file;
+pub mod system;
 pub mod table;
+
+use indexmap::IndexMap;
 
 use std::rc::Rc;
 
@@ -47,6 +50,10 @@ enum Data {
     GroupView(table::Table),
     /// One table row (a Struct).
     Row(table::Row),
+    /// A dpkg package's facts.
+    Package(Value),
+    /// A mount point's facts.
+    Mount(Value),
     Config(Value),
     None,
 }
@@ -225,6 +232,107 @@ pub fn construct(
             Some("The command resource cannot run on a shell-less target: dscan never executes commands in the target".into()),
             Data::None,
         ),
+        "package" => match system::dpkg(interp.fs, interp.limits.file_bytes) {
+            Some(db) => {
+                let p = db.into_iter().find(|p| p.name == a0);
+                let mut info = IndexMap::new();
+                info.insert(Key::Sym("name".into()), Value::str(&a0));
+                info.insert(Key::Sym("installed".into()), Value::Bool(p.as_ref().is_some_and(system::Package::installed)));
+                if let Some(p) = p.filter(system::Package::installed) {
+                    info.insert(Key::Sym("version".into()), Value::str(&p.version));
+                    info.insert(Key::Sym("arch".into()), Value::str(&p.arch));
+                    info.insert(Key::Sym("type".into()), Value::str("deb"));
+                }
+                res(name, format!("System Package {a0}"), a0.clone(), None, Data::Package(Value::hash(info)))
+            }
+            None => res(
+                name,
+                format!("System Package {a0}"),
+                a0.clone(),
+                Some("The target has no package database dscan can read (/var/lib/dpkg/status or status.d/)".into()),
+                Data::None,
+            ),
+        },
+        "packages" => {
+            let label = format!("Packages {}", match args.first() { Some(v @ Value::Regex(_)) => v.inspect(), Some(v) => v.to_s(), None => String::new() });
+            match system::dpkg(interp.fs, interp.limits.file_bytes) {
+                Some(db) => {
+                    let wanted = |n: &str| match args.first() {
+                        Some(Value::Regex(r)) => r.re.is_match(n),
+                        Some(v) => v.to_s() == n,
+                        None => true,
+                    };
+                    let rows = db
+                        .iter()
+                        .filter(|p| wanted(&p.name))
+                        .map(|p| {
+                            let mut r = table::Row::new();
+                            r.insert("name".into(), Value::str(&p.name));
+                            r.insert("version".into(), Value::str(&p.version));
+                            r.insert("status".into(), Value::str(if p.installed() { "installed" } else { &p.status }));
+                            r.insert("architecture".into(), Value::str(&p.arch));
+                            r
+                        })
+                        .collect();
+                    let t = table::Table {
+                        rows,
+                        columns: ["names:name", "versions:version", "statuses:status", "architectures:architecture"]
+                            .iter()
+                            .map(|c| {
+                                let (m, f) = c.split_once(':').unwrap_or((c, c));
+                                (m.to_string(), f.to_string())
+                            })
+                            .collect(),
+                        custom: None,
+                        label: label.clone(),
+                        criteria: String::new(),
+                        flavor: table::Flavor::Plain,
+                    };
+                    res(name, label, String::new(), None, Data::Table(t))
+                }
+                None => res(name, label, String::new(), Some("The target has no package database dscan can read (/var/lib/dpkg/status or status.d/)".into()), Data::None),
+            }
+        }
+        "kernel_parameter" => match system::kernel_parameter(interp.fs, &a0, interp.limits.file_bytes) {
+            Some(v) => res(name, format!("Kernel Parameter {a0}"), a0.clone(), None, Data::Config(v)),
+            None => res(
+                name,
+                format!("Kernel Parameter {a0}"),
+                a0.clone(),
+                Some(format!("Kernel parameter {a0} is not readable in the target's /proc/sys (sysctl cannot run there)")),
+                Data::None,
+            ),
+        },
+        "mount" => match system::mounts(interp.fs, interp.limits.file_bytes) {
+            Some(m) => {
+                let hit = m.into_iter().rfind(|(p, _, _)| *p == a0);
+                let mut info = IndexMap::new();
+                info.insert(Key::Sym("mounted".into()), Value::Bool(hit.is_some()));
+                if let Some((_, ty, opts)) = hit {
+                    info.insert(Key::Sym("type".into()), Value::str(&ty));
+                    info.insert(Key::Sym("options".into()), Value::array(opts.split(',').map(Value::str).collect()));
+                }
+                res(name, format!("Mount {a0}"), a0.clone(), None, Data::Mount(Value::hash(info)))
+            }
+            None => res(
+                name,
+                format!("Mount {a0}"),
+                a0.clone(),
+                Some("The target's mount table (/proc/mounts) is not readable here; dscan does not guess whether a path is mounted".into()),
+                Data::None,
+            ),
+        },
+        _ if system::unavailable(name).is_some() => {
+            let why = system::unavailable(name).unwrap_or_default();
+            let label = match name {
+                "service" | "systemd_service" | "sysv_service" | "upstart_service" | "runit_service" => format!("Service {a0}"),
+                "kernel_module" => format!("Kernel Module {a0}"),
+                "port" => format!("Port {a0}"),
+                "processes" => format!("Processes {a0}"),
+                other => format!("{other} {a0}").trim().to_string(),
+            };
+            res(name, label.clone(), a0.clone(), Some(format!("The {name} resource cannot be evaluated on this target: {why}")), Data::None)
+        }
         _ => {
             let _ = line;
             Ok(None)
@@ -309,7 +417,14 @@ pub fn call(
             Data::Catcher => return Ok(Value::Resource(r.clone())),
             // A command's output is never made up: using it fails the code
             // that asked (the describe of it is a skipped result).
-            Data::None if r.name == "command" => {
+            Data::None
+                if r.name == "command"
+                    || system::unavailable(&r.name).is_some()
+                    || matches!(
+                        r.name.as_str(),
+                        "package" | "packages" | "kernel_parameter" | "mount"
+                    ) =>
+            {
                 return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line);
             }
             // As InSpec: a resource whose file is missing reads empty (its
@@ -376,6 +491,28 @@ pub fn call(
             ),
         },
         (Data::Catcher, _) => Ok(Value::Resource(r.clone())),
+        (Data::Package(info) | Data::Mount(info), _) => {
+            let get = |k: &str| match info {
+                Value::Hash(h) => h
+                    .borrow()
+                    .get(&Key::Sym(k.into()))
+                    .cloned()
+                    .unwrap_or(Value::Nil),
+                _ => Value::Nil,
+            };
+            match name {
+                "installed?" => Ok(get("installed")),
+                "mounted?" => Ok(get("mounted")),
+                "version" | "arch" | "type" | "options" => Ok(get(name)),
+                "info" => Ok(info.clone()),
+                "exist?" => Ok(Value::Bool(true)),
+                _ => raise(
+                    "NoMethodError",
+                    format!("undefined method `{name}' for {}", r.to_s),
+                    line,
+                ),
+            }
+        }
         (Data::Row(row), _) => match name {
             "[]" => {
                 let key = args.first().map(Value::to_s).unwrap_or_default();
