@@ -4,6 +4,8 @@
 //! interpreter walks. Anything outside the subset becomes
 //! [`Kind::Unsupported`], which fails the control that reaches it.
 
+use std::rc::Rc;
+
 /// A node with its source position.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -115,7 +117,7 @@ pub enum Kind {
         /// Positional arguments (a trailing keyword hash included).
         args: Vec<Node>,
         /// A literal block.
-        block: Option<Box<Block>>,
+        block: Option<Rc<Block>>,
         /// `&:sym` or `&proc`.
         block_arg: Option<Box<Node>>,
         /// `&.`.

@@ -2,6 +2,7 @@
 //! they produce (in RSpec's order: a group's own examples, then its child
 //! groups).
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use indexmap::IndexMap;
@@ -121,6 +122,8 @@ pub struct Run {
     pub file_titles: IndexMap<String, String>,
     /// The first error of the file's top-level code, if any.
     pub file_error: Option<RubyError>,
+    /// Position of each control id in `controls`.
+    control_index: HashMap<String, usize>,
 }
 
 #[derive(Debug)]
@@ -357,7 +360,7 @@ pub fn call(
                     ctl.results.push(r);
                 }
             }
-            merge_or_push(&mut interp.run.controls, ctl);
+            merge_or_push(&mut interp.run.controls, &mut interp.run.control_index, ctl);
             if fatal && let Some(e) = error {
                 return Err(Flow::Error(e));
             }
@@ -515,7 +518,7 @@ pub fn call(
                     ..Control::default()
                 };
                 run_group(interp, &group, &[], &mut ctl.results)?;
-                interp.run.controls.push(ctl);
+                merge_or_push(&mut interp.run.controls, &mut interp.run.control_index, ctl);
             } else {
                 interp.run.stack.push(group);
             }
@@ -685,8 +688,9 @@ pub fn expect_to(
 
 /// A control id seen again: metadata merges, the later checks replace the
 /// earlier ones, the first position, line and code stay (InSpec's `Rule.merge`).
-fn merge_or_push(controls: &mut Vec<Control>, ctl: Control) {
-    let Some(old) = controls.iter_mut().find(|c| c.id == ctl.id) else {
+fn merge_or_push(controls: &mut Vec<Control>, index: &mut HashMap<String, usize>, ctl: Control) {
+    let Some(old) = index.get(&ctl.id).and_then(|i| controls.get_mut(*i)) else {
+        index.insert(ctl.id.clone(), controls.len());
         controls.push(ctl);
         return;
     };

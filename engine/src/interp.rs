@@ -127,7 +127,7 @@ pub struct Method {
 #[derive(Debug)]
 pub struct Closure {
     /// The block.
-    pub block: Block,
+    pub block: Rc<Block>,
     /// Its scope.
     pub env: Env,
     /// `self` inside it.
@@ -205,6 +205,7 @@ pub struct Interp<'a> {
     pub constants: HashMap<String, Value>,
     /// Library classes and modules controls cannot see.
     pub hidden: std::collections::HashSet<String>,
+    regexes: HashMap<(String, String), Rc<crate::value::Regex>>,
 }
 
 fn step_error(msg: String, line: u32) -> Flow {
@@ -234,6 +235,7 @@ impl<'a> Interp<'a> {
             libraries: Vec::new(),
             constants: HashMap::new(),
             hidden: std::collections::HashSet::new(),
+            regexes: HashMap::new(),
         }
     }
 
@@ -325,10 +327,7 @@ impl<'a> Interp<'a> {
                 let s = self.interpolate(parts, env, this)?;
                 Ok(Value::Sym(s.into()))
             }
-            Kind::Regex(src, flags) => match compile_regex(src, flags) {
-                Ok(r) => Ok(Value::Regex(Rc::new(r))),
-                Err(e) => raise("RegexpError", e, n.line),
-            },
+            Kind::Regex(src, flags) => self.regex(src, flags, n.line),
             Kind::InterpRegex(parts, flags) => {
                 let mut src = String::new();
                 for p in parts {
@@ -343,10 +342,7 @@ impl<'a> Interp<'a> {
                         }
                     }
                 }
-                match compile_regex(&src, flags) {
-                    Ok(r) => Ok(Value::Regex(Rc::new(r))),
-                    Err(e) => raise("RegexpError", e, n.line),
-                }
+                self.regex(&src, flags, n.line)
             }
             Kind::Array(items) => {
                 let v = self.eval_list(items, env, this)?;
@@ -453,7 +449,7 @@ impl<'a> Interp<'a> {
             } => {
                 let block = match (block, block_arg) {
                     (Some(b), _) => Some(Rc::new(Closure {
-                        block: (**b).clone(),
+                        block: b.clone(),
                         env: env.clone(),
                         this: this.clone(),
                     })),
@@ -751,6 +747,25 @@ impl<'a> Interp<'a> {
                 ),
                 n.line,
             ),
+        }
+    }
+
+    /// A compiled regexp, once per source and flags (profiles evaluate the
+    /// same literal in loops).
+    fn regex(&mut self, src: &str, flags: &str, line: u32) -> R<Value> {
+        let key = (src.to_string(), flags.to_string());
+        if let Some(r) = self.regexes.get(&key) {
+            return Ok(Value::Regex(r.clone()));
+        }
+        match compile_regex(src, flags) {
+            Ok(r) => {
+                let r = Rc::new(r);
+                if self.regexes.len() < 4096 {
+                    self.regexes.insert(key, r.clone());
+                }
+                Ok(Value::Regex(r))
+            }
+            Err(e) => raise("RegexpError", e, line),
         }
     }
 
@@ -1339,7 +1354,7 @@ fn bind_params(
 fn symbol_proc(name: &str, at: &Node) -> Closure {
     let recv = at.with(Kind::LVar("__x".into()));
     Closure {
-        block: Block {
+        block: Rc::new(Block {
             params: Params {
                 required: vec![Param::Name("__x".into())],
                 ..Params::default()
@@ -1352,7 +1367,7 @@ fn symbol_proc(name: &str, at: &Node) -> Closure {
                 block_arg: None,
                 safe: false,
             })),
-        },
+        }),
         env: Scope::root(),
         this: Value::Nil,
     }

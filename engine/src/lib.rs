@@ -187,15 +187,24 @@ fn run_here(
         prof["skip_message"] = message.into();
         return Ok(r);
     }
-    let mut files = Vec::new();
-    for f in profile
+    // Every file must parse before anything runs (a syntax error fails the
+    // load, as in InSpec); each is parsed again when its turn comes, so
+    // only one file's tree is held at a time.
+    let files: Vec<String> = profile
         .library_files
         .iter()
         .chain(profile.control_files.iter())
-    {
-        let src = profile.sources.get(f).cloned().unwrap_or_default();
-        let ast = parse::parse(f, &src)?;
-        files.push((f.clone(), String::from_utf8_lossy(&src).into_owned(), ast));
+        .cloned()
+        .collect();
+    for f in &files {
+        parse::parse(
+            f,
+            profile
+                .sources
+                .get(f)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        )?;
     }
     let profile_ref = if options.profile_ref.is_empty() {
         profile_dir.display().to_string()
@@ -204,9 +213,16 @@ fn run_here(
     };
     interp.run.profile_ref = profile_ref.clone();
     let root = interp::Scope::root();
-    for (f, src, ast) in &files {
+    for f in &files {
+        let bytes = profile
+            .sources
+            .get(f)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let ast = parse::parse(f, bytes)?;
+        let ast = &ast;
         interp.run.file = f.clone();
-        interp.run.source = src.as_str().into();
+        interp.run.source = String::from_utf8_lossy(bytes).as_ref().into();
         interp.run.file_skip = None;
         interp.run.file_error = None;
         let env = interp::Scope::child(&root);

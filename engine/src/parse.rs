@@ -397,7 +397,7 @@ impl Conv<'_> {
                             None => return Err("anonymous block forwarding (&)".into()),
                         }));
                     } else {
-                        block = Some(Box::new(self.block(&b)?));
+                        block = Some(std::rc::Rc::new(self.block(&b)?));
                     }
                 }
                 let name = text(c.name().as_slice());

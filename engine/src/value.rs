@@ -367,8 +367,11 @@ pub fn compile_regex(source: &str, flags: &str) -> Result<Regex, String> {
             pat.push(c);
         }
     }
+    // Small caches: profiles hold many regexps, each matched against
+    // short texts.
     let re = regex::RegexBuilder::new(&pat)
         .size_limit(1 << 20)
+        .dfa_size_limit(256 << 10)
         .build()
         .map_err(|e| format!("the regexp /{source}/ cannot be compiled: {e}"))?;
     Ok(Regex {

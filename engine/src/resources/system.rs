@@ -130,7 +130,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().join("var/lib/dpkg/status.d");
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("base-files"), "Package: base-files\nVersion: 12.4\nArchitecture: amd64\n").unwrap();
+        std::fs::write(
+            d.join("base-files"),
+            "Package: base-files\nVersion: 12.4\nArchitecture: amd64\n",
+        )
+        .unwrap();
         std::fs::write(d.join("base-files.md5sums"), "0123  etc/issue\n").unwrap();
         std::fs::write(
             dir.path().join("var/lib/dpkg/status"),
@@ -141,8 +145,16 @@ mod tests {
         let db = dpkg(&fs, 1 << 20).unwrap();
         let state = |n: &str| db.iter().find(|p| p.name == n).map(Package::installed);
         assert_eq!(state("bash"), Some(true));
-        assert_eq!(state("telnetd"), Some(false), "config-files only is not installed");
-        assert_eq!(state("base-files"), Some(true), "status.d entries are installed");
+        assert_eq!(
+            state("telnetd"),
+            Some(false),
+            "config-files only is not installed"
+        );
+        assert_eq!(
+            state("base-files"),
+            Some(true),
+            "status.d entries are installed"
+        );
         assert_eq!(db.len(), 3, "md5sums files are not packages");
         let empty = tempfile::tempdir().unwrap();
         assert!(dpkg(&crate::fs::RootDir::open(empty.path()).unwrap(), 1 << 20).is_none());

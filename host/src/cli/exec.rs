@@ -1,5 +1,6 @@
 //! `dscan exec`: the native engine on a local root filesystem.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -95,17 +96,34 @@ pub(super) fn run(args: ExecArgs) -> Result<u8, CliError> {
         }
     }
     for r in &args.reporters {
-        let text = serde_json::to_string(&report).unwrap_or_default();
         match r.as_str() {
             "cli" => print_cli(&report, passed, failed, skipped),
-            "json" => println!("{text}"),
+            "json" => {
+                // Streamed: a large report is never held twice.
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                serde_json::to_writer(&mut out, &report)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(out))
+                    .and_then(|()| out.flush())
+                    .map_err(|source| CliError::Io {
+                        what: "writing the report",
+                        path: "stdout".into(),
+                        source,
+                    })?;
+            }
             other => {
                 let path = other.trim_start_matches("json:");
-                std::fs::write(path, text).map_err(|source| CliError::Io {
+                let io = |source| CliError::Io {
                     what: "writing the report",
                     path: path.to_string(),
                     source,
-                })?;
+                };
+                let file = std::fs::File::create(path).map_err(io)?;
+                let mut out = std::io::BufWriter::new(file);
+                serde_json::to_writer(&mut out, &report)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| out.flush())
+                    .map_err(io)?;
             }
         }
     }
