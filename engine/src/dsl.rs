@@ -111,7 +111,7 @@ pub struct Run {
     /// The file being evaluated.
     pub file: String,
     /// Its source.
-    pub source: Rc<str>,
+    pub source: Rc<[u8]>,
     /// A file-level skip (`only_if` outside a control).
     pub file_skip: Option<String>,
     example: Option<ExampleState>,
@@ -241,18 +241,18 @@ pub fn call(
     match name {
         "control" => {
             let id = a0.to_s();
-            let code = interp
-                .run
-                .source
-                .get(n.span.0..n.span.1)
-                .unwrap_or("")
-                .to_string();
+            // Spans are byte offsets into the file as written (which need not be
+            // valid UTF-8): slice the bytes, then convert.
+            let src: &[u8] = &interp.run.source;
+            let (start, end) = (n.span.0.min(src.len()), n.span.1.min(src.len()));
+            let code = String::from_utf8_lossy(&src[start..end.max(start)]).into_owned();
             // Keep the first line's indentation as InSpec's source extraction does.
-            let line_start = interp.run.source[..n.span.0]
-                .rfind('\n')
+            let line_start = src[..start]
+                .iter()
+                .rposition(|b| *b == b'\n')
                 .map(|i| i + 1)
                 .unwrap_or(0);
-            let indent = &interp.run.source[line_start..n.span.0];
+            let indent = String::from_utf8_lossy(&src[line_start..start]).into_owned();
             let code = if indent.trim().is_empty() {
                 format!("{indent}{code}\n")
             } else {

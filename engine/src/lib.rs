@@ -222,7 +222,7 @@ fn run_here(
         let ast = parse::parse(f, bytes)?;
         let ast = &ast;
         interp.run.file = f.clone();
-        interp.run.source = String::from_utf8_lossy(bytes).as_ref().into();
+        interp.run.source = bytes.into();
         interp.run.file_skip = None;
         interp.run.file_error = None;
         let env = interp::Scope::child(&root);

@@ -180,3 +180,28 @@ fn unsupported_constructs_fail_their_control_never_pass() {
     );
     fails_with(&r, "no_such_resource");
 }
+
+/// Found by the fuzz target: a control file that is not valid UTF-8 (the
+/// source text InSpec reports as `code` is cut at byte offsets).
+#[test]
+fn a_control_file_that_is_not_utf8_is_reported_not_a_crash() {
+    let profile = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(profile.path().join("controls")).unwrap();
+    std::fs::write(profile.path().join("inspec.yml"), "name: bytes\n").unwrap();
+    let mut src = b"# \xff\xfe\xfd\ncontrol 'x' do\n  title 'caf\xe9'\n  describe 1 do\n    it { should eq 1 }\n  end\nend\n".to_vec();
+    src.extend_from_slice(b"# trailing \xc3\n");
+    std::fs::write(profile.path().join("controls/x.rb"), &src).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let fs = dscan_engine::fs::RootDir::open(root.path()).unwrap();
+    match dscan_engine::run(profile.path(), &fs, &Default::default()) {
+        Ok(report) => {
+            let c = &report["profiles"][0]["controls"][0];
+            assert!(
+                c["code"].as_str().unwrap().starts_with("control 'x' do"),
+                "{c}"
+            );
+        }
+        // prism may refuse the bytes: then it is a load error, not a panic.
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
