@@ -42,6 +42,28 @@ pub fn range_includes(lo: &Value, hi: &Value, excl: bool, x: &Value) -> bool {
     above && below
 }
 
+/// The inclusive index bounds a range selects in a sequence of `n`
+/// (negative ends count from the end); `None` when it starts outside.
+fn range_bounds(lo: &Value, hi: &Value, excl: bool, n: i64) -> Option<(i64, i64)> {
+    let lo = match *lo {
+        Value::Int(i) if i < 0 => n + i,
+        Value::Int(i) => i,
+        _ => 0,
+    };
+    let mut hi = match *hi {
+        Value::Int(i) if i < 0 => n + i,
+        Value::Int(i) => i,
+        _ => n - 1,
+    };
+    if excl {
+        hi -= 1;
+    }
+    if lo > n || lo < 0 {
+        return None;
+    }
+    Some((lo, hi.min(n - 1)))
+}
+
 /// `Integer(x)` / `to_i`.
 pub fn to_integer(v: &Value, strict: bool, line: u32) -> R<Value> {
     match v {
@@ -851,23 +873,9 @@ fn string(
             (Value::Range(lo, hi, excl), _) => {
                 let chars: Vec<char> = s.chars().collect();
                 let n = chars.len() as i64;
-                let lo = match **lo {
-                    Value::Int(i) if i < 0 => n + i,
-                    Value::Int(i) => i,
-                    _ => 0,
-                };
-                let mut hi = match **hi {
-                    Value::Int(i) if i < 0 => n + i,
-                    Value::Int(i) => i,
-                    _ => n - 1,
-                };
-                if *excl {
-                    hi -= 1;
-                }
-                if lo > n || lo < 0 {
+                let Some((lo, hi)) = range_bounds(lo, hi, *excl, n) else {
                     return Ok(Value::Nil);
-                }
-                let hi = hi.min(n - 1);
+                };
                 Ok(Value::str(&if hi < lo {
                     String::new()
                 } else {
@@ -1243,23 +1251,9 @@ fn array(
             }
             (Value::Range(lo, hi, excl), _) => {
                 let n = v.len() as i64;
-                let lo = match **lo {
-                    Value::Int(i) if i < 0 => n + i,
-                    Value::Int(i) => i,
-                    _ => 0,
-                };
-                let mut hi = match **hi {
-                    Value::Int(i) if i < 0 => n + i,
-                    Value::Int(i) => i,
-                    _ => n - 1,
-                };
-                if *excl {
-                    hi -= 1;
-                }
-                if lo > n || lo < 0 {
+                let Some((lo, hi)) = range_bounds(lo, hi, *excl, n) else {
                     return Ok(Value::Nil);
-                }
-                let hi = hi.min(n - 1);
+                };
                 Ok(Value::array(if hi < lo {
                     vec![]
                 } else {
@@ -1325,78 +1319,42 @@ fn array(
             .max_by(|a, b| compare(a, b).unwrap_or(std::cmp::Ordering::Equal))
             .cloned()
             .unwrap_or(Value::Nil)),
-        "+" | "concat" => match a0 {
-            Value::Array(b) => {
-                let mut v = v;
-                v.extend(b.borrow().iter().cloned());
-                interp.check_array(v, line)
-            }
-            other => raise(
-                "TypeError",
-                format!(
-                    "no implicit conversion of {} into Array",
-                    other.class_name()
-                ),
-                line,
-            ),
-        },
-        "-" | "difference" => match a0 {
-            Value::Array(b) => {
-                let b = b.borrow();
-                Ok(Value::array(
-                    v.into_iter()
-                        .filter(|x| !b.iter().any(|y| equal(x, y)))
-                        .collect(),
-                ))
-            }
-            other => raise(
-                "TypeError",
-                format!(
-                    "no implicit conversion of {} into Array",
-                    other.class_name()
-                ),
-                line,
-            ),
-        },
-        "&" | "intersection" => match a0 {
-            Value::Array(b) => {
-                let b = b.borrow();
-                let mut out: Vec<Value> = Vec::new();
-                for x in v {
-                    if b.iter().any(|y| equal(&x, y)) && !out.iter().any(|y| equal(&x, y)) {
-                        out.push(x)
-                    }
+        "+" | "concat" => {
+            let b = array_arg(&a0, line)?;
+            let mut v = v;
+            v.extend(b.borrow().iter().cloned());
+            interp.check_array(v, line)
+        }
+        "-" | "difference" => {
+            let b = array_arg(&a0, line)?;
+            let b = b.borrow();
+            Ok(Value::array(
+                v.into_iter()
+                    .filter(|x| !b.iter().any(|y| equal(x, y)))
+                    .collect(),
+            ))
+        }
+        "&" | "intersection" => {
+            let b = array_arg(&a0, line)?;
+            let b = b.borrow();
+            let mut out: Vec<Value> = Vec::new();
+            for x in v {
+                if b.iter().any(|y| equal(&x, y)) && !out.iter().any(|y| equal(&x, y)) {
+                    out.push(x)
                 }
-                Ok(Value::array(out))
             }
-            other => raise(
-                "TypeError",
-                format!(
-                    "no implicit conversion of {} into Array",
-                    other.class_name()
-                ),
-                line,
-            ),
-        },
-        "|" | "union" => match a0 {
-            Value::Array(b) => {
-                let mut out: Vec<Value> = Vec::new();
-                for x in v.into_iter().chain(b.borrow().iter().cloned()) {
-                    if !out.iter().any(|y| equal(&x, y)) {
-                        out.push(x)
-                    }
+            Ok(Value::array(out))
+        }
+        "|" | "union" => {
+            let b = array_arg(&a0, line)?;
+            let mut out: Vec<Value> = Vec::new();
+            for x in v.into_iter().chain(b.borrow().iter().cloned()) {
+                if !out.iter().any(|y| equal(&x, y)) {
+                    out.push(x)
                 }
-                Ok(Value::array(out))
             }
-            other => raise(
-                "TypeError",
-                format!(
-                    "no implicit conversion of {} into Array",
-                    other.class_name()
-                ),
-                line,
-            ),
-        },
+            Ok(Value::array(out))
+        }
         "*" => match a0 {
             Value::Str(sep) => array(interp, recv, v, "join", vec![Value::Str(sep)], None, line),
             Value::Int(n) if n >= 0 => {
@@ -1481,6 +1439,21 @@ fn array(
         }
         "sum_of" => no_method(recv, name, line),
         _ => no_method(recv, name, line),
+    }
+}
+
+/// The argument of an Array set operation, or Ruby's TypeError.
+fn array_arg(v: &Value, line: u32) -> R<Rc<std::cell::RefCell<Vec<Value>>>> {
+    match v {
+        Value::Array(b) => Ok(b.clone()),
+        other => raise(
+            "TypeError",
+            format!(
+                "no implicit conversion of {} into Array",
+                other.class_name()
+            ),
+            line,
+        ),
     }
 }
 

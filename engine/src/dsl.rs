@@ -567,14 +567,7 @@ pub fn call(
                 g.lazy = Some(b);
                 return Ok(Value::Nil);
             }
-            let Some(ex) = &interp.run.example else {
-                return raise(
-                    "NoMethodError",
-                    format!("undefined method `{name}' outside an example"),
-                    line,
-                );
-            };
-            let subject = ex.subject.clone();
+            let subject = example_subject(interp, name, line)?;
             match name {
                 "subject" => Ok(subject),
                 "is_expected" => Ok(Value::Matcher(Rc::new(matchers::expect(subject)))),
@@ -1045,6 +1038,18 @@ pub fn inputs_json(inputs: &IndexMap<String, Value>) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The subject of the example being run; `name` only works inside one.
+fn example_subject(interp: &Interp<'_>, name: &str, line: u32) -> R<Value> {
+    match &interp.run.example {
+        Some(ex) => Ok(ex.subject.clone()),
+        None => raise(
+            "NoMethodError",
+            format!("undefined method `{name}' outside an example"),
+            line,
+        ),
+    }
+}
+
 /// `should >= 2`: the operator completes a pending `should`.
 pub fn pending_operator(
     interp: &mut Interp<'_>,
@@ -1056,14 +1061,7 @@ pub fn pending_operator(
     let Some(negated) = pending.pending else {
         return raise("ArgumentError", "not a pending expectation", line);
     };
-    let Some(ex) = &interp.run.example else {
-        return raise(
-            "NoMethodError",
-            format!("undefined method `{op}' outside an example"),
-            line,
-        );
-    };
-    let subject = ex.subject.clone();
+    let subject = example_subject(interp, op, line)?;
     let mut m = pending.clone();
     m.pending = None;
     m.op = Some(op.to_string());

@@ -1158,6 +1158,22 @@ impl<'a> Interp<'a> {
         Ok(obj)
     }
 
+    /// One level deeper into calls, within the depth budget.
+    fn enter(&mut self, what: &str, line: u32) -> R<()> {
+        self.depth += 1;
+        if self.depth > self.limits.depth {
+            self.depth -= 1;
+            return Err(step_error(
+                format!(
+                    "{what} nested deeper than {} (endless recursion?); dscan stopped the profile",
+                    self.limits.depth
+                ),
+                line,
+            ));
+        }
+        Ok(())
+    }
+
     /// Runs a profile-defined method.
     pub fn invoke(
         &mut self,
@@ -1167,17 +1183,7 @@ impl<'a> Interp<'a> {
         block: Option<Rc<Closure>>,
         line: u32,
     ) -> R<Value> {
-        self.depth += 1;
-        if self.depth > self.limits.depth {
-            self.depth -= 1;
-            return Err(step_error(
-                format!(
-                    "method calls nested deeper than {} (endless recursion?); dscan stopped the profile",
-                    self.limits.depth
-                ),
-                line,
-            ));
-        }
+        self.enter("method calls", line)?;
         let env = Scope::root();
         let _ = block;
         let out = bind_params(self, &m.params, args, &env, this, line)
@@ -1191,17 +1197,7 @@ impl<'a> Interp<'a> {
 
     /// Calls a block with arguments.
     pub fn yield_block(&mut self, b: &Rc<Closure>, args: Vec<Value>, line: u32) -> R<Value> {
-        self.depth += 1;
-        if self.depth > self.limits.depth {
-            self.depth -= 1;
-            return Err(step_error(
-                format!(
-                    "blocks nested deeper than {}; dscan stopped the profile",
-                    self.limits.depth
-                ),
-                line,
-            ));
-        }
+        self.enter("blocks", line)?;
         let env = Scope::child(&b.env);
         // One array argument spreads over several parameters (Ruby's block rule).
         let args = if b.block.params.required.len() + b.block.params.optional.len() > 1

@@ -59,25 +59,6 @@ pub struct Options {
     pub profile_ref: String,
 }
 
-fn json_value(j: &serde_json::Value) -> value::Value {
-    use value::{Key, Value};
-    match j {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
-        serde_json::Value::String(s) => Value::str(s),
-        serde_json::Value::Array(a) => Value::array(a.iter().map(json_value).collect()),
-        serde_json::Value::Object(o) => Value::hash(
-            o.iter()
-                .map(|(k, v)| (Key::Str(k.clone()), json_value(v)))
-                .collect(),
-        ),
-    }
-}
-
 /// Whether the platform matches one of inspec.yml's `supports` entries
 /// (all of an entry's keys must match; no entries: everything).
 fn supported(supports: &[serde_json::Value], p: &resources::Platform) -> bool {
@@ -159,11 +140,15 @@ fn run_here(
             i.get("name").and_then(|n| n.as_str()),
             i.get("value").or_else(|| i.get("default")),
         ) {
-            interp.inputs.insert(name.to_string(), json_value(v));
+            interp
+                .inputs
+                .insert(name.to_string(), resources::config::from_json(v));
         }
     }
     for (k, v) in &options.inputs {
-        interp.inputs.insert(k.clone(), json_value(v));
+        interp
+            .inputs
+            .insert(k.clone(), resources::config::from_json(v));
     }
     let p = resources::platform(&mut interp);
     if !supported(&profile.metadata.supports, &p) {
