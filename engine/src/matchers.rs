@@ -703,6 +703,22 @@ pub fn evaluate(
             if let Some(u) = &mt.by_user {
                 what.push_str(&format!(" by user {u}"));
             }
+            if mt.by_user.is_some() {
+                // InSpec asks `su` in the target; there is no shell to ask. The
+                // positive check fails as InSpec's does there; the negated one must
+                // not pass on that either.
+                let message = if negated {
+                    format!(
+                        "expected {subject_desc} not to {what}: dscan cannot run `su` in the target to find out"
+                    )
+                } else {
+                    format!("expected {subject_desc} to {what}")
+                };
+                return Ok(Outcome {
+                    passed: false,
+                    message,
+                });
+            }
             (v, format!("expected {subject_desc} {not}to {what}"))
         }
         Kind::Installed => {

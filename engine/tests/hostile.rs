@@ -205,3 +205,23 @@ fn a_control_file_that_is_not_utf8_is_reported_not_a_crash() {
         Err(e) => assert!(!e.to_string().is_empty()),
     }
 }
+
+/// A permission by user needs `su` in the target: neither the check nor
+/// its negation passes.
+#[test]
+fn a_check_by_user_never_passes() {
+    let r = run(
+        "control 'x' do\n  describe file('/etc/passwd') do\n    it { should be_readable.by_user('root') }\n    it { should_not be_readable.by_user('root') }\n  end\nend\n",
+        small(),
+        |_| {},
+    );
+    let status: Vec<&str> = r.iter().map(|x| x["status"].as_str().unwrap()).collect();
+    assert_eq!(status, ["failed", "failed"], "{r:#?}");
+    assert!(
+        r[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot run `su`"),
+        "{r:#?}"
+    );
+}
