@@ -291,16 +291,7 @@ pub fn call(
                 Err(other) => return Err(other),
             };
             if let Some(msg) = skip {
-                ctl.results = vec![CheckResult {
-                    status: "skipped",
-                    code_desc: "No-op".into(),
-                    resource: Some("No-op".into()),
-                    skip_message: Some(msg),
-                    resource_class: "noop".into(),
-                    resource_params: "[]".into(),
-                    resource_id: "No-op".into(),
-                    ..CheckResult::default()
-                }];
+                ctl.results = vec![noop_skip(msg)];
             } else {
                 for g in pending {
                     run_group(interp, &g, &[], &mut ctl.results)?;
@@ -316,16 +307,7 @@ pub fn call(
                     e.message
                 );
                 ctl.results = vec![if e.class == "Inspec::Exceptions::ResourceSkipped" {
-                    CheckResult {
-                        status: "skipped",
-                        code_desc: "No-op".into(),
-                        resource: Some("No-op".into()),
-                        skip_message: Some(format!("Skipped control: {why}")),
-                        resource_class: "noop".into(),
-                        resource_params: "[]".into(),
-                        resource_id: "No-op".into(),
-                        ..CheckResult::default()
-                    }
+                    noop_skip(format!("Skipped control: {why}"))
                 } else {
                     let mut r = error_result(&format!("Control Source Code Error {at} "), e);
                     r.message = Some(why);
@@ -341,16 +323,10 @@ pub fn call(
                 if e.class == "Inspec::Exceptions::ResourceSkipped" {
                     // The control needed a fact the target cannot give: it is skipped,
                     // with the reason, instead of failing or passing on a guess.
-                    ctl.results = vec![CheckResult {
-                        status: "skipped",
-                        code_desc: "No-op".into(),
-                        resource: Some("No-op".into()),
-                        skip_message: Some(format!("Skipped control: {} (at {at})", e.message)),
-                        resource_class: "noop".into(),
-                        resource_params: "[]".into(),
-                        resource_id: "No-op".into(),
-                        ..CheckResult::default()
-                    }];
+                    ctl.results = vec![noop_skip(format!(
+                        "Skipped control: {} (at {at})",
+                        e.message
+                    ))];
                 } else {
                     let mut r = error_result(&format!("Control Source Code Error {at} "), e);
                     if !e.fatal {
@@ -677,6 +653,21 @@ pub fn expect_to(
         return Ok(Value::Nil);
     }
     expectation(interp, m, (**actual).clone(), name != "to", false, line)
+}
+
+/// The one result of a control whose checks were not run: InSpec's no-op
+/// skip (only_if and the like).
+fn noop_skip(message: String) -> CheckResult {
+    CheckResult {
+        status: "skipped",
+        code_desc: "No-op".into(),
+        resource: Some("No-op".into()),
+        skip_message: Some(message),
+        resource_class: "noop".into(),
+        resource_params: "[]".into(),
+        resource_id: "No-op".into(),
+        ..CheckResult::default()
+    }
 }
 
 /// A control id seen again: metadata merges, the later checks replace the

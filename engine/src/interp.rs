@@ -206,6 +206,8 @@ pub struct Interp<'a> {
     /// Library classes and modules controls cannot see.
     pub hidden: std::collections::HashSet<String>,
     regexes: HashMap<(String, String), Rc<crate::value::Regex>>,
+    /// The target's user and group names by id, per file.
+    pub names: RefCell<HashMap<String, Rc<IndexMap<u32, String>>>>,
 }
 
 fn step_error(msg: String, line: u32) -> Flow {
@@ -236,6 +238,7 @@ impl<'a> Interp<'a> {
             constants: HashMap::new(),
             hidden: std::collections::HashSet::new(),
             regexes: HashMap::new(),
+            names: RefCell::default(),
         }
     }
 

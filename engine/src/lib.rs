@@ -65,7 +65,7 @@ fn supported(supports: &[serde_json::Value], p: &resources::Platform) -> bool {
     if supports.is_empty() {
         return true;
     }
-    let families = [p.family.as_str(), "linux", "unix", "os"];
+    let families = p.families();
     supports.iter().any(|entry| {
         let Some(m) = entry.as_object() else {
             return true;

@@ -120,6 +120,17 @@ impl Env {
         self.scan(pod, &args).await
     }
 
+    /// A simulator image pinned by digest; the test fails with the reason
+    /// when the machine could not build it.
+    fn image(&self, name: &str) -> String {
+        self.sim.images().pinned(name).unwrap_or_else(|| {
+            panic!(
+                "the image {name}: {:?}",
+                self.sim.images().missing_reason(name)
+            )
+        })
+    }
+
     fn pod_pid(&self, pod: &str) -> i32 {
         self.sim.container_pid("apps", pod, "app").unwrap()
     }
@@ -720,18 +731,7 @@ async fn programs_planted_in_the_target_never_run() {
     // (dynamically linked, no standalone shell): its busybox runs only in its
     // own root, so neither the planted loader nor the planted cat runs, and
     // on a static distroless target (no loader at all) the scan still works.
-    let glibc = env
-        .sim
-        .images()
-        .pinned(dscan_sim::images::BUSYBOX_GLIBC)
-        .unwrap_or_else(|| {
-            panic!(
-                "the glibc busybox image: {:?}",
-                env.sim
-                    .images()
-                    .missing_reason(dscan_sim::images::BUSYBOX_GLIBC)
-            )
-        });
+    let glibc = env.image(dscan_sim::images::BUSYBOX_GLIBC);
     let (code, doc, stderr) = env
         .scan("planted", &["--runner", "standin", "--debug-image", &glibc])
         .await;
@@ -751,18 +751,7 @@ async fn programs_planted_in_the_target_never_run() {
 
     // And with a musl busybox built as Alpine builds it (dynamic, its loader
     // at /lib/ld-musl-x86_64.so.1, which the target plants too).
-    let musl = env
-        .sim
-        .images()
-        .pinned(dscan_sim::images::BUSYBOX_MUSL)
-        .unwrap_or_else(|| {
-            panic!(
-                "the musl busybox image: {:?}",
-                env.sim
-                    .images()
-                    .missing_reason(dscan_sim::images::BUSYBOX_MUSL)
-            )
-        });
+    let musl = env.image(dscan_sim::images::BUSYBOX_MUSL);
     for pod in ["planted", "static"] {
         let (code, doc, stderr) = env
             .scan(pod, &["--runner", "standin", "--debug-image", &musl])
@@ -1046,18 +1035,7 @@ async fn graft_runs_the_scanner_in_a_private_view_of_the_target_and_changes_noth
         "a planted program ran: {:?}",
         std::fs::read_to_string(&marker)
     );
-    let dynamic = env
-        .sim
-        .images()
-        .pinned(dscan_sim::images::CINC_DYNAMIC)
-        .unwrap_or_else(|| {
-            panic!(
-                "the dynamic scanner image: {:?}",
-                env.sim
-                    .images()
-                    .missing_reason(dscan_sim::images::CINC_DYNAMIC)
-            )
-        });
+    let dynamic = env.image(dscan_sim::images::CINC_DYNAMIC);
     let mut dynamic_args = with.clone();
     dynamic_args[5] = dynamic.as_str();
     let (code, _, stderr) = env.scan("planted", &dynamic_args).await;

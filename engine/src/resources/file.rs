@@ -200,8 +200,21 @@ impl File {
     }
 }
 
-/// Names by id from a passwd- or group-format file of the target.
-pub fn user_names(interp: &Interp<'_>, file: &str) -> IndexMap<u32, String> {
+/// Names by id from a passwd- or group-format file of the target, read
+/// once per run (every owner and group lookup asks).
+pub fn user_names(interp: &Interp<'_>, file: &str) -> std::rc::Rc<IndexMap<u32, String>> {
+    if let Some(m) = interp.names.borrow().get(file) {
+        return m.clone();
+    }
+    let m = std::rc::Rc::new(read_names(interp, file));
+    interp
+        .names
+        .borrow_mut()
+        .insert(file.to_string(), m.clone());
+    m
+}
+
+fn read_names(interp: &Interp<'_>, file: &str) -> IndexMap<u32, String> {
     let mut m = IndexMap::new();
     if let Ok(b) = interp.fs.read(file, interp.limits.file_bytes) {
         for l in String::from_utf8_lossy(&b).lines() {

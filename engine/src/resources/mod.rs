@@ -58,6 +58,20 @@ enum Data {
     None,
 }
 
+impl Platform {
+    /// The platform's family chain, most specific first (`debian`, `linux`,
+    /// `unix`, `os`).
+    pub fn families(&self) -> Vec<&str> {
+        let mut v = vec![self.family.as_str()];
+        for f in ["linux", "unix", "os"] {
+            if !v.contains(&f) {
+                v.push(f);
+            }
+        }
+        v
+    }
+}
+
 /// Computes (once) the platform.
 pub fn platform(interp: &mut Interp<'_>) -> Rc<Platform> {
     if let Some(p) = &interp.platform {
@@ -451,18 +465,7 @@ pub fn call(
             "debian?" => Ok(Value::Bool(p.family == "debian")),
             "redhat?" => Ok(Value::Bool(p.family == "redhat")),
             "families" => Ok(Value::array(
-                [p.family.as_str(), "linux", "unix", "os"]
-                    .iter()
-                    .filter(|f| !f.is_empty())
-                    .fold(Vec::<&str>::new(), |mut v, f| {
-                        if !v.contains(f) {
-                            v.push(f);
-                        }
-                        v
-                    })
-                    .into_iter()
-                    .map(Value::str)
-                    .collect(),
+                p.families().into_iter().map(Value::str).collect(),
             )),
             "in_family?" => Ok(Value::Bool(args.first().is_some_and(|f| {
                 let f = f.to_s();
