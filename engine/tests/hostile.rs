@@ -225,3 +225,18 @@ fn a_check_by_user_never_passes() {
         "{r:#?}"
     );
 }
+
+/// A kernel parameter is read from the target's /proc/sys when there is
+/// one, and skipped (never guessed) when there is not.
+#[test]
+fn kernel_parameters_come_from_proc_sys_or_are_skipped() {
+    let body = "control 'x' do\n  describe kernel_parameter('fs.suid_dumpable') do\n    its('value') { should eq 0 }\n  end\nend\n";
+    let r = run(body, small(), |root| {
+        std::fs::create_dir_all(root.join("proc/sys/fs")).unwrap();
+        std::fs::write(root.join("proc/sys/fs/suid_dumpable"), "0\n").unwrap();
+    });
+    assert_eq!(r[0]["status"], "passed", "{r:#?}");
+    let r = run(body, small(), |_| {});
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0]["status"], "skipped", "{r:#?}");
+}

@@ -537,6 +537,7 @@ pub fn call(
         },
         (Data::Config(v), _) => match name {
             "params" => Ok(v.clone()),
+            "value" if r.name == "kernel_parameter" => Ok(v.clone()),
             "[]" if args.len() > 1 => interp.send(v, "dig", args, None, line),
             "[]" => interp.send(v, "[]", args, None, line),
             "exist?" => Ok(Value::Bool(true)),

@@ -159,5 +159,11 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         assert!(dpkg(&crate::fs::RootDir::open(empty.path()).unwrap(), 1 << 20).is_none());
         assert!(kernel_parameter(&fs, "../../etc/passwd", 100).is_none());
+        std::fs::create_dir_all(dir.path().join("proc/sys/fs")).unwrap();
+        std::fs::write(dir.path().join("proc/sys/fs/suid_dumpable"), "0\n").unwrap();
+        assert!(matches!(
+            kernel_parameter(&fs, "fs.suid_dumpable", 100),
+            Some(Value::Int(0))
+        ));
     }
 }
