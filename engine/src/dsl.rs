@@ -62,6 +62,8 @@ pub struct Control {
     pub file: String,
     /// Results.
     pub results: Vec<CheckResult>,
+    /// The waiver that applied (the report's `waiver_data`).
+    pub waiver_data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// What a describe group describes.
@@ -258,13 +260,27 @@ pub fn call(
             } else {
                 format!("{code}\n")
             };
-            let ctl = Control {
+            let mut ctl = Control {
                 id,
                 line,
                 code,
                 file: interp.run.file.clone(),
                 ..Control::default()
             };
+            let waiver = interp
+                .waivers
+                .get(&ctl.id)
+                .map(|w| crate::waivers::apply(w, interp.now));
+            if let Some(w) = waiver {
+                ctl.waiver_data = Some(w.data);
+                if let Some(msg) = w.skip {
+                    // As InSpec: a control waived with `run: false` is not
+                    // evaluated at all (its block may be expensive or fail).
+                    ctl.results = vec![noop_skip(msg)];
+                    merge_or_push(&mut interp.run.controls, &mut interp.run.control_index, ctl);
+                    return Ok(Value::Nil);
+                }
+            }
             let saved = interp.run.current.replace(ctl);
             let saved_skip = interp.run.control_skip.take();
             let mut pending: Vec<Group> = Vec::new();
@@ -290,6 +306,9 @@ pub fn call(
                 Err(Flow::Error(e)) => Some(e),
                 Err(other) => return Err(other),
             };
+            // An only_if that already skipped the control wins over a later
+            // error in its body, as in InSpec (the skip replaces the checks).
+            let skipped_by_condition = skip.is_some();
             if let Some(msg) = skip {
                 ctl.results = vec![noop_skip(msg)];
             } else {
@@ -316,7 +335,9 @@ pub fn call(
                 }];
             }
             let fatal = error.as_ref().is_some_and(|e| e.fatal);
-            if let Some(e) = &error {
+            // A control whose file's setup failed reports that failure alone.
+            let superseded = skipped_by_condition || interp.run.file_error.is_some();
+            if let Some(e) = error.as_ref().filter(|e| !superseded || e.fatal) {
                 // InSpec re-raises a control body's error as a RuntimeError
                 // with the original message; checks registered before it stay.
                 let at = format!("{}/{}:{}", interp.run.profile_ref, ctl.file, ctl.line);

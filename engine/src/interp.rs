@@ -199,6 +199,16 @@ pub struct Interp<'a> {
     pub run: Run,
     /// The platform, computed once.
     pub platform: Option<Rc<crate::resources::Platform>>,
+    /// Waivers by control id.
+    pub waivers: crate::waivers::Waivers,
+    /// The instant waiver expiry dates are compared with.
+    pub now: jiff::Timestamp,
+    /// What the caller knows of the target's virtualization (`kubepods`
+    /// when dscan scans a pod); `None`: detect from the target's files.
+    pub virtualization: Option<String>,
+    /// The target's accounts, read once per run (`None` until asked; the
+    /// inner `None`: the target has no `/etc/passwd`).
+    pub accounts: Option<Option<Rc<crate::resources::emulated::Accounts>>>,
     /// Library file names (for `require`).
     pub libraries: Vec<String>,
     /// Constants assigned by the profile (`Class::NAME` inside a class).
@@ -239,6 +249,10 @@ impl<'a> Interp<'a> {
             hidden: std::collections::HashSet::new(),
             regexes: HashMap::new(),
             names: RefCell::default(),
+            virtualization: None,
+            accounts: None,
+            waivers: crate::waivers::Waivers::new(),
+            now: jiff::Timestamp::now(),
         }
     }
 
@@ -753,6 +767,15 @@ impl<'a> Interp<'a> {
         }
     }
 
+    /// The source text of a block's body, on one line, as RSpec quotes it
+    /// in `satisfy`'s description.
+    fn block_source(&self, body: &Node) -> String {
+        let src: &[u8] = &self.run.source;
+        let (start, end) = (body.span.0.min(src.len()), body.span.1.min(src.len()));
+        let text = String::from_utf8_lossy(&src[start..end.max(start)]).into_owned();
+        text.lines().map(str::trim).collect::<Vec<_>>().join("\n")
+    }
+
     /// A compiled regexp, once per source and flags (profiles evaluate the
     /// same literal in loops).
     fn regex(&mut self, src: &str, flags: &str, line: u32) -> R<Value> {
@@ -1115,6 +1138,15 @@ impl<'a> Interp<'a> {
                 }
                 if let Some(m) = crate::matchers::construct(name, &args, n.line)? {
                     return Ok(Value::Matcher(Rc::new(m)));
+                }
+                if name == "satisfy"
+                    && let Some(b) = &block
+                {
+                    let src = self.block_source(&b.block.body);
+                    return Ok(Value::Matcher(Rc::new(crate::matchers::satisfy(
+                        b.clone(),
+                        src,
+                    ))));
                 }
                 if let Some(class) = self.resource_class(name) {
                     return self.new_object(&class, args, n.line);

@@ -17,6 +17,7 @@ pub mod profile;
 pub mod report;
 pub mod resources;
 pub mod value;
+pub mod waivers;
 
 use std::path::Path;
 
@@ -57,6 +58,12 @@ pub struct Options {
     pub limits: Limits,
     /// The profile path as the user gave it (for `source_location.ref`).
     pub profile_ref: String,
+    /// What the `virtualization` resource reports as the system (e.g.
+    /// `kubepods` when the caller knows it scans a pod); `None`: detect it
+    /// from the target's files.
+    pub virtualization: Option<String>,
+    /// Waivers by control id (`--waiver-file`).
+    pub waivers: waivers::Waivers,
 }
 
 /// Whether the platform matches one of inspec.yml's `supports` entries
@@ -129,6 +136,8 @@ fn run_here(
     let started = std::time::Instant::now();
     let profile_dir = profile.dir.as_path();
     let mut interp = interp::Interp::new(target, options.limits.clone());
+    interp.virtualization = options.virtualization.clone();
+    interp.waivers = options.waivers.clone();
     interp.libraries = profile
         .library_files
         .iter()

@@ -55,6 +55,8 @@ pub enum Kind {
     ContainExactly,
     /// `all(matcher)`.
     All,
+    /// `satisfy { |x| … }`: the block, and its source as RSpec shows it.
+    Satisfy(std::rc::Rc<crate::interp::Closure>, String),
     /// `be_between(a, b)`.
     Between,
     /// `be_kind_of`/`be_a`/`be_an`.
@@ -88,6 +90,11 @@ fn m(kind: Kind, args: &[Value]) -> Matcher {
         by_user: None,
         pending: None,
     }
+}
+
+/// `satisfy { |x| … }`.
+pub fn satisfy(block: std::rc::Rc<crate::interp::Closure>, source: String) -> Matcher {
+    m(Kind::Satisfy(block, source), &[])
 }
 
 /// `should`/`should_not` with no matcher: the operator comes next.
@@ -274,6 +281,7 @@ impl Matcher {
                 self.args.get(1).map(Value::inspect).unwrap_or_default()
             ),
             Kind::KindOf => format!("be a kind of {}", class_arg(&self.first())),
+            Kind::Satisfy(_, src) => format!("satisfy expression `{src}`"),
         }
     }
 }
@@ -926,6 +934,16 @@ pub fn evaluate(
                     fmt(actual),
                     inner.description(),
                     failures.join("\n\n")
+                ),
+            )
+        }
+        Kind::Satisfy(b, src) => {
+            let holds = interp.call_block(b, vec![actual.clone()], line)?.truthy();
+            (
+                holds,
+                format!(
+                    "expected {} {not}to satisfy expression `{src}`",
+                    fmt(actual)
                 ),
             )
         }

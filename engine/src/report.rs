@@ -49,7 +49,7 @@ fn control_json(c: &Control, profile_ref: &str, start: &str) -> J {
         "tags": c.tags,
         "code": c.code,
         "source_location": {"line": c.line, "ref": format!("{profile_ref}/{}", c.file)},
-        "waiver_data": {},
+        "waiver_data": c.waiver_data.clone().unwrap_or_default(),
         "results": c.results.iter().map(|r| result_json(r, start)).collect::<Vec<_>>(),
     })
 }

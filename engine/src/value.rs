@@ -219,7 +219,7 @@ impl Value {
                     b.inspect()
                 )
             }
-            Value::Resource(r) => r.to_s.clone(),
+            Value::Resource(r) => r.inspect(),
             Value::Matcher(m) => m.description(),
             Value::Object(o) => format!("#<{}>", o.class.name),
             Value::Class(c) => c.name.clone(),

@@ -6,6 +6,7 @@ mod completions;
 mod demo;
 mod error;
 mod exec;
+mod gate;
 mod gc;
 mod generate;
 mod options;
@@ -109,7 +110,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Demo(args) => demo::run(global, args),
         Command::Check(args) => check::run(args),
         Command::Gc(args) => gc::run(args),
-        Command::Exec(args) => exec::run(args),
+        Command::Exec(args) => exec::run(global, args),
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -19,6 +19,9 @@ fn hdf_path(name: &str) -> String {
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).expect("mkdir");
+    }
     std::fs::write(&p, text).expect("write");
     p
 }
@@ -832,4 +835,84 @@ fn exec_runs_a_profile_on_a_root_filesystem_with_inspecs_exit_codes() {
     ]);
     assert_eq!(out.status.code(), Some(102));
     assert!(stderr(&out).contains("inspec.yml"), "{}", stderr(&out));
+}
+
+#[test]
+fn exec_applies_waiver_files_and_gates_on_thresholds_and_reports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    write(&root, "etc/passwd", "root:x:0:0:root:/root:/sbin/nologin\n");
+    let profile = dir.path().join("profile");
+    write(&profile, "inspec.yml", "name: p\nversion: 1.0.0\n");
+    write(
+        &profile,
+        "controls/c.rb",
+        "control 'ok' do\n  describe file('/etc/passwd') do\n    it { should exist }\n  end\nend\n\
+         control 'bad' do\n  describe file('/etc/passwd') do\n    it { should_not exist }\n  end\nend\n",
+    );
+    let exec = |extra: &[&str]| {
+        let mut args = vec![
+            "exec",
+            profile.to_str().unwrap(),
+            "--target-root",
+            root.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        dscan(&args)
+    };
+    assert_eq!(exec(&[]).status.code(), Some(100));
+    // The failing control waived with run: false is skipped, with the
+    // justification, and is not evaluated.
+    let waivers = write(
+        dir.path(),
+        "w.yml",
+        "bad:\n  justification: accepted until rebuild\n  run: false\n",
+    );
+    let report = dir.path().join("r.json");
+    let json_arg = format!("json:{}", report.display());
+    let out = exec(&[
+        "--waiver-file",
+        waivers.to_str().unwrap(),
+        "--reporter",
+        &json_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(101), "skips only: {}", stderr(&out));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    let bad = &doc["profiles"][0]["controls"][1];
+    assert_eq!(
+        bad["results"][0]["skip_message"],
+        "Skipped control due to waiver condition: accepted until rebuild"
+    );
+    assert_eq!(bad["waiver_data"]["skipped_due_to_waiver"], true);
+    // A waiver without justification is refused, as InSpec refuses it.
+    let no_why = write(dir.path(), "w2.yml", "bad:\n  run: false\n");
+    let out = exec(&["--waiver-file", no_why.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("justification"), "{}", stderr(&out));
+
+    // Thresholds: the gate's exit code replaces InSpec's.
+    let out = exec(&["-I", "{compliance.min: 40}"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "50% passes 40: {}",
+        stderr(&out)
+    );
+    let out = exec(&["-I", "{compliance.min: 80}"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // A bad threshold or an unknown report format stops before the profile
+    // runs: no report file appears.
+    let junit = dir.path().join("junit.xml");
+    let junit_arg = format!("junit={}", junit.display());
+    let out = exec(&["-I", "{compliance.min: eighty}", "--report", &junit_arg]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!junit.exists());
+    let out = exec(&["--report", "no-such-format"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // A report carries the gate's verdict.
+    let out = exec(&["-I", "{compliance.min: 80}", "--report", &junit_arg]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&junit).expect("junit report");
+    assert!(xml.contains("bad"), "{xml}");
 }

@@ -99,16 +99,16 @@ impl File {
             })),
             // InSpec computes `(mode & bit) > 0`; a missing file's nil mode
             // makes that `false > 0`, a NoMethodError.
-            "setuid?" | "suid?" | "setgid?" | "sgid?" | "sticky?" if stat.is_none() => {
+            "setuid?" | "suid" | "setgid?" | "sgid" | "sticky?" | "sticky" if stat.is_none() => {
                 return raise(
                     "NoMethodError",
                     "undefined method `>' for false:FalseClass",
                     line,
                 );
             }
-            "setuid?" | "suid?" => Value::Bool(mode & 0o4000 != 0),
-            "setgid?" | "sgid?" => Value::Bool(mode & 0o2000 != 0),
-            "sticky?" => Value::Bool(mode & 0o1000 != 0),
+            "setuid?" | "suid" => Value::Bool(mode & 0o4000 != 0),
+            "setgid?" | "sgid" => Value::Bool(mode & 0o2000 != 0),
+            "sticky?" | "sticky" => Value::Bool(mode & 0o1000 != 0),
             "mode?" => Value::Bool(
                 args.first()
                     .is_some_and(|m| matches!(m, Value::Int(i) if *i as u32 == mode)),

@@ -1,6 +1,7 @@
 //! InSpec resources, computed from the target's files.
 
 pub mod config;
+pub mod emulated;
 pub mod file;
 pub mod system;
 pub mod table;
@@ -39,6 +40,24 @@ pub struct Resource {
     data: Data,
 }
 
+impl Resource {
+    /// Ruby's `inspect`: a table row is a Struct (`#<struct user="root", …>`)
+    /// whose `to_s` is the table's description; everything else reads as
+    /// its `to_s`.
+    pub fn inspect(&self) -> String {
+        match &self.data {
+            Data::Row(row) => {
+                let fields: Vec<String> = row
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.inspect()))
+                    .collect();
+                format!("#<struct {}>", fields.join(", "))
+            }
+            _ => self.to_s.clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Data {
     File(file::File),
@@ -54,6 +73,9 @@ enum Data {
     Package(Value),
     /// A mount point's facts.
     Mount(Value),
+    /// A record whose methods read its keys (`user`, `group`, `os_env`,
+    /// `virtualization`); `name?` reads `name`, `exist?` reads `exists`.
+    Record(Value),
     Config(Value),
     None,
 }
@@ -123,6 +145,18 @@ pub fn platform(interp: &mut Interp<'_>) -> Rc<Platform> {
     interp.platform = Some(p.clone());
     p
 }
+
+/// The target's accounts, read once per run.
+fn accounts(interp: &mut Interp<'_>) -> Option<Rc<emulated::Accounts>> {
+    if let Some(a) = &interp.accounts {
+        return a.clone();
+    }
+    let a = emulated::accounts(interp.fs, interp.limits.file_bytes).map(Rc::new);
+    interp.accounts = Some(a.clone());
+    a
+}
+
+const NO_PASSWD: &str = "The target has no /etc/passwd: dscan reads users and groups from the target's files (getent cannot run there)";
 
 fn params(args: &[Value]) -> String {
     Value::array(args.to_vec()).inspect()
@@ -239,6 +273,101 @@ pub fn construct(
             };
             res(name, label, path, None, Data::Config(data))
         }
+        "etc_fstab" => {
+            let path = if a0.is_empty() { "/etc/fstab".to_string() } else { a0.clone() };
+            let (text, skipped) = match read_text(interp, &path) {
+                Ok(t) => (t, None),
+                Err(e) => (String::new(), Some(e)),
+            };
+            res(name, "File System Table File (fstab)".into(), String::new(), skipped, Data::Table(table::etc_fstab(&text)))
+        }
+        "inetd_conf" | "limits_conf" => {
+            let (default, label, opts) = if name == "inetd_conf" {
+                ("/etc/inetd.conf", "inetd.conf", config::Options::inetd())
+            } else {
+                ("/etc/security/limits.conf", "limits.conf", config::Options::limits())
+            };
+            let path = if a0.is_empty() { default.to_string() } else { a0.clone() };
+            match read_text(interp, &path) {
+                Ok(text) => res(name, label.into(), path, None, Data::Config(Value::hash(config::parse(&text, &opts)))),
+                Err(e) => res(name, label.into(), path, Some(e), Data::Config(Value::hash(IndexMap::new()))),
+            }
+        }
+        "xinetd_conf" => {
+            let path = if a0.is_empty() { "/etc/xinetd.conf".to_string() } else { a0.clone() };
+            let label = format!("Xinetd config {path}");
+            match read_text(interp, &path) {
+                Ok(text) => {
+                    let t = config::xinetd(interp.fs, &text, interp.limits.file_bytes, label.clone());
+                    res(name, label, path, None, Data::Table(t))
+                }
+                Err(e) => res(name, label.clone(), path, Some(e), Data::Table(config::xinetd(interp.fs, "", 0, label))),
+            }
+        }
+        "user" | "users" | "group" | "groups" => {
+            let label = match name {
+                "user" => format!("User {a0}"),
+                "group" => format!("Group {a0}"),
+                "users" => "Users".into(),
+                _ => "Groups".into(),
+            };
+            let Some(a) = accounts(interp) else {
+                return res(name, label, a0.clone(), Some(NO_PASSWD.into()), Data::None);
+            };
+            let data = match name {
+                "user" => Data::Record(emulated::user_record(&a, &a0)),
+                "group" => Data::Record(emulated::group_record(&a, &a0)),
+                "users" => Data::Table(emulated::users_table(&a)),
+                _ => Data::Table(emulated::groups_table(&a)),
+            };
+            res(name, label, a0.clone(), None, data)
+        }
+        "processes" => {
+            let label = format!("Processes {}", match args.first() { Some(v @ Value::Regex(_)) => v.inspect(), Some(v) => v.to_s(), None => String::new() });
+            let grep = |c: &str| match args.first() {
+                Some(Value::Regex(r)) => r.re.is_match(c),
+                Some(v) => c.contains(&v.to_s()),
+                None => true,
+            };
+            match emulated::processes_table(interp.fs, interp.limits.file_bytes, &grep, label.clone()) {
+                Some(t) => res(name, label, a0.clone(), None, Data::Table(t)),
+                None => res(name, label, a0.clone(), Some("The target's /proc is not visible here, so its processes cannot be listed (ps cannot run there)".into()), Data::None),
+            }
+        }
+        "os_env" => {
+            let label = format!("Environment variable {a0}");
+            match emulated::environment(interp.fs, interp.limits.file_bytes) {
+                Some(env) => {
+                    let v = env.into_iter().rfind(|(k, _)| *k == a0).map(|(_, v)| Value::str(&v)).unwrap_or(Value::Nil);
+                    let mut h = IndexMap::new();
+                    h.insert(Key::Sym("content".into()), v.clone());
+                    h.insert(
+                        Key::Sym("split".into()),
+                        match &v {
+                            Value::Nil => Value::array(vec![]),
+                            v => Value::array(v.to_s().split(':').map(Value::str).collect()),
+                        },
+                    );
+                    h.insert(Key::Sym("exists".into()), Value::Bool(!matches!(v, Value::Nil)));
+                    res(name, label, a0.clone(), None, Data::Record(Value::hash(h)))
+                }
+                None => res(name, label, a0.clone(), Some("The target's process environment (/proc/1/environ) is not readable here (env cannot run there)".into()), Data::None),
+            }
+        }
+        "virtualization" => {
+            let found = emulated::virtualization(interp.fs, interp.limits.file_bytes, interp.virtualization.as_deref());
+            let mut h = IndexMap::new();
+            let (system, role) = match found {
+                Some((s, r)) => (Value::str(&s), Value::str(&r)),
+                None => (Value::Nil, Value::Nil),
+            };
+            h.insert(Key::Sym("system".into()), system);
+            h.insert(Key::Sym("role".into()), role.clone());
+            h.insert(Key::Sym("guest".into()), Value::Bool(matches!(&role, Value::Str(r) if &**r == "guest")));
+            h.insert(Key::Sym("host".into()), Value::Bool(false));
+            h.insert(Key::Sym("exists".into()), Value::Bool(true));
+            res(name, "Virtualization Detection".into(), String::new(), None, Data::Record(Value::hash(h)))
+        }
         "command" => res(
             name,
             format!("Command: `{a0}`"),
@@ -342,7 +471,6 @@ pub fn construct(
                 "service" | "systemd_service" | "sysv_service" | "upstart_service" | "runit_service" => format!("Service {a0}"),
                 "kernel_module" => format!("Kernel Module {a0}"),
                 "port" => format!("Port {a0}"),
-                "processes" => format!("Processes {a0}"),
                 other => format!("{other} {a0}").trim().to_string(),
             };
             res(name, label.clone(), a0.clone(), Some(format!("The {name} resource cannot be evaluated on this target: {why}")), Data::None)
@@ -402,8 +530,13 @@ pub fn call(
     {
         match &r.data {
             // A failed shadow answers with a stand-in that swallows calls.
-            Data::Table(_) if r.name == "shadow" => {
-                let shown = format!("Inspec::Resources::Shadow ({reason})");
+            Data::Table(_) if r.name == "shadow" || r.name == "xinetd_conf" => {
+                let class = if r.name == "shadow" {
+                    "Shadow"
+                } else {
+                    "XinetdConf"
+                };
+                let shown = format!("Inspec::Resources::{class} ({reason})");
                 return Ok(Value::Resource(Rc::new(Resource {
                     name: "Object".into(),
                     to_s: shown.clone(),
@@ -413,7 +546,8 @@ pub fn call(
                     data: Data::Catcher,
                 })));
             }
-            Data::Table(t) if name == "where" => {
+            // etc_fstab's table methods read the (empty) rows regardless.
+            Data::Table(t) if name == "where" && r.name != "etc_fstab" => {
                 let Value::Resource(filtered) =
                     table_answer(interp, r, t, name, args, block, line)?
                 else {
@@ -436,7 +570,16 @@ pub fn call(
                     || system::unavailable(&r.name).is_some()
                     || matches!(
                         r.name.as_str(),
-                        "package" | "packages" | "kernel_parameter" | "mount"
+                        "package"
+                            | "packages"
+                            | "kernel_parameter"
+                            | "mount"
+                            | "user"
+                            | "users"
+                            | "group"
+                            | "groups"
+                            | "processes"
+                            | "os_env"
                     ) =>
             {
                 return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line);
@@ -510,6 +653,30 @@ pub fn call(
                 "info" => Ok(info.clone()),
                 "exist?" => Ok(Value::Bool(true)),
                 _ => raise(
+                    "NoMethodError",
+                    format!("undefined method `{name}' for {}", r.to_s),
+                    line,
+                ),
+            }
+        }
+        (Data::Record(info), _) => {
+            let Value::Hash(h) = info else {
+                return Ok(Value::Nil);
+            };
+            let key = match name {
+                "exist?" | "exists?" => "exists",
+                "[]" => {
+                    return Ok(h
+                        .borrow()
+                        .get(&Key::Sym(args.first().map(Value::to_s).unwrap_or_default()))
+                        .cloned()
+                        .unwrap_or(Value::Nil));
+                }
+                n => n.trim_end_matches('?'),
+            };
+            match h.borrow().get(&Key::Sym(key.into())) {
+                Some(v) => Ok(v.clone()),
+                None => raise(
                     "NoMethodError",
                     format!("undefined method `{name}' for {}", r.to_s),
                     line,
@@ -597,7 +764,16 @@ fn answer(
     Ok(match table::call(interp, t, name, args, block, line)? {
         table::Answer::Value(v) => v,
         table::Answer::Table(next) => table_value(next),
-        table::Answer::Rows(rows) => Value::array(rows.into_iter().map(row_value).collect()),
+        table::Answer::Rows(rows) => {
+            // FilterTable's `entries` rows describe themselves by the table
+            // they came from ("/etc/shadow with user == /.+/ one entry").
+            let label = if t.criteria.is_empty() {
+                format!("{} with one entry", t.label)
+            } else {
+                format!("{} with {} one entry", t.label, t.criteria)
+            };
+            Value::array(rows.into_iter().map(|r| row_value(r, &label)).collect())
+        }
         table::Answer::Custom(b) => {
             let tv = table_value(t.clone());
             interp.call_block(&b, vec![tv], line)?
@@ -629,14 +805,10 @@ fn table_value(t: table::Table) -> Value {
 }
 
 /// One FilterTable row, as the Struct InSpec hands out.
-fn row_value(row: table::Row) -> Value {
-    let fields: Vec<String> = row
-        .iter()
-        .map(|(k, v)| format!("{k}={}", v.inspect()))
-        .collect();
+fn row_value(row: table::Row, label: &str) -> Value {
     Value::Resource(Rc::new(Resource {
         name: "Struct".into(),
-        to_s: format!("#<struct {}>", fields.join(", ")),
+        to_s: label.to_string(),
         params: "[]".into(),
         id: String::new(),
         skipped: None,

@@ -113,10 +113,8 @@ pub fn unavailable(resource: &str) -> Option<&'static str> {
         "iptables" | "ip6tables" | "nftables" => {
             "it runs the firewall tools in the target, which has none"
         }
-        "port" | "processes" | "auditd" | "crontab" | "user" | "users" | "group" | "groups"
-        | "bash" | "sh" | "powershell" | "x509_certificate" | "http" | "host" => {
-            "it runs programs in the target, which has no shell"
-        }
+        "port" | "auditd" | "crontab" | "bash" | "sh" | "powershell" | "x509_certificate"
+        | "http" | "host" => "it runs programs in the target, which has no shell",
         _ => return None,
     })
 }

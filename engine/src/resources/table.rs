@@ -20,6 +20,10 @@ pub enum Flavor {
     Plain,
     /// `etc_group`: `where` returns an EtcGroupView, and a block is ignored.
     EtcGroup,
+    /// `etc_fstab`: `configured?`, `nfs_file_systems`, `home_mount_options`.
+    Fstab,
+    /// `xinetd_conf`: `disabled?` (no row has `disable = no`), `enabled?`.
+    Xinetd,
 }
 
 /// A table (a resource's, or a filtered one).
@@ -187,6 +191,39 @@ pub fn call(
         let field = field.clone();
         return Ok(Answer::Value(t.column(&field)));
     }
+    if t.flavor == Flavor::Xinetd && matches!(name, "disabled?" | "enabled?") {
+        let unwanted = if name == "disabled?" { "no" } else { "yes" };
+        let hit = t
+            .rows
+            .iter()
+            .any(|r| r.get("disable").is_some_and(|v| v.to_s() == unwanted));
+        return Ok(Answer::Value(Value::Bool(!hit)));
+    }
+    if t.flavor == Flavor::Fstab {
+        match name {
+            "configured?" => return Ok(Answer::Value(Value::Bool(!t.rows.is_empty()))),
+            "nfs_file_systems" => {
+                let mut next = t.clone();
+                next.rows.retain(|r| {
+                    r.get("file_system_type")
+                        .is_some_and(|v| v.to_s().contains("nfs"))
+                });
+                next.criteria = join_criteria(&t.criteria, "file_system_type match(/nfs/)");
+                return Ok(Answer::Table(next));
+            }
+            "home_mount_options" => {
+                let home = t
+                    .rows
+                    .iter()
+                    .find(|r| r.get("mount_point").is_some_and(|v| v.to_s() == "/home"));
+                return Ok(Answer::Value(
+                    home.and_then(|r| r.get("mount_options").cloned())
+                        .unwrap_or(Value::Nil),
+                ));
+            }
+            _ => {}
+        }
+    }
     Ok(Answer::Value(match name {
         "entries" => return Ok(Answer::Rows(t.rows.clone())),
         "params" | "raw_data" => Value::array(
@@ -238,10 +275,7 @@ pub fn call(
             }
             let mut criteria = t.criteria.clone();
             for w in words {
-                if !criteria.is_empty() {
-                    criteria.push(' ');
-                }
-                criteria.push_str(&w);
+                criteria = join_criteria(&criteria, &w);
             }
             let next = Table {
                 rows: kept,
@@ -267,6 +301,14 @@ pub fn call(
     }))
 }
 
+fn join_criteria(criteria: &str, more: &str) -> String {
+    if criteria.is_empty() {
+        more.to_string()
+    } else {
+        format!("{criteria} {more}")
+    }
+}
+
 fn split_rows(text: &str, fields: &[&str], sep: char) -> Vec<Row> {
     text.lines()
         .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
@@ -284,6 +326,55 @@ fn split_rows(text: &str, fields: &[&str], sep: char) -> Vec<Row> {
                 .collect()
         })
         .collect()
+}
+
+/// `/etc/fstab`: device, mount point, type, options (split on commas),
+/// dump and pass numbers.
+pub fn etc_fstab(text: &str) -> Table {
+    let rows = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let text = |i: usize| f.get(i).map(|s| Value::str(s)).unwrap_or(Value::Nil);
+            // Ruby's `nil.to_i` and `"x".to_i` are both 0.
+            let number = |i: usize| Value::Int(f.get(i).and_then(|s| s.parse().ok()).unwrap_or(0));
+            let mut r = Row::new();
+            r.insert("device_name".into(), text(0));
+            r.insert("mount_point".into(), text(1));
+            r.insert("file_system_type".into(), text(2));
+            r.insert(
+                "mount_options".into(),
+                Value::array(
+                    f.get(3)
+                        .map(|o| o.split(',').map(Value::str).collect())
+                        .unwrap_or_default(),
+                ),
+            );
+            r.insert("dump_options".into(), number(4));
+            r.insert("file_system_options".into(), number(5));
+            r
+        })
+        .collect();
+    Table {
+        rows,
+        columns: [
+            "device_name",
+            "mount_point",
+            "file_system_type",
+            "mount_options",
+            "dump_options",
+            "file_system_options",
+        ]
+        .iter()
+        .map(|c| (c.to_string(), c.to_string()))
+        .collect(),
+        custom: None,
+        label: "File System Table File (fstab)".into(),
+        criteria: String::new(),
+        flavor: Flavor::Fstab,
+    }
 }
 
 /// `/etc/passwd`.
@@ -430,4 +521,26 @@ pub fn rows_from(v: &Value) -> Vec<Row> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fstab_rows_split_options_and_number_the_last_fields() {
+        let t =
+            etc_fstab("# comment\n/dev/sda1 / ext4 rw,noatime 0 1\nnfs:/x /home nfs4 nosuid\n\n");
+        assert_eq!(t.rows.len(), 2);
+        assert_eq!(
+            t.rows[0]["mount_options"].inspect(),
+            "[\"rw\", \"noatime\"]"
+        );
+        assert!(matches!(t.rows[0]["file_system_options"], Value::Int(1)));
+        assert!(
+            matches!(t.rows[1]["dump_options"], Value::Int(0)),
+            "a missing field reads 0, as Ruby's nil.to_i"
+        );
+        assert_eq!(t.to_s(), "File System Table File (fstab)");
+    }
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::Args;
 use indexmap::IndexMap;
 
-use super::{CliError, exit};
+use super::{CliError, GlobalOptions, exit};
+use crate::results::{self, ParseOptions};
 
 /// Run an InSpec-language profile with dscan's native engine against a
 /// directory holding a target's root filesystem.
@@ -29,6 +30,29 @@ pub struct ExecArgs {
     /// Reporters: `cli`, `json` (stdout) or `json:PATH`; repeatable.
     #[arg(long = "reporter", num_args = 1.., default_value = "cli")]
     reporters: Vec<String>,
+    /// A waiver file (YAML or JSON: `control-id: {justification, run,
+    /// expiration_date}`); repeatable, later files win.
+    #[arg(long = "waiver-file", value_name = "FILE")]
+    waiver_files: Vec<PathBuf>,
+    /// What the `virtualization` resource reports as the system (e.g.
+    /// `kubepods`, `docker`) when the root's own marks do not say.
+    #[arg(long, value_name = "SYSTEM")]
+    virtualization: Option<String>,
+    /// Gate the results on a threshold file (as `validate threshold -T`);
+    /// the exit code is then the gate's (0 or 1), not InSpec's.
+    #[arg(
+        short = 'T',
+        long = "threshold",
+        value_name = "FILE",
+        conflicts_with = "threshold_inline"
+    )]
+    threshold: Option<PathBuf>,
+    /// Gate on inline thresholds (as `validate threshold -I`).
+    #[arg(short = 'I', long = "threshold-inline", value_name = "THRESHOLDS")]
+    threshold_inline: Option<String>,
+    /// Render a report with a reporter plugin: FORMAT[=PATH]; repeatable.
+    #[arg(long = "report", value_name = "FORMAT[=PATH]")]
+    reports: Vec<String>,
 }
 
 /// InSpec's exit codes.
@@ -36,7 +60,7 @@ const FAILED: u8 = 100;
 const SKIPPED_ONLY: u8 = 101;
 const LOAD_FAILED: u8 = 102;
 
-pub(super) fn run(args: ExecArgs) -> Result<u8, CliError> {
+pub(super) fn run(global: &GlobalOptions, args: ExecArgs) -> Result<u8, CliError> {
     let mut inputs: IndexMap<String, serde_json::Value> = IndexMap::new();
     if let Some(f) = &args.input_file {
         let text = std::fs::read_to_string(f).map_err(|source| CliError::Io {
@@ -62,6 +86,38 @@ pub(super) fn run(args: ExecArgs) -> Result<u8, CliError> {
             )));
         }
     }
+    let mut waivers = dscan_engine::waivers::Waivers::new();
+    for f in &args.waiver_files {
+        let text = std::fs::read_to_string(f).map_err(|source| CliError::Io {
+            what: "reading the waiver file",
+            path: f.display().to_string(),
+            source,
+        })?;
+        let parsed = dscan_engine::waivers::parse(&text)
+            .map_err(|e| CliError::Usage(format!("--waiver-file {}: {e}", f.display())))?;
+        waivers.extend(parsed);
+    }
+    // The gate is checked before the profile runs: a typo in a threshold
+    // or a report format is reported at once.
+    let threshold = super::validate::threshold_text(
+        args.threshold.as_deref(),
+        args.threshold_inline.as_deref(),
+    )?;
+    let gate = match &threshold {
+        Some(t) => Some(super::gate::Gate::prepare(
+            global,
+            t.clone(),
+            &args.reports,
+            &[],
+        )?),
+        None if !args.reports.is_empty() => Some(super::gate::Gate::prepare(
+            global,
+            (super::scan::DEFAULT_THRESHOLD.to_string(), true),
+            &args.reports,
+            &[],
+        )?),
+        None => None,
+    };
     let root =
         dscan_engine::fs::RootDir::open(&args.target_root).map_err(|source| CliError::Io {
             what: "opening the target root",
@@ -73,6 +129,8 @@ pub(super) fn run(args: ExecArgs) -> Result<u8, CliError> {
         controls: args.controls.clone(),
         limits: dscan_engine::Limits::default(),
         profile_ref: args.profile.display().to_string(),
+        virtualization: args.virtualization.clone(),
+        waivers,
     };
     let report = match dscan_engine::run(&args.profile, &root, &options) {
         Ok(r) => r,
@@ -125,6 +183,28 @@ pub(super) fn run(args: ExecArgs) -> Result<u8, CliError> {
                     .and_then(|()| out.flush())
                     .map_err(io)?;
             }
+        }
+    }
+    if let Some(gate) = &gate {
+        let bytes = serde_json::to_vec(&report)
+            .map_err(|e| CliError::Usage(format!("the report cannot be serialized: {e}")))?;
+        let scan = results::parse(
+            &bytes,
+            &args.profile.display().to_string(),
+            &ParseOptions { keep_raw: false },
+        )?;
+        let verdict = gate.apply(global, &scan)?;
+        for f in &verdict.failures {
+            eprintln!("Error: {f}");
+        }
+        // With thresholds, the gate decides (as `dscan scan`); reports
+        // alone leave InSpec's exit codes in place.
+        if threshold.is_some() {
+            return Ok(if verdict.passed {
+                exit::OK
+            } else {
+                exit::THRESHOLD_NOT_MET
+            });
         }
     }
     Ok(if failed > 0 {

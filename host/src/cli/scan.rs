@@ -14,10 +14,6 @@ use crate::plugin::{PluginKind, PluginSet};
 use crate::results::{self, ParseOptions};
 use crate::scan::{self, Runner, ScanOutcome, ScanSettings};
 
-/// Results with one profile and no controls: what the thresholds are tried
-/// on before the cluster is touched.
-const EMPTY_RESULTS: &[u8] = br#"{"platform":{"name":"none","release":"none"},"profiles":[{"name":"dscan-threshold-check","version":"0","sha256":"","title":"","supports":[],"attributes":[],"groups":[],"controls":[],"status":"loaded"}],"statistics":{"duration":0},"version":"dscan"}"#;
-
 /// The default threshold when none is given (as the reference workflow uses).
 pub const DEFAULT_THRESHOLD: &str = "{compliance.min: 70}";
 
@@ -117,8 +113,9 @@ pub struct ScanArgs {
 /// Everything decided before touching the cluster.
 pub(super) struct Prepared {
     plugins: Arc<PluginSet>,
-    threshold: (String, bool, bool),
-    reports: Vec<(String, Option<PathBuf>)>,
+    gate: super::gate::Gate,
+    /// The threshold is dscan's default (the user gave none).
+    default_threshold: bool,
     settings: ScanSettings,
     session: SessionOptions,
 }
@@ -135,41 +132,26 @@ pub(super) fn prepare(
     args: &ScanArgs,
     state_dir: PathBuf,
 ) -> Result<Prepared, CliError> {
-    let threshold = match super::validate::threshold_text(
+    let (threshold, default_threshold) = match super::validate::threshold_text(
         args.threshold.as_deref(),
         args.threshold_inline.as_deref(),
     )? {
-        Some((text, inline)) => (text, inline, false),
-        None => (DEFAULT_THRESHOLD.to_string(), true, true),
+        Some(t) => (t, false),
+        None => ((DEFAULT_THRESHOLD.to_string(), true), true),
     };
-    let mut reports = vec![];
-    for r in &args.reports {
-        match r.split_once('=') {
-            Some((f, p)) => reports.push((f.to_string(), Some(PathBuf::from(p)))),
-            None => reports.push((r.clone(), None)),
-        }
-    }
-    let plugins = global.load_plugins(&[
-        PluginKind::AccessStrategy,
-        PluginKind::ThresholdEvaluator,
-        PluginKind::Reporter,
-    ])?;
+    // Thresholds, evaluator options and report formats are all checked
+    // here, before anything is created in the cluster.
+    let gate = super::gate::Gate::prepare(
+        global,
+        threshold,
+        &args.reports,
+        &[PluginKind::AccessStrategy],
+    )?;
+    let plugins = gate.plugins.clone();
     for name in &args.strategy {
         plugins.get(PluginKind::AccessStrategy, name)?;
     }
-    for (format, _) in &reports {
-        plugins.get(PluginKind::Reporter, format)?;
-    }
-    // A malformed threshold, or options an evaluator refuses, must stop the
-    // run before anything is created in the cluster (not after setup, the
-    // scan and cleanup): every evaluator judges an empty results file now,
-    // and only a refusal counts here.
-    let empty = results::parse(
-        EMPTY_RESULTS,
-        "(threshold check)",
-        &ParseOptions { keep_raw: false },
-    )?;
-    super::validate::judge(global, &plugins, &empty, &threshold.0, threshold.1)?;
+    let reports = &gate.reports;
     // JSON output owns stdout: a report there would make it unparseable.
     if let (OutputFormat::Json, Some((format, _))) =
         (args.output, reports.iter().find(|(_, p)| p.is_none()))
@@ -247,9 +229,9 @@ pub(super) fn prepare(
         progress: super::cluster_args::live_progress(args.output),
     };
     Ok(Prepared {
-        plugins: Arc::new(plugins),
-        threshold,
-        reports,
+        plugins,
+        gate,
+        default_threshold,
         settings,
         session,
     })
@@ -314,55 +296,17 @@ pub(super) fn finish(
                     "the scanner's results are not valid HDF: {e}"
                 )))
             })?;
-            let (text, inline, default) = &prepared.threshold;
-            if *default && output == OutputFormat::Human {
+            if prepared.default_threshold && output == OutputFormat::Human {
                 eprintln!(
                     "thresholds: {DEFAULT_THRESHOLD} (the default; --threshold/-I to change)"
                 );
             }
-            let judgement =
-                super::validate::judge(global, &prepared.plugins, &scan, text, *inline)?;
-            let passed = judgement.failures.is_empty();
-            for f in &judgement.failures {
+            let gate = prepared.gate.apply(global, &scan)?;
+            for f in &gate.failures {
                 eprintln!("Error: {f}");
             }
-            verdict = serde_json::json!({"passed": passed, "failures": judgement.failures});
-            for (format, path) in &prepared.reports {
-                let reporter = prepared.plugins.get(PluginKind::Reporter, format)?;
-                // The user's options first, without the verdict keys: the
-                // verdict a report shows is the host's, never an option's.
-                let mut options: Vec<(String, String)> = global
-                    .options_for(&reporter.info().name)?
-                    .into_iter()
-                    .filter(|(k, _)| k != "verdict" && k != "verdict-detail")
-                    .collect();
-                options.push((
-                    "verdict".to_string(),
-                    if passed { "passed" } else { "failed" }.to_string(),
-                ));
-                if let Some(first) = judgement.failures.first() {
-                    options.push(("verdict-detail".into(), first.clone()));
-                }
-                let bytes = reporter.render(std::slice::from_ref(&scan), &options)?;
-                match path {
-                    Some(p) => std::fs::write(p, &bytes).map_err(|source| CliError::Io {
-                        what: "cannot write report",
-                        path: p.display().to_string(),
-                        source,
-                    })?,
-                    None => {
-                        use std::io::Write;
-                        let mut out = std::io::stdout().lock();
-                        out.write_all(&bytes)
-                            .and_then(|_| out.write_all(b"\n"))
-                            .map_err(|source| CliError::Io {
-                                what: "cannot write",
-                                path: "stdout".into(),
-                                source,
-                            })?;
-                    }
-                }
-            }
+            let passed = gate.passed;
+            verdict = serde_json::json!({"passed": passed, "failures": gate.failures});
             Some(if passed {
                 exit::OK
             } else {
