@@ -6,7 +6,6 @@ mod completions;
 mod demo;
 mod error;
 mod exec;
-mod gate;
 mod gc;
 mod generate;
 mod options;
@@ -24,6 +23,22 @@ use clap::{Parser, Subcommand};
 pub use demo::SIM_RUNTIME_ARG;
 pub use error::{CliError, exit};
 pub use options::GlobalOptions;
+
+/// Writes reports rendered for standard output, one after another.
+fn print_reports(reports: &[Vec<u8>]) -> Result<(), CliError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for bytes in reports {
+        out.write_all(bytes)
+            .and_then(|_| out.write_all(b"\n"))
+            .map_err(|source| CliError::Io {
+                what: "cannot write",
+                path: "stdout".into(),
+                source,
+            })?;
+    }
+    Ok(())
+}
 
 /// Scan distroless containers in Kubernetes for compliance; gate CI on the result.
 #[derive(Debug, Parser)]

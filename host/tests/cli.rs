@@ -708,6 +708,54 @@ fn a_bad_threshold_stops_a_scan_before_the_cluster_is_contacted() {
 }
 
 #[test]
+fn plugin_options_must_name_a_plugin_and_a_key_it_takes() {
+    let v = |extra: &[&str]| {
+        let mut args = vec![
+            "validate",
+            "threshold",
+            "-i",
+            "hdf/minimal-hdf.json",
+            "-I",
+            "{compliance.min: 0}",
+        ];
+        args.extend_from_slice(extra);
+        dscan(&args)
+    };
+    assert_eq!(v(&[]).status.code(), Some(0));
+    let o = v(&["--plugin-opt", "saf-thresholds:strict=yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown option `strict`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = v(&["--plugin-opt", "saf-treshold:x=1"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no plugin named saf-treshold"),
+        "{}",
+        stderr(&o)
+    );
+    // A misspelt reporter key is refused; a shared one another format
+    // takes is accepted and ignored.
+    let r = |opt: &str| {
+        dscan(&[
+            "report",
+            "-i",
+            "hdf/minimal-hdf.json",
+            "-f",
+            "markdown",
+            "--plugin-opt",
+            opt,
+        ])
+    };
+    let o = r("markdown:titel-table=false");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("titel-table"), "{}", stderr(&o));
+    assert_eq!(r("markdown:pretty=false").status.code(), Some(0));
+}
+
+#[test]
 fn a_report_shows_the_hosts_verdict_whatever_the_options_say() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("report.md");

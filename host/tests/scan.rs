@@ -781,6 +781,50 @@ async fn programs_planted_in_the_target_never_run() {
     );
 }
 
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn bad_gate_input_exits_2_before_any_api_request() {
+    let env = env(Level::Baseline).await;
+    env.pod("web", distroless()).await;
+    let bad_file = env.dir.path().join("bad.yml");
+    std::fs::write(&bad_file, "compliance:\n  min: lots\n").unwrap();
+    let bad_file = bad_file.to_str().unwrap().to_string();
+    for (extra, says) in [
+        (vec!["-T", bad_file.as_str()], "compliance.min"),
+        (vec!["-I", "{compliance.min: abc}"], "is not a number"),
+        (
+            vec!["--plugin-opt", "saf-thresholds:strict=yes"],
+            "unknown option `strict`",
+        ),
+        (
+            vec![
+                "--plugin-opt",
+                "markdown:titel-table=false",
+                "--report",
+                "markdown=r.md",
+            ],
+            "unknown option `titel-table`",
+        ),
+        (
+            vec!["--plugin-opt", "no-such-plugin:k=v"],
+            "no plugin named no-such-plugin",
+        ),
+        (vec!["--report", "docx=r.docx"], "docx"),
+    ] {
+        env.sim.faults().clear_requests();
+        let mut args = vec!["--runner", "standin"];
+        args.extend(extra.iter().copied());
+        let (code, _, stderr) = env.scan("web", &args).await;
+        assert_eq!(code, 2, "{extra:?}: {stderr}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+        assert!(
+            env.sim.faults().requests().is_empty(),
+            "{extra:?}: the API was called: {:?}",
+            env.sim.faults().requests()
+        );
+    }
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();

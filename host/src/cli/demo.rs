@@ -73,8 +73,7 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         debug_image: dscan_sim::images::BUSYBOX.into(),
         allow_privileged: false,
         toolkit: None,
-        threshold: None,
-        threshold_inline: None,
+        thresholds: Default::default(),
         reports: vec![args.report.clone()],
         results: args.results.clone(),
         timeout: 300,
@@ -120,7 +119,6 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
     });
     let (record, outcome) = result?;
     let code = finish(
-        global,
         &prepared,
         &args.results,
         OutputFormat::Human,

@@ -1,5 +1,6 @@
 //! The CLI's error type and exit codes.
 
+use crate::gate::GateError;
 use crate::plugin::PluginError;
 use crate::results::HdfError;
 
@@ -52,6 +53,17 @@ pub enum CliError {
         /// Why.
         source: std::io::Error,
     },
+}
+
+impl From<GateError> for CliError {
+    fn from(e: GateError) -> CliError {
+        match e {
+            GateError::Usage(m) => CliError::Usage(m),
+            GateError::Plugin(p) => CliError::Plugin(p),
+            GateError::Results(r) => CliError::Results(r),
+            GateError::Io { what, path, source } => CliError::Io { what, path, source },
+        }
+    }
 }
 
 impl CliError {

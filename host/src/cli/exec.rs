@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use clap::Args;
 use indexmap::IndexMap;
 
+use super::options::ThresholdFlags;
 use super::{CliError, GlobalOptions, exit};
+use crate::gate::{Gate, ReportTarget, Thresholds};
+use crate::plugin::PluginKind;
 use crate::results::{self, ParseOptions};
 
 /// Run an InSpec-language profile with dscan's native engine against a
@@ -38,18 +41,10 @@ pub struct ExecArgs {
     /// `kubepods`, `docker`) when the root's own marks do not say.
     #[arg(long, value_name = "SYSTEM")]
     virtualization: Option<String>,
-    /// Gate the results on a threshold file (as `validate threshold -T`);
-    /// the exit code is then the gate's (0 or 1), not InSpec's.
-    #[arg(
-        short = 'T',
-        long = "threshold",
-        value_name = "FILE",
-        conflicts_with = "threshold_inline"
-    )]
-    threshold: Option<PathBuf>,
-    /// Gate on inline thresholds (as `validate threshold -I`).
-    #[arg(short = 'I', long = "threshold-inline", value_name = "THRESHOLDS")]
-    threshold_inline: Option<String>,
+    /// Gate the results on thresholds (as `validate threshold`); the exit
+    /// code is then the gate's (0 or 1), not InSpec's.
+    #[command(flatten)]
+    thresholds: ThresholdFlags,
     /// Render a report with a reporter plugin: FORMAT[=PATH]; repeatable.
     #[arg(long = "report", value_name = "FORMAT[=PATH]")]
     reports: Vec<String>,
@@ -99,24 +94,22 @@ pub(super) fn run(global: &GlobalOptions, args: ExecArgs) -> Result<u8, CliError
     }
     // The gate is checked before the profile runs: a typo in a threshold
     // or a report format is reported at once.
-    let threshold = super::validate::threshold_text(
-        args.threshold.as_deref(),
-        args.threshold_inline.as_deref(),
-    )?;
-    let gate = match &threshold {
-        Some(t) => Some(super::gate::Gate::prepare(
-            global,
-            t.clone(),
-            &args.reports,
-            &[],
-        )?),
-        None if !args.reports.is_empty() => Some(super::gate::Gate::prepare(
-            global,
-            (super::scan::DEFAULT_THRESHOLD.to_string(), true),
-            &args.reports,
-            &[],
-        )?),
-        None => None,
+    let thresholds = args.thresholds.read()?;
+    let gated = thresholds.is_some();
+    let gate = if gated || !args.reports.is_empty() {
+        let plugins =
+            global.load_plugins(&[PluginKind::ThresholdEvaluator, PluginKind::Reporter])?;
+        Some(Gate::prepare(
+            std::sync::Arc::new(plugins),
+            global.plugin_options()?,
+            thresholds.unwrap_or_else(Thresholds::default_gate),
+            args.reports
+                .iter()
+                .map(|r| ReportTarget::parse(r))
+                .collect(),
+        )?)
+    } else {
+        None
     };
     let root =
         dscan_engine::fs::RootDir::open(&args.target_root).map_err(|source| CliError::Io {
@@ -193,14 +186,15 @@ pub(super) fn run(global: &GlobalOptions, args: ExecArgs) -> Result<u8, CliError
             &args.profile.display().to_string(),
             &ParseOptions { keep_raw: false },
         )?;
-        let verdict = gate.apply(global, &scan)?;
-        for f in &verdict.failures {
+        let verdict = gate.apply(&scan)?;
+        for f in &verdict.judgement.failures {
             eprintln!("Error: {f}");
         }
+        super::print_reports(&verdict.stdout)?;
         // With thresholds, the gate decides (as `dscan scan`); reports
         // alone leave InSpec's exit codes in place.
-        if threshold.is_some() {
-            return Ok(if verdict.passed {
+        if gated {
+            return Ok(if verdict.judgement.passed() {
                 exit::OK
             } else {
                 exit::THRESHOLD_NOT_MET

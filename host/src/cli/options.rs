@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::CliError;
+use crate::gate::{PluginOptions, Thresholds};
 use crate::plugin::{HostConfig, Limits, PluginHost, PluginKind, PluginSet, Sources};
 
 /// Global flags.
@@ -101,22 +102,43 @@ impl GlobalOptions {
         Ok(PluginSet::load(&host, &self.sources(), kinds)?)
     }
 
-    /// The `--plugin-opt` options addressed to `plugin`.
-    pub fn options_for(&self, plugin: &str) -> Result<Vec<(String, String)>, CliError> {
-        let mut out = Vec::new();
-        for raw in &self.plugin_opts {
-            let parsed = raw
-                .split_once(':')
-                .and_then(|(name, kv)| kv.split_once('=').map(|(k, v)| (name, k, v)));
-            let Some((name, key, value)) = parsed else {
-                return Err(CliError::Usage(format!(
-                    "--plugin-opt `{raw}` is not NAME:KEY=VALUE (e.g. nist-gate:families=AC,SC)"
-                )));
-            };
-            if name == plugin {
-                out.push((key.to_string(), value.to_string()));
-            }
-        }
-        Ok(out)
+    /// The `--plugin-opt` options, parsed.
+    pub fn plugin_options(&self) -> Result<PluginOptions, CliError> {
+        Ok(PluginOptions::parse(&self.plugin_opts)?)
+    }
+}
+
+/// The threshold flags, the same for every command that gates (`scan`,
+/// `exec`, `report`, `validate threshold`); SAF CLI's names are aliases.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ThresholdFlags {
+    /// A threshold file (YAML or JSON, SAF CLI's format).
+    #[arg(
+        short = 'T',
+        long = "threshold",
+        visible_alias = "template-file",
+        alias = "templateFile",
+        value_name = "FILE",
+        conflicts_with = "threshold_inline"
+    )]
+    pub threshold: Option<PathBuf>,
+    /// Inline thresholds: "{compliance.min: 80}, {failed.total.max: 2}".
+    #[arg(
+        short = 'I',
+        long = "threshold-inline",
+        visible_alias = "template-inline",
+        alias = "templateInline",
+        value_name = "THRESHOLDS"
+    )]
+    pub threshold_inline: Option<String>,
+}
+
+impl ThresholdFlags {
+    /// The thresholds given, if any (a file is read here).
+    pub fn read(&self) -> Result<Option<Thresholds>, CliError> {
+        Ok(Thresholds::from_flags(
+            self.threshold.as_deref(),
+            self.threshold_inline.as_deref(),
+        )?)
     }
 }

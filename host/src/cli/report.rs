@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::options::ThresholdFlags;
 use super::{CliError, GlobalOptions, exit};
+use crate::gate;
 use crate::plugin::PluginKind;
 use crate::results::{self, ParseOptions};
 
@@ -24,31 +26,22 @@ pub struct ReportArgs {
     /// A reporter option `KEY=VALUE` (repeatable).
     #[arg(long = "option", value_name = "KEY=VALUE")]
     options: Vec<String>,
-    /// Evaluate this threshold file and show the verdict in the report (the
+    /// Thresholds: evaluate them and show the verdict in the report (the
     /// exit code is then 1 when thresholds are not met).
-    #[arg(
-        short = 'T',
-        long = "threshold",
-        value_name = "FILE",
-        conflicts_with = "threshold_inline"
-    )]
-    threshold: Option<PathBuf>,
-    /// Inline thresholds, as for `validate threshold -I`.
-    #[arg(short = 'I', long = "threshold-inline", value_name = "THRESHOLDS")]
-    threshold_inline: Option<String>,
+    #[command(flatten)]
+    thresholds: ThresholdFlags,
 }
 
 pub(super) fn run(global: &GlobalOptions, args: ReportArgs) -> Result<u8, CliError> {
-    let threshold = super::validate::threshold_text(
-        args.threshold.as_deref(),
-        args.threshold_inline.as_deref(),
-    )?;
-    let kinds: &[PluginKind] = if threshold.is_some() {
+    let thresholds = args.thresholds.read()?;
+    let kinds: &[PluginKind] = if thresholds.is_some() {
         &[PluginKind::Reporter, PluginKind::ThresholdEvaluator]
     } else {
         &[PluginKind::Reporter]
     };
+    let plugin_options = global.plugin_options()?;
     let plugins = global.load_plugins(kinds)?;
+    plugin_options.check_names(&plugins)?;
     let reporter = plugins.get(PluginKind::Reporter, &args.format)?;
     let mut options = Vec::new();
     for raw in &args.options {
@@ -64,42 +57,33 @@ pub(super) fn run(global: &GlobalOptions, args: ReportArgs) -> Result<u8, CliErr
         }
         options.push((k.to_string(), v.to_string()));
     }
-    // The verdict a report shows is the host's, never an option's.
-    options.extend(
-        global
-            .options_for(&reporter.info().name)?
-            .into_iter()
-            .filter(|(k, _)| k != "verdict" && k != "verdict-detail"),
-    );
+    options.extend(plugin_options.for_plugin(&reporter.info().name));
     let keep_raw = reporter.info().wants_raw_json;
     let mut scans = Vec::with_capacity(args.inputs.len());
     for input in &args.inputs {
         scans.push(results::read_file(input, &ParseOptions { keep_raw })?);
     }
     let mut code = exit::OK;
-    if let Some((text, inline)) = &threshold {
-        let mut failures = Vec::new();
-        for scan in &scans {
-            failures
-                .extend(super::validate::judge(global, &plugins, scan, text, *inline)?.failures);
-        }
-        options.push((
-            "verdict".into(),
-            if failures.is_empty() {
-                "passed"
-            } else {
-                "failed"
+    let judgement = match &thresholds {
+        Some(t) => {
+            let mut all = gate::Judgement::default();
+            for scan in &scans {
+                let j = gate::judge(&plugins, &plugin_options, scan, t)?;
+                all.failures.extend(j.failures);
+                all.checks.extend(j.checks);
             }
-            .into(),
-        ));
-        if let Some(first) = failures.first() {
-            options.push(("verdict-detail".into(), first.clone()));
-            code = exit::THRESHOLD_NOT_MET;
+            for f in &all.failures {
+                eprintln!("Error: {f}");
+            }
+            if !all.passed() {
+                code = exit::THRESHOLD_NOT_MET;
+            }
+            Some(all)
         }
-        for f in &failures {
-            eprintln!("Error: {f}");
-        }
-    }
+        None => None,
+    };
+    // The verdict a report shows is the host's, never an option's.
+    let options = gate::report_options(options, judgement.as_ref());
     let rendered = reporter.render(&scans, &options)?;
     match &args.output {
         Some(path) => std::fs::write(path, &rendered).map_err(|e| CliError::Io {

@@ -8,14 +8,13 @@ use std::time::Duration;
 use clap::Args;
 
 use super::cluster_args::{ClusterArgs, OutputFormat, TargetArgs, created_by, runtime};
+use super::options::ThresholdFlags;
 use super::{CliError, GlobalOptions, exit};
 use crate::cluster::{ClusterError, ConnectOptions, RunRecord, SessionOptions, connect, session};
+use crate::gate::{DEFAULT_THRESHOLD, Gate, ReportTarget, Thresholds};
 use crate::plugin::{PluginKind, PluginSet};
 use crate::results::{self, ParseOptions};
 use crate::scan::{self, Runner, ScanOutcome, ScanSettings};
-
-/// The default threshold when none is given (as the reference workflow uses).
-pub const DEFAULT_THRESHOLD: &str = "{compliance.min: 70}";
 
 /// The default debug image. Not pinned by digest: pass a digest-pinned
 /// reference with --debug-image for production (see the README).
@@ -74,17 +73,9 @@ pub struct ScanArgs {
     /// Allow plans with a privileged debug container (the graft strategy).
     #[arg(long)]
     pub allow_privileged: bool,
-    /// Threshold file (YAML/JSON); default `compliance.min: 70`.
-    #[arg(
-        short = 'T',
-        long = "threshold",
-        value_name = "FILE",
-        conflicts_with = "threshold_inline"
-    )]
-    pub threshold: Option<PathBuf>,
-    /// Inline thresholds, as for `validate threshold -I`.
-    #[arg(short = 'I', long = "threshold-inline", value_name = "THRESHOLDS")]
-    pub threshold_inline: Option<String>,
+    /// Thresholds (default `compliance.min: 70`).
+    #[command(flatten)]
+    pub thresholds: ThresholdFlags,
     /// A report to render: `FORMAT` (stdout) or `FORMAT=PATH` (repeatable).
     #[arg(long = "report", value_name = "FORMAT[=PATH]")]
     pub reports: Vec<String>,
@@ -113,9 +104,7 @@ pub struct ScanArgs {
 /// Everything decided before touching the cluster.
 pub(super) struct Prepared {
     plugins: Arc<PluginSet>,
-    gate: super::gate::Gate,
-    /// The threshold is dscan's default (the user gave none).
-    default_threshold: bool,
+    gate: Gate,
     settings: ScanSettings,
     session: SessionOptions,
 }
@@ -132,29 +121,34 @@ pub(super) fn prepare(
     args: &ScanArgs,
     state_dir: PathBuf,
 ) -> Result<Prepared, CliError> {
-    let (threshold, default_threshold) = match super::validate::threshold_text(
-        args.threshold.as_deref(),
-        args.threshold_inline.as_deref(),
-    )? {
-        Some(t) => (t, false),
-        None => ((DEFAULT_THRESHOLD.to_string(), true), true),
-    };
-    // Thresholds, evaluator options and report formats are all checked
-    // here, before anything is created in the cluster.
-    let gate = super::gate::Gate::prepare(
-        global,
-        threshold,
-        &args.reports,
-        &[PluginKind::AccessStrategy],
+    let thresholds = args
+        .thresholds
+        .read()?
+        .unwrap_or_else(Thresholds::default_gate);
+    // Thresholds, plugin options and report formats are all checked here,
+    // before anything is created in the cluster.
+    let plugins = Arc::new(global.load_plugins(&[
+        PluginKind::AccessStrategy,
+        PluginKind::ThresholdEvaluator,
+        PluginKind::Reporter,
+    ])?);
+    let reports: Vec<ReportTarget> = args
+        .reports
+        .iter()
+        .map(|r| ReportTarget::parse(r))
+        .collect();
+    let gate = Gate::prepare(
+        plugins.clone(),
+        global.plugin_options()?,
+        thresholds,
+        reports,
     )?;
-    let plugins = gate.plugins.clone();
     for name in &args.strategy {
         plugins.get(PluginKind::AccessStrategy, name)?;
     }
-    let reports = &gate.reports;
     // JSON output owns stdout: a report there would make it unparseable.
-    if let (OutputFormat::Json, Some((format, _))) =
-        (args.output, reports.iter().find(|(_, p)| p.is_none()))
+    if let (OutputFormat::Json, Some(ReportTarget { format, .. })) =
+        (args.output, gate.reports.iter().find(|r| r.path.is_none()))
     {
         return Err(CliError::Usage(format!(
             "--output json prints the run record on stdout, so the {format} report cannot go \
@@ -231,7 +225,6 @@ pub(super) fn prepare(
     Ok(Prepared {
         plugins,
         gate,
-        default_threshold,
         settings,
         session,
     })
@@ -254,7 +247,6 @@ pub(super) async fn cluster_part(
 
 /// The local part (sync, plugins run here): results, thresholds, reports, exit code.
 pub(super) fn finish(
-    global: &GlobalOptions,
     prepared: &Prepared,
     results_path: &std::path::Path,
     output: OutputFormat,
@@ -296,17 +288,18 @@ pub(super) fn finish(
                     "the scanner's results are not valid HDF: {e}"
                 )))
             })?;
-            if prepared.default_threshold && output == OutputFormat::Human {
+            if prepared.gate.thresholds.default && output == OutputFormat::Human {
                 eprintln!(
                     "thresholds: {DEFAULT_THRESHOLD} (the default; --threshold/-I to change)"
                 );
             }
-            let gate = prepared.gate.apply(global, &scan)?;
-            for f in &gate.failures {
+            let gate = prepared.gate.apply(&scan)?;
+            for f in &gate.judgement.failures {
                 eprintln!("Error: {f}");
             }
-            let passed = gate.passed;
-            verdict = serde_json::json!({"passed": passed, "failures": gate.failures});
+            super::print_reports(&gate.stdout)?;
+            let passed = gate.judgement.passed();
+            verdict = serde_json::json!({"passed": passed, "failures": gate.judgement.failures});
             Some(if passed {
                 exit::OK
             } else {
@@ -353,12 +346,5 @@ pub fn run(global: &GlobalOptions, args: ScanArgs) -> Result<u8, CliError> {
     let prepared = prepare(global, &args, args.cluster.state_dir()?)?;
     let (record, outcome) =
         runtime()?.block_on(cluster_part(&prepared, &args.cluster.connect_options()))?;
-    finish(
-        global,
-        &prepared,
-        &args.results,
-        args.output,
-        record,
-        outcome,
-    )
+    finish(&prepared, &args.results, args.output, record, outcome)
 }

@@ -60,14 +60,18 @@ pub(super) fn run(global: &GlobalOptions, args: SummaryArgs) -> Result<u8, CliEr
     for input in &args.inputs {
         scans.push(results::read_file(input, &ParseOptions { keep_raw })?);
     }
-    let mut options = vec![
-        ("pretty".to_string(), (!args.no_print_pretty).to_string()),
-        (
+    // SAF's flags map to the built-in formats that take them; reporters
+    // refuse options they do not know.
+    let mut options = Vec::new();
+    match args.format.as_str() {
+        "json" => options.push(("pretty".to_string(), (!args.no_print_pretty).to_string())),
+        "markdown" => options.push((
             "title-table".to_string(),
             (!args.no_title_table).to_string(),
-        ),
-    ];
-    options.extend(global.options_for(&reporter.info().name)?);
+        )),
+        _ => {}
+    }
+    options.extend(global.plugin_options()?.for_plugin(&reporter.info().name));
     let rendered = reporter.render(&scans, &options)?;
     if let Some(path) = &args.output {
         std::fs::write(path, &rendered).map_err(|e| CliError::Io {

@@ -115,7 +115,8 @@ impl Guest for Csv {
         Detail::Full
     }
 
-    fn render(scans: Vec<Scan>, _options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+    fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        dscan_report_kit::check_options(&options, &[])?;
         let mut out = COLUMNS.iter().map(|c| csv(c)).collect::<Vec<_>>().join(",");
         out.push_str("\r\n");
         for scan in &scans {

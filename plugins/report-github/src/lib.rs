@@ -154,6 +154,7 @@ impl Guest for Github {
     }
 
     fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        dscan_report_kit::check_options(&options, &["top"])?;
         let top = match str_option(&options, "top") {
             None => DEFAULT_TOP,
             Some(v) => v

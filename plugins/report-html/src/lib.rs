@@ -325,6 +325,7 @@ impl Guest for Html {
     }
 
     fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        dscan_report_kit::check_options(&options, &[])?;
         let title = scans
             .iter()
             .filter_map(|s| s.profiles.first().map(|p| p.name.clone()))

@@ -105,6 +105,7 @@ impl Guest for Json {
     }
 
     fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        dscan_report_kit::check_options(&options, &["pretty"])?;
         let pretty = bool_option(&options, "pretty", true)?;
         let summaries = summarize(&scans);
         let mut w = Writer {

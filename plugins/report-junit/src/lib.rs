@@ -175,6 +175,7 @@ impl Guest for Junit {
     }
 
     fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        dscan_report_kit::check_options(&options, &[])?;
         let verdict = verdict(&options)?;
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let tests: usize = scans.iter().map(|s| s.controls.len()).sum();

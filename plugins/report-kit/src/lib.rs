@@ -139,6 +139,29 @@ pub fn yaml_string(s: &str) -> String {
     }
 }
 
+/// Options every built-in reporter accepts: the host's verdict, and the
+/// format options `dscan report --option` passes whatever the format (a
+/// reporter ignores those that do not apply to it).
+pub const SHARED_OPTIONS: [&str; 6] = [
+    "verdict",
+    "verdict-detail",
+    "failures",
+    "title-table",
+    "pretty",
+    "top",
+];
+
+/// Refuses an option outside the shared vocabulary and the reporter's own
+/// keys, so a misspelt `--plugin-opt` key is an error, not a no-op.
+pub fn check_options(options: &[OptionPair], own: &[&str]) -> Result<(), String> {
+    let mut known = SHARED_OPTIONS.to_vec();
+    known.extend_from_slice(own);
+    dscan_plugin_sdk::check_options(
+        options.iter().map(|o| (o.key.as_str(), o.value.as_str())),
+        &known,
+    )
+}
+
 /// A boolean option (`true`/`false`), `default` when absent.
 pub fn bool_option(options: &[OptionPair], key: &str, default: bool) -> Result<bool, String> {
     match dscan_plugin_sdk::option(

@@ -147,6 +147,7 @@ impl Guest for Markdown {
     }
 
     fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        dscan_report_kit::check_options(&options, &["failures", "title-table"])?;
         let titles = bool_option(&options, "title-table", true)?;
         let failures = bool_option(&options, "failures", false)?;
         let tables: Vec<String> = summarize(&scans)

@@ -183,6 +183,7 @@ impl Guest for Sarif {
     }
 
     fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        dscan_report_kit::check_options(&options, &[])?;
         let verdict = verdict(&options)?;
         let log = json!({
             "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

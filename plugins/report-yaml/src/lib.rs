@@ -25,7 +25,8 @@ impl Guest for Yaml {
         Detail::Summary
     }
 
-    fn render(scans: Vec<Scan>, _options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+    fn render(scans: Vec<Scan>, options: Vec<OptionPair>) -> Result<Vec<u8>, String> {
+        dscan_report_kit::check_options(&options, &[])?;
         let summaries = summarize(&scans);
         if summaries.is_empty() {
             return Ok(b"[]\n".to_vec());

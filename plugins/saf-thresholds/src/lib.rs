@@ -27,6 +27,13 @@ impl Guest for SafThresholds {
     }
 
     fn evaluate(scan: Scan, request: Request) -> Result<Verdict, String> {
+        dscan_plugin_sdk::check_options(
+            request
+                .options
+                .iter()
+                .map(|o| (o.key.as_str(), o.value.as_str())),
+            &[],
+        )?;
         let Some(text) = request.threshold.as_deref() else {
             // Not asked to judge thresholds: nothing to check, nothing to fail.
             return Ok(Verdict {

@@ -226,6 +226,27 @@ wait $!
     }
 }
 
+/// Refuses an option key the plugin does not take, so a typo in
+/// `--plugin-opt` is an error instead of silently doing nothing.
+pub fn check_options<'a, I>(options: I, known: &[&str]) -> Result<(), String>
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    for (k, _) in options {
+        if !known.contains(&k) {
+            return Err(if known.is_empty() {
+                format!("unknown option `{k}`: this plugin takes no options")
+            } else {
+                format!(
+                    "unknown option `{k}`: this plugin takes {}",
+                    known.join(", ")
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Looks up a `key=value` option by key (the last one given wins).
 pub fn option<'a, I>(options: I, key: &str) -> Option<&'a str>
 where
