@@ -171,12 +171,13 @@ pub enum Decision {
     Decline(String),
 }
 
+/// The facts the host shares with the strategy plugins: the Role's grants
+/// and the debug container's state files. One file, compiled by both.
+#[path = "../../plugins/sdk/src/contract.rs"]
+pub mod contract;
+
 /// What the temporary Role grants on the target pod (DESIGN §5).
-pub const ROLE_GRANTS: &[(&str, &[&str])] = &[
-    ("pods", &["get", "watch"]),
-    ("pods/ephemeralcontainers", &["get", "patch"]),
-    ("pods/exec", &["create", "get"]),
-];
+pub use contract::ROLE_GRANTS;
 
 /// Capabilities a plan may add without `--allow-privileged`: exactly the
 /// ones Pod Security `baseline` admits, spelled as admission compares them.

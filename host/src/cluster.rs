@@ -34,6 +34,34 @@ pub const EXPIRES_AT: &str = "dscan.dev/expires-at";
 /// Annotation: who ran dscan (local user, host, kube context).
 pub const CREATED_BY: &str = "dscan.dev/created-by";
 
+/// A signal that stopped a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (a CI runner cancelling the job).
+    Terminate,
+}
+
+impl Signal {
+    /// The exit code shells report for it (128 + the signal number).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Signal::Interrupt => crate::exit::INTERRUPTED_INT,
+            Signal::Terminate => crate::exit::INTERRUPTED_TERM,
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        })
+    }
+}
+
 /// What can go wrong talking to the cluster.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -68,7 +96,7 @@ pub enum ClusterError {
     },
     /// A signal stopped the run (cleanup still ran).
     #[error("interrupted by {0}; cleanup ran")]
-    Interrupted(&'static str),
+    Interrupted(Signal),
     /// A local file could not be written or read.
     #[error("{what} {path}: {source}")]
     Io {
@@ -97,6 +125,16 @@ pub enum ClusterError {
 }
 
 impl ClusterError {
+    /// The exit code this error ends a run with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ClusterError::Interrupted(sig) => sig.exit_code(),
+            ClusterError::Io { .. } => crate::exit::IO,
+            ClusterError::Scan(_) => crate::exit::SCAN,
+            _ => crate::exit::CLUSTER,
+        }
+    }
+
     /// Wraps a kube error with what was being done. Tokens never appear in
     /// kube's error texts (they are not part of URLs or bodies we send back).
     pub fn api(action: impl Into<String>, e: kube::Error) -> Self {

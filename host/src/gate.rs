@@ -45,6 +45,17 @@ pub enum GateError {
     },
 }
 
+impl GateError {
+    /// The exit code this error ends a run with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            GateError::Usage(_) | GateError::Results(_) => crate::exit::USAGE,
+            GateError::Plugin(p) => p.exit_code(),
+            GateError::Io { .. } => crate::exit::IO,
+        }
+    }
+}
+
 /// `--plugin-opt NAME:KEY=VALUE` options, parsed once.
 #[derive(Debug, Clone, Default)]
 pub struct PluginOptions {

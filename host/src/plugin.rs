@@ -272,6 +272,20 @@ impl PluginError {
     pub fn is_rejection(&self) -> bool {
         matches!(self, PluginError::Rejected { .. })
     }
+
+    /// The exit code: the user's input (a refused threshold or option, a
+    /// file that is not a plugin, an unknown name) is a usage error; the
+    /// plugin failing itself is a plugin error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            PluginError::Rejected { .. }
+            | PluginError::Read { .. }
+            | PluginError::Inspect { .. }
+            | PluginError::NotFound { .. }
+            | PluginError::WrongKind { .. } => crate::exit::USAGE,
+            _ => crate::exit::PLUGIN,
+        }
+    }
 }
 
 /// Settings for a [`PluginHost`].

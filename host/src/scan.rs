@@ -268,7 +268,7 @@ pub async fn run(
 }
 
 /// Where the chroot wrapper finds the toolkit in the debug container.
-pub const TOOLKIT_PATH: &str = "/tmp/.dscan/busybox";
+pub const TOOLKIT_PATH: &str = crate::access::contract::state::TOOLKIT;
 
 /// Uploads the verified toolkit into the debug container (its own root,
 /// never the target's) and checks its digest there.

@@ -150,16 +150,17 @@ async fn prove(ctx: ScanContext) -> Result<(), ClusterError> {
         name: identity.pod.clone(),
         why,
     };
-    let needed = [
-        pinned(
-            "patch",
-            "pods",
-            "ephemeralcontainers",
-            "add the debug container",
-        ),
-        pinned("create", "pods", "exec", "exec into the debug container"),
-        pinned("get", "pods", "exec", "WebSocket exec"),
-    ];
+    // Every grant on the pod's subresources, from the table the Role is
+    // built from (reading and watching the pod were just exercised).
+    let needed: Vec<Permission> = crate::access::ROLE_GRANTS
+        .iter()
+        .filter_map(|(resource, verbs)| resource.split_once('/').map(|(r, sub)| (r, sub, *verbs)))
+        .flat_map(|(resource, sub, verbs)| {
+            verbs
+                .iter()
+                .map(move |verb| pinned(verb, resource, sub, "granted to the scan identity"))
+        })
+        .collect();
     for perm in &needed {
         if !can_i(&identity.client, &identity.namespace, perm).await? {
             return Err(ClusterError::Target(format!(

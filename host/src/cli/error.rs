@@ -4,29 +4,7 @@ use crate::gate::GateError;
 use crate::plugin::PluginError;
 use crate::results::HdfError;
 
-/// Exit codes (documented in the README).
-pub mod exit {
-    /// Success: the command did what was asked; thresholds (if any) passed.
-    pub const OK: u8 = 0;
-    /// Thresholds not met.
-    pub const THRESHOLD_NOT_MET: u8 = 1;
-    /// Bad usage or bad input (flags, files, thresholds, options).
-    pub const USAGE: u8 = 2;
-    /// Cluster or permission error.
-    pub const CLUSTER: u8 = 3;
-    /// The scan itself failed (scanner error, profile errors, skipped profile).
-    pub const SCAN: u8 = 4;
-    /// Cleanup did not complete: objects may be left in the cluster.
-    pub const CLEANUP_INCOMPLETE: u8 = 5;
-    /// A plugin failed (trap, timeout, memory, load failure).
-    pub const PLUGIN: u8 = 6;
-    /// Writing output failed.
-    pub const IO: u8 = 7;
-    /// Stopped by SIGINT after cleanup ran (128 + 2, as shells report it).
-    pub const INTERRUPTED_INT: u8 = 130;
-    /// Stopped by SIGTERM after cleanup ran (128 + 15).
-    pub const INTERRUPTED_TERM: u8 = 143;
-}
+pub use crate::exit;
 
 /// An error at the command-line edge.
 #[derive(Debug, thiserror::Error)]
@@ -71,25 +49,9 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Usage(_) | CliError::Results(_) => exit::USAGE,
-            CliError::Plugin(e) if e.is_rejection() => exit::USAGE,
-            CliError::Plugin(
-                PluginError::Read { .. }
-                | PluginError::Inspect { .. }
-                | PluginError::NotFound { .. }
-                | PluginError::WrongKind { .. },
-            ) => exit::USAGE,
-            CliError::Plugin(_) => exit::PLUGIN,
+            CliError::Plugin(e) => e.exit_code(),
             CliError::Io { .. } => exit::IO,
-            CliError::Cluster(crate::cluster::ClusterError::Interrupted(sig)) => {
-                if *sig == "SIGINT" {
-                    exit::INTERRUPTED_INT
-                } else {
-                    exit::INTERRUPTED_TERM
-                }
-            }
-            CliError::Cluster(crate::cluster::ClusterError::Io { .. }) => exit::IO,
-            CliError::Cluster(crate::cluster::ClusterError::Scan(_)) => exit::SCAN,
-            CliError::Cluster(_) => exit::CLUSTER,
+            CliError::Cluster(e) => e.exit_code(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! `pods/ephemeralcontainers`), watch until it runs, prove it reaches the
 //! target's root, run commands in it, and stop it.
 
+use crate::access::contract::state::{CLAIMED, MAIN_PID, READY, ROOT_FD, TARGET_PID};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
@@ -482,10 +483,10 @@ pub async fn verify_root(
     // carry the whole ID, which contains it. `container_id` is checked hex.
     let short: String = container_id.chars().take(12).collect();
     let script = format!(
-        r#"i=0; while [ ! -f /tmp/.dscan/ready ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
-[ -f /tmp/.dscan/ready ] || {{ echo "the debug container never became ready" >&2; exit 3; }}
-: > /tmp/.dscan/claimed
-t=$(cat /tmp/.dscan/target-pid)
+        r#"i=0; while [ ! -f {READY} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+[ -f {READY} ] || {{ echo "the debug container never became ready" >&2; exit 3; }}
+: > {CLAIMED}
+t=$(cat {TARGET_PID})
 case "$t" in ''|*[!0-9]*) echo "the start-up script recorded no target PID" >&2; exit 3;; esac
 a=$(stat -L -c %d:%i /proc/$t/root/ 2>&1) || {{ echo "cannot read /proc/$t/root: $a" >&2; exit 4; }}
 b=$(stat -L -c %d:%i /)
@@ -493,8 +494,8 @@ b=$(stat -L -c %d:%i /)
 u=$(stat -L -c %d:%i /proc/$t/root/..)
 [ "$u" = "$a" ] || {{ echo "the target's root is a subdirectory of its filesystem (its process chrooted into it), so it is not the container's root; dscan does not scan a tree the target chose" >&2; exit 8; }}
 grep -qsF "{short}" /proc/$t/cgroup /proc/$t/mountinfo || {{ echo "process $t is not the target: neither its cgroup nor its mounts name container {short}" >&2; exit 6; }}
-if [ -f /tmp/.dscan/root-fd ]; then
-  m=$(cat /tmp/.dscan/main-pid); f=$(cat /tmp/.dscan/root-fd)
+if [ -f {ROOT_FD} ]; then
+  m=$(cat {MAIN_PID}); f=$(cat {ROOT_FD})
   case "$m$f" in *[!0-9]*) echo "bad root capture record" >&2; exit 7;; esac
   c=$(stat -L -c %d:%i /proc/$m/fd/$f/ 2>&1) || {{ echo "cannot read the captured root: $c" >&2; exit 7; }}
   [ "$c" = "$a" ] || {{ echo "the root captured at start-up is not the target's root now (the target changed its root)" >&2; exit 7; }}
@@ -583,7 +584,7 @@ pub async fn stop(
         .and_then(|ecs| ecs.iter().find(|c| c.name == name))
         .and_then(|c| c.command.clone())
         .unwrap_or_default();
-    let kill = "kill -TERM $(cat /tmp/.dscan/main-pid)";
+    let kill = format!("kill -TERM $(cat {MAIN_PID})");
     let shell = control_shell(&command);
     let control = Control {
         client,
@@ -593,7 +594,7 @@ pub async fn stop(
         shell: &shell,
     };
     let _ = control
-        .run(kill, Stdin::None, Duration::from_secs(20), 4096)
+        .run(&kill, Stdin::None, Duration::from_secs(20), 4096)
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {

@@ -75,41 +75,18 @@ pub fn required_permissions(pod: &str) -> Vec<Permission> {
         name: name.to_string(),
         why,
     };
-    vec![
-        p("get", "", "pods", "", pod, "read the target"),
-        p("watch", "", "pods", "", pod, "granted to the scan identity"),
-        p(
-            "get",
-            "",
-            "pods",
-            "ephemeralcontainers",
-            pod,
-            "granted to the scan identity",
-        ),
-        p(
-            "patch",
-            "",
-            "pods",
-            "ephemeralcontainers",
-            pod,
-            "granted to the scan identity: adds the debug container",
-        ),
-        p(
-            "create",
-            "",
-            "pods",
-            "exec",
-            pod,
-            "probe the target for a shell; granted to the scan identity",
-        ),
-        p(
-            "get",
-            "",
-            "pods",
-            "exec",
-            pod,
-            "WebSocket exec; granted to the scan identity",
-        ),
+    // What the Role grants, the caller must hold (RBAC only lets a caller
+    // grant what it holds); the table is the one the Role is built from.
+    let mut out: Vec<Permission> = crate::access::ROLE_GRANTS
+        .iter()
+        .flat_map(|(resource, verbs)| {
+            let (resource, sub) = resource.split_once('/').unwrap_or((resource, ""));
+            verbs
+                .iter()
+                .map(move |verb| p(verb, "", resource, sub, pod, grant_why(resource, sub, verb)))
+        })
+        .collect();
+    out.extend(vec![
         p(
             "create",
             "",
@@ -176,7 +153,21 @@ pub fn required_permissions(pod: &str) -> Vec<Permission> {
             "",
             "cleanup",
         ),
-    ]
+    ]);
+    out
+}
+
+/// Why the caller needs one of the Role's grants.
+fn grant_why(resource: &str, sub: &str, verb: &str) -> &'static str {
+    match (resource, sub, verb) {
+        ("pods", "", "get") => "read the target",
+        ("pods", "ephemeralcontainers", "patch") => {
+            "granted to the scan identity: adds the debug container"
+        }
+        ("pods", "exec", "create") => "probe the target for a shell; granted to the scan identity",
+        ("pods", "exec", "get") => "WebSocket exec; granted to the scan identity",
+        _ => "granted to the scan identity",
+    }
 }
 
 /// Asks the API server whether the current identity may do `perm` in `namespace`.

@@ -270,7 +270,7 @@ fn now_rfc3339() -> String {
 }
 
 /// Waits for SIGINT or SIGTERM and names it.
-async fn signalled() -> &'static str {
+async fn signalled() -> crate::cluster::Signal {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -280,8 +280,8 @@ async fn signalled() -> &'static str {
         return std::future::pending().await;
     };
     tokio::select! {
-        _ = int.recv() => "SIGINT",
-        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => crate::cluster::Signal::Interrupt,
+        _ = term.recv() => crate::cluster::Signal::Terminate,
     }
 }
 

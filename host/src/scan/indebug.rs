@@ -22,7 +22,7 @@ pub const GRAFT_HELPER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/dscan-
 pub const DEFAULT_SCANNER: &str = "/opt/cinc-auditor/bin/cinc-auditor";
 
 /// Work directory in the debug container.
-const WORK: &str = "/tmp/.dscan";
+const WORK: &str = crate::access::contract::state::DIR;
 /// Where the work directory appears in the grafted view (at the view's root,
 /// which is the overlay: never inside one of the target's volumes).
 const VIEW_WORK: &str = "/.dscan";

@@ -18,6 +18,8 @@
 //! Build with `cargo build --release --target wasm32-wasip2` and load the
 //! `.wasm` with `dscan --plugin`.
 
+pub mod contract;
+
 /// The contract version this SDK implements; plugins report it in `info()`.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
@@ -81,17 +83,13 @@ pub mod strategy {
     /// watch it, add the ephemeral container, exec into it — which is what
     /// dscan's temporary Role grants.
     pub fn debug_container_rbac() -> Vec<RbacRule> {
-        [
-            ("pods", &["get", "watch"]),
-            ("pods/ephemeralcontainers", &["get", "patch"]),
-            ("pods/exec", &["create", "get"]),
-        ]
-        .into_iter()
-        .map(|(resource, verbs)| RbacRule {
-            resource: resource.into(),
-            verbs: verbs.iter().map(|v| (*v).into()).collect(),
-        })
-        .collect()
+        crate::contract::ROLE_GRANTS
+            .iter()
+            .map(|(resource, verbs)| RbacRule {
+                resource: (*resource).into(),
+                verbs: verbs.iter().map(|v| (*v).into()).collect(),
+            })
+            .collect()
     }
 
     /// Every debug-container plan needs ephemeral containers: the decline
@@ -113,9 +111,10 @@ pub mod strategy {
     /// target is found by its container ID in `/proc/*/cgroup` (or, failing
     /// that, mountinfo), never the debug container's own shell. Plain
     /// commands only (`grep`), found on PATH in busybox and distro images.
-    pub fn locate_target(facts: &TargetFacts, state: &str) -> (RootLocator, String) {
+    pub fn locate_target(facts: &TargetFacts) -> (RootLocator, String) {
+        use crate::contract::state::TARGET_PID;
         if !facts.share_process_namespace {
-            return (RootLocator::PidOne, format!("echo 1 > {state}/target-pid"));
+            return (RootLocator::PidOne, format!("echo 1 > {TARGET_PID}"));
         }
         let id = facts.container_id.clone().unwrap_or_default();
         // The first 12 hex digits: cgroup paths carry the full ID, runtime
@@ -135,7 +134,7 @@ for p in /proc/[0-9]*; do
   if grep -qs "{short}" $p/cgroup $p/mountinfo; then t=$n; break; fi
 done
 [ -n "$t" ] || {{ echo "dscan: no process of container {short} found" >&2; exit 1; }}
-echo $t > {state}/target-pid"#
+echo $t > {TARGET_PID}"#
         );
         (RootLocator::ContainerId(id), script)
     }
@@ -203,7 +202,8 @@ impl Lifetime {
     /// The last lines of a start-up script: wait to be claimed, then sleep
     /// until the dead-man deadline (or for the dead-man period); exit 0 on
     /// SIGTERM/SIGINT.
-    pub fn wait(&self, tool: &str, state: &str) -> String {
+    pub fn wait(&self, tool: &str) -> String {
+        use crate::contract::state::CLAIMED;
         let claim = self.claim_seconds;
         let sleep_for = match self.exit_by {
             Some(t) => format!("$(( {t} - $({tool}date +%s) ))"),
@@ -212,7 +212,7 @@ impl Lifetime {
         format!(
             r#"trap 'exit 0' TERM INT
 i=0
-while [ ! -f {state}/claimed ]; do
+while [ ! -f {CLAIMED} ]; do
   if [ $i -ge {claim} ]; then echo "dscan: not claimed within {claim}s of starting (dscan is gone), exiting" >&2; exit 0; fi
   {tool}sleep 1
   i=$((i+1))

@@ -20,15 +20,13 @@ use dscan_plugin_sdk::strategy::{
 
 struct ChrootWrapper;
 
-/// Where the debug container keeps its state (its own root, never the target's).
-const STATE: &str = "/tmp/.dscan";
+/// The debug container's state files (its own root, never the target's).
+use dscan_plugin_sdk::contract::state::{
+    DIR as STATE, MAIN_PID, READY, ROOT_FD as ROOT_FD_FILE, TARGET_PID, TOOLKIT,
+};
 
 /// The start-up shell's descriptor holding the captured target root.
 const ROOT_FD: u32 = 9;
-
-/// Where dscan uploads the verified static toolkit (the host's
-/// `scan::TOOLKIT_PATH`).
-const TOOLKIT: &str = "/tmp/.dscan/busybox";
 
 /// containerd's default capabilities: the debug container keeps these plus
 /// SYS_CHROOT, so it holds a superset of a default root target's set.
@@ -77,27 +75,27 @@ fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, locate_pid: &str) -> St
     // resolve in the target after the chroot.
     let wrapper = format!(
         r#"#!/bin/busybox sh
-m=$(/bin/busybox cat {STATE}/main-pid)
+m=$(/bin/busybox cat {MAIN_PID})
 [ -x {TOOLKIT} ] || {{ echo "dscan: the static toolkit is not in place ({TOOLKIT})" >&2; exit 127; }}
 if [ "$1" = "-c" ]; then shift; /bin/busybox chroot /proc/$m/fd/{ROOT_FD} /proc/$$/root{TOOLKIT} sh -c "$@"; exit $?; fi
 /bin/busybox chroot /proc/$m/fd/{ROOT_FD} /proc/$$/root{TOOLKIT} sh "$@"; exit $?
 "#
     );
     let prelude = lifetime.prelude("/bin/busybox ");
-    let wait = lifetime.wait("/bin/busybox ", STATE);
+    let wait = lifetime.wait("/bin/busybox ");
     format!(
         r#"set -e
 {prelude}/bin/busybox mkdir -p {STATE}
-echo $$ > {STATE}/main-pid
+echo $$ > {MAIN_PID}
 {locate_pid}
-t=$(/bin/busybox cat {STATE}/target-pid)
+t=$(/bin/busybox cat {TARGET_PID})
 exec {ROOT_FD}< /proc/$t/root/
-echo {ROOT_FD} > {STATE}/root-fd
+echo {ROOT_FD} > {ROOT_FD_FILE}
 /bin/busybox rm -f /bin/sh
 /bin/busybox cat > /bin/sh <<'DSCAN_WRAPPER'
 {wrapper}DSCAN_WRAPPER
 /bin/busybox chmod 0755 /bin/sh
-echo ready > {STATE}/ready
+echo ready > {READY}
 {wait}"#
     )
 }
@@ -205,7 +203,7 @@ impl Guest for ChrootWrapper {
                 .iter()
                 .map(|o| (o.key.as_str(), o.value.as_str())),
         );
-        let (locate, locate_pid) = dscan_plugin_sdk::strategy::locate_target(&facts, STATE);
+        let (locate, locate_pid) = dscan_plugin_sdk::strategy::locate_target(&facts);
         let (caps, drop) = debug_capabilities(&facts);
         Decision::Plan(AccessPlan {
             debug_container: DebugContainer {

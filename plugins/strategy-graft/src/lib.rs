@@ -19,7 +19,7 @@ use dscan_plugin_sdk::strategy::{
 struct Graft;
 
 /// The debug container's work directory (its own filesystem).
-const STATE: &str = "/tmp/.dscan";
+use dscan_plugin_sdk::contract::state::{DIR as STATE, MAIN_PID, READY};
 
 fn option<'a>(options: &'a [OptionPair], key: &str) -> Option<&'a str> {
     dscan_plugin_sdk::option(
@@ -34,12 +34,12 @@ fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, locate_pid: &str) -> St
     format!(
         r#"set -e
 {prelude}mkdir -p {STATE}
-echo $$ > {STATE}/main-pid
+echo $$ > {MAIN_PID}
 {locate_pid}
-echo ready > {STATE}/ready
+echo ready > {READY}
 {wait}"#,
         prelude = lifetime.prelude(""),
-        wait = lifetime.wait("", STATE),
+        wait = lifetime.wait(""),
     )
 }
 
@@ -88,7 +88,7 @@ impl Guest for Graft {
                 .iter()
                 .map(|o| (o.key.as_str(), o.value.as_str())),
         );
-        let (locate, locate_pid) = dscan_plugin_sdk::strategy::locate_target(&facts, STATE);
+        let (locate, locate_pid) = dscan_plugin_sdk::strategy::locate_target(&facts);
         let user = match facts.run_as_user {
             Some(0) | None => "a root".to_string(),
             Some(uid) => format!("a UID {uid}"),

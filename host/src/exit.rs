@@ -1,0 +1,23 @@
+//! Exit codes (documented in the README); every error type maps to one
+//! with its own `exit_code()`.
+
+/// Success: the command did what was asked; thresholds (if any) passed.
+pub const OK: u8 = 0;
+/// Thresholds not met.
+pub const THRESHOLD_NOT_MET: u8 = 1;
+/// Bad usage or bad input (flags, files, thresholds, options).
+pub const USAGE: u8 = 2;
+/// Cluster or permission error.
+pub const CLUSTER: u8 = 3;
+/// The scan itself failed (scanner error, profile errors, skipped profile).
+pub const SCAN: u8 = 4;
+/// Cleanup did not complete: objects may be left in the cluster.
+pub const CLEANUP_INCOMPLETE: u8 = 5;
+/// A plugin failed (trap, timeout, memory, load failure).
+pub const PLUGIN: u8 = 6;
+/// Writing output failed.
+pub const IO: u8 = 7;
+/// Stopped by SIGINT after cleanup ran (128 + 2, as shells report it).
+pub const INTERRUPTED_INT: u8 = 130;
+/// Stopped by SIGTERM after cleanup ran (128 + 15).
+pub const INTERRUPTED_TERM: u8 = 143;

@@ -1,0 +1,34 @@
+//! Facts the host and the strategy plugins must agree on, in one file that
+//! both compile: the SDK as `dscan_plugin_sdk::contract`, the host as
+//! `dscan::access::contract` (through `#[path]`). Plain constants only, so
+//! it builds for any target.
+
+/// What dscan's temporary Role grants on the target pod, and so the most a
+/// debug-container plan may ask for: `(resource[/subresource], verbs)`.
+pub const ROLE_GRANTS: &[(&str, &[&str])] = &[
+    ("pods", &["get", "watch"]),
+    ("pods/ephemeralcontainers", &["get", "patch"]),
+    ("pods/exec", &["create", "get"]),
+];
+
+/// The debug container's state directory (its own filesystem) and the
+/// files its start-up script and the host exchange there.
+pub mod state {
+    /// The directory.
+    pub const DIR: &str = "/tmp/.dscan";
+    /// Written (containing `ready`) once the start-up script has recorded
+    /// its PIDs; the host waits for it before verifying.
+    pub const READY: &str = "/tmp/.dscan/ready";
+    /// Created by the host when it takes the container over; the dead-man
+    /// timer stops a container nobody claimed.
+    pub const CLAIMED: &str = "/tmp/.dscan/claimed";
+    /// The target's main process, as the debug container sees it.
+    pub const TARGET_PID: &str = "/tmp/.dscan/target-pid";
+    /// The start-up script's own PID (it holds the captured root).
+    pub const MAIN_PID: &str = "/tmp/.dscan/main-pid";
+    /// The descriptor number, in the start-up script, of the target's root
+    /// captured at start-up (only strategies that capture it write this).
+    pub const ROOT_FD: &str = "/tmp/.dscan/root-fd";
+    /// Where the host puts the verified static toolkit.
+    pub const TOOLKIT: &str = "/tmp/.dscan/busybox";
+}
