@@ -138,6 +138,17 @@ pub enum AccessMode {
     PathPrefix,
 }
 
+impl AccessMode {
+    /// The mode's name in plans and facts (`chroot-wrapper`…).
+    pub fn name(self) -> &'static str {
+        match self {
+            AccessMode::ChrootWrapper => "chroot-wrapper",
+            AccessMode::Graft => "graft",
+            AccessMode::PathPrefix => "path-prefix",
+        }
+    }
+}
+
 /// One RBAC rule on the target pod.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RbacRule {

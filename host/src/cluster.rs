@@ -34,6 +34,30 @@ pub const EXPIRES_AT: &str = "dscan.dev/expires-at";
 /// Annotation: who ran dscan (local user, host, kube context).
 pub const CREATED_BY: &str = "dscan.dev/created-by";
 
+/// The container being scanned, as preflight resolved it: the one value
+/// every later step (identity, facts, debug container, runners) is given.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TargetRef {
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// The container (resolved: never "the default one").
+    pub container: String,
+    /// The pod's UID when preflight checked it (a recreated pod has another).
+    pub pod_uid: String,
+}
+
+impl std::fmt::Display for TargetRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} container {}",
+            self.namespace, self.pod, self.container
+        )
+    }
+}
+
 /// A signal that stopped a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {

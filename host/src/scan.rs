@@ -12,8 +12,10 @@ pub mod toolkit;
 
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+
 use crate::access::{AccessMode, AccessPlan};
-use crate::cluster::{ClusterError, ScanContext, debug};
+use crate::cluster::{ClusterError, ScanContext, ScanIdentity, debug};
 
 /// How the profile is executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -33,21 +35,162 @@ pub enum Runner {
 }
 
 impl Runner {
-    /// The name strategies see (`facts.runner`).
-    pub fn name(self) -> &'static str {
+    /// The implementation.
+    pub fn imp(self) -> &'static dyn ScanRunner {
         match self {
-            Runner::Local => "local",
-            Runner::Standin => "standin",
-            Runner::InDebug => "in-debug",
+            Runner::Local => &LocalRunner,
+            Runner::Standin => &StandinRunner,
+            Runner::InDebug => &InDebugRunner,
         }
+    }
+
+    /// The name users and strategies see.
+    pub fn name(self) -> &'static str {
+        self.imp().name()
     }
 
     /// The access mode this runner works with.
     pub fn needs(self) -> AccessMode {
-        match self {
-            Runner::Local | Runner::Standin => AccessMode::ChrootWrapper,
-            Runner::InDebug => AccessMode::Graft,
-        }
+        self.imp().needs()
+    }
+}
+
+/// What a runner produced: HDF JSON, and the scanner's exit code when a
+/// scanner process ran.
+pub type RunnerOutput = (Vec<u8>, Option<i32>);
+
+/// A way of running the profile against a verified debug container.
+pub trait ScanRunner: Send + Sync {
+    /// Its name (`--runner`).
+    fn name(&self) -> &'static str;
+    /// The access mode it works with; strategies are asked for a plan of
+    /// this mode.
+    fn needs(&self) -> AccessMode;
+    /// Readies the verified debug container (e.g. uploads the toolkit).
+    fn prepare<'a>(
+        &'a self,
+        id: &'a ScanIdentity,
+        dc: &'a debug::DebugHandle,
+        settings: &'a ScanSettings,
+    ) -> BoxFuture<'a, Result<(), ClusterError>>;
+    /// Runs the profile.
+    fn run<'a>(
+        &'a self,
+        id: &'a ScanIdentity,
+        dc: &'a debug::DebugHandle,
+        verified: &'a debug::VerifiedRoot,
+        settings: &'a ScanSettings,
+    ) -> BoxFuture<'a, Result<RunnerOutput, ClusterError>>;
+}
+
+/// The chroot wrapper's runners need the verified static toolkit in the
+/// debug container.
+fn prepare_chroot_wrapper<'a>(
+    id: &'a ScanIdentity,
+    dc: &'a debug::DebugHandle,
+    settings: &'a ScanSettings,
+) -> BoxFuture<'a, Result<(), ClusterError>> {
+    Box::pin(async move {
+        let kit = settings.toolkit.as_ref().ok_or_else(|| {
+            ClusterError::Scan(
+                "the chroot wrapper needs the static toolkit, and none was prepared".into(),
+            )
+        })?;
+        upload_toolkit(id, dc, kit).await
+    })
+}
+
+/// dscan's stand-in checks through the chroot wrapper.
+struct StandinRunner;
+
+impl ScanRunner for StandinRunner {
+    fn name(&self) -> &'static str {
+        "standin"
+    }
+    fn needs(&self) -> AccessMode {
+        AccessMode::ChrootWrapper
+    }
+    fn prepare<'a>(
+        &'a self,
+        id: &'a ScanIdentity,
+        dc: &'a debug::DebugHandle,
+        settings: &'a ScanSettings,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+        prepare_chroot_wrapper(id, dc, settings)
+    }
+    fn run<'a>(
+        &'a self,
+        id: &'a ScanIdentity,
+        dc: &'a debug::DebugHandle,
+        _verified: &'a debug::VerifiedRoot,
+        settings: &'a ScanSettings,
+    ) -> BoxFuture<'a, Result<RunnerOutput, ClusterError>> {
+        Box::pin(async move { Ok((standin::run(id, dc, settings.max_results).await?, None)) })
+    }
+}
+
+/// CINC Auditor on this machine, through the chroot wrapper.
+struct LocalRunner;
+
+impl ScanRunner for LocalRunner {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+    fn needs(&self) -> AccessMode {
+        AccessMode::ChrootWrapper
+    }
+    fn prepare<'a>(
+        &'a self,
+        id: &'a ScanIdentity,
+        dc: &'a debug::DebugHandle,
+        settings: &'a ScanSettings,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+        prepare_chroot_wrapper(id, dc, settings)
+    }
+    fn run<'a>(
+        &'a self,
+        id: &'a ScanIdentity,
+        dc: &'a debug::DebugHandle,
+        verified: &'a debug::VerifiedRoot,
+        settings: &'a ScanSettings,
+    ) -> BoxFuture<'a, Result<RunnerOutput, ClusterError>> {
+        Box::pin(async move {
+            let (bytes, code) = cinc::run(id, dc, settings, &verified.root).await?;
+            Ok((bytes, Some(code)))
+        })
+    }
+}
+
+/// CINC Auditor inside the graft strategy's debug container.
+struct InDebugRunner;
+
+impl ScanRunner for InDebugRunner {
+    fn name(&self) -> &'static str {
+        "in-debug"
+    }
+    fn needs(&self) -> AccessMode {
+        AccessMode::Graft
+    }
+    fn prepare<'a>(
+        &'a self,
+        _id: &'a ScanIdentity,
+        _dc: &'a debug::DebugHandle,
+        _settings: &'a ScanSettings,
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+        // The profile and the helper go in with the run itself.
+        Box::pin(async { Ok(()) })
+    }
+    fn run<'a>(
+        &'a self,
+        id: &'a ScanIdentity,
+        dc: &'a debug::DebugHandle,
+        verified: &'a debug::VerifiedRoot,
+        settings: &'a ScanSettings,
+    ) -> BoxFuture<'a, Result<RunnerOutput, ClusterError>> {
+        Box::pin(async move {
+            let (bytes, code) = indebug::run(id, dc, verified.pid, settings).await?;
+            Ok((bytes, Some(code)))
+        })
     }
 }
 
@@ -135,7 +278,7 @@ pub async fn run(
     // default), the next strategy in the order gets its turn.
     let mut order = settings.strategies.clone();
     let mut refused: Vec<(String, String)> = vec![];
-    let chosen = loop {
+    let (chosen, dc) = loop {
         let chosen = select::choose(
             plugins.clone(),
             &order,
@@ -149,17 +292,16 @@ pub async fn run(
             "adding debug container {name} (strategy {})",
             chosen.name
         ));
-        match debug::add(
+        match debug::DebugHandle::add(
             &id.client,
-            &id.namespace,
-            &id.pod,
-            &id.container,
+            &id.target,
             &name,
             &chosen.plan.debug_container,
+            start_by,
         )
         .await
         {
-            Ok(()) => break chosen,
+            Ok(handle) => break (chosen, handle),
             Err(ClusterError::PodSecurityRefused(why)) => {
                 tracing::info!(
                     "Pod Security refused strategy {}'s debug container: {why}",
@@ -192,19 +334,12 @@ pub async fn run(
             Err(e) => return Err(e),
         }
     };
-    ctx.debug.register(&name, start_by)?;
+    ctx.debug.register(&dc)?;
     ctx.step(&format!(
         "waiting for {name} to run (pulling {})",
         chosen.plan.debug_container.image
     ));
-    let image_id = debug::wait_running(
-        &id.client,
-        &id.namespace,
-        &id.pod,
-        &name,
-        settings.start_timeout,
-    )
-    .await?;
+    let image_id = dc.wait_running(&id.client, settings.start_timeout).await?;
     let image = &chosen.plan.debug_container.image;
     if let Some(advice) = pin_advice(image, &image_id) {
         tracing::warn!(
@@ -213,48 +348,17 @@ pub async fn run(
         );
     }
     ctx.hold("after-debug-container").await;
-    let shell = debug::control_shell(&chosen.plan.debug_container.command);
     ctx.step(&format!("checking that {name} reaches the target's root"));
-    let verified = match debug::verify_root(
-        &id.client,
-        &id.namespace,
-        &id.pod,
-        &name,
-        &shell,
-        &container_id,
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(e) => {
-            return Err(debug::explain_exit(&id.client, &id.namespace, &id.pod, &name, e).await);
-        }
-    };
-    if chosen.plan.mode == AccessMode::ChrootWrapper {
-        let kit = settings.toolkit.as_ref().ok_or_else(|| {
-            ClusterError::Scan(
-                "the chroot wrapper needs the static toolkit, and none was prepared".into(),
-            )
-        })?;
-        ctx.step(&format!("uploading the static toolkit to {name}"));
-        upload_toolkit(id, &name, &shell, kit).await?;
-    }
-    ctx.hold("after-root-check").await;
+    let verified = dc.verify_root(&id.client, &container_id).await?;
+    let runner = settings.runner.imp();
     ctx.step(&format!(
-        "running the scanner ({} runner)",
-        settings.runner.name()
+        "preparing {name} for the {} runner",
+        runner.name()
     ));
-    let (results, scanner_exit) = match settings.runner {
-        Runner::Standin => (standin::run(id, &name, settings.max_results).await?, None),
-        Runner::Local => {
-            let (bytes, code) = cinc::run(id, &name, &settings, &verified.root).await?;
-            (bytes, Some(code))
-        }
-        Runner::InDebug => {
-            let (bytes, code) = indebug::run(id, &name, &shell, verified.pid, &settings).await?;
-            (bytes, Some(code))
-        }
-    };
+    runner.prepare(id, &dc, &settings).await?;
+    ctx.hold("after-root-check").await;
+    ctx.step(&format!("running the scanner ({} runner)", runner.name()));
+    let (results, scanner_exit) = runner.run(id, &dc, &verified, &settings).await?;
     Ok(ScanOutcome {
         strategy: chosen.name,
         declined: chosen.declined,
@@ -273,12 +377,11 @@ pub const TOOLKIT_PATH: &str = crate::access::contract::state::TOOLKIT;
 /// Uploads the verified toolkit into the debug container (its own root,
 /// never the target's) and checks its digest there.
 async fn upload_toolkit(
-    id: &crate::cluster::ScanIdentity,
-    name: &str,
-    shell: &[String],
+    id: &ScanIdentity,
+    dc: &debug::DebugHandle,
     kit: &toolkit::Toolkit,
 ) -> Result<(), ClusterError> {
-    let control = id.control(name, shell);
+    let control = dc.control(&id.client);
     let script = format!(
         "umask 022 && head -c {n} > {TOOLKIT_PATH}.part && chmod 0755 {TOOLKIT_PATH}.part && \
          mv -f {TOOLKIT_PATH}.part {TOOLKIT_PATH} && {TOOLKIT_PATH} sha256sum {TOOLKIT_PATH}",

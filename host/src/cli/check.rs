@@ -109,21 +109,21 @@ fn print_human(record: &session::RunRecord, live: bool) {
 /// what the scan needs and nothing broader.
 async fn prove(ctx: ScanContext) -> Result<(), ClusterError> {
     let identity = ctx.identity;
-    let pods: Api<Pod> = Api::namespaced(identity.client.clone(), &identity.namespace);
+    let pods: Api<Pod> = Api::namespaced(identity.client.clone(), &identity.target.namespace);
     bounded(
         "read the target as the scan identity",
         CALL_TIMEOUT,
-        pods.get(&identity.pod),
+        pods.get(&identity.target.pod),
     )
     .await?;
     bounded(
         "read ephemeral containers as the scan identity",
         CALL_TIMEOUT,
-        pods.get_ephemeral_containers(&identity.pod),
+        pods.get_ephemeral_containers(&identity.target.pod),
     )
     .await?;
     let wp = WatchParams::default()
-        .fields(&format!("metadata.name={}", identity.pod))
+        .fields(&format!("metadata.name={}", identity.target.pod))
         .timeout(10);
     let mut stream = Box::pin(
         bounded(
@@ -147,7 +147,7 @@ async fn prove(ctx: ScanContext) -> Result<(), ClusterError> {
         group: "",
         resource,
         subresource,
-        name: identity.pod.clone(),
+        name: identity.target.pod.clone(),
         why,
     };
     // Every grant on the pod's subresources, from the table the Role is
@@ -162,7 +162,7 @@ async fn prove(ctx: ScanContext) -> Result<(), ClusterError> {
         })
         .collect();
     for perm in &needed {
-        if !can_i(&identity.client, &identity.namespace, perm).await? {
+        if !can_i(&identity.client, &identity.target.namespace, perm).await? {
             return Err(ClusterError::Target(format!(
                 "the scan identity cannot {perm}"
             )));
@@ -184,7 +184,7 @@ async fn prove(ctx: ScanContext) -> Result<(), ClusterError> {
         },
     ];
     for perm in &broader {
-        if can_i(&identity.client, &identity.namespace, perm).await? {
+        if can_i(&identity.client, &identity.target.namespace, perm).await? {
             return Err(ClusterError::Target(format!(
                 "the scan identity has more rights than the scan needs: it may {perm}"
             )));

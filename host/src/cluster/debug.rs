@@ -2,7 +2,6 @@
 //! `pods/ephemeralcontainers`), watch until it runs, prove it reaches the
 //! target's root, run commands in it, and stop it.
 
-use crate::access::contract::state::{CLAIMED, MAIN_PID, READY, ROOT_FD, TARGET_PID};
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
@@ -11,8 +10,9 @@ use kube::Api;
 use kube::api::{AttachParams, Patch, PatchParams, WatchEvent, WatchParams};
 use serde_json::json;
 
-use super::{CALL_TIMEOUT, ClusterError, bounded};
+use super::{CALL_TIMEOUT, ClusterError, TargetRef, bounded};
 use crate::access::DebugContainer;
+use crate::access::contract::state::{CLAIMED, MAIN_PID, READY, ROOT_FD, TARGET_PID};
 
 /// Output of one command.
 #[derive(Debug, Clone)]
@@ -178,20 +178,147 @@ pub async fn exec_with_input(
     })
 }
 
+/// This run's debug container: the one handle that adds it, waits for it,
+/// verifies it reaches the target's root, drives it and stops it. The
+/// session's cleanup stops it through the same handle (recorded in the
+/// session's slot as soon as it is added), also after errors and signals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugHandle {
+    /// The target whose pod holds it.
+    pub target: TargetRef,
+    /// Its name.
+    pub name: String,
+    /// Its control shell ([`control_shell`]).
+    pub shell: Vec<String>,
+    /// It exits at once if started after this (Unix seconds).
+    pub start_by: Option<u64>,
+}
+
+impl DebugHandle {
+    /// Adds the plan's debug container `name` to the target's pod.
+    pub async fn add(
+        client: &kube::Client,
+        target: &TargetRef,
+        name: &str,
+        spec: &DebugContainer,
+        start_by: Option<u64>,
+    ) -> Result<DebugHandle, ClusterError> {
+        add(client, target, name, spec).await?;
+        Ok(DebugHandle {
+            target: target.clone(),
+            name: name.to_string(),
+            shell: control_shell(&spec.command),
+            start_by,
+        })
+    }
+
+    /// A debug container a crashed run left behind (from its journal): only
+    /// stopping it is possible.
+    pub fn left_behind(
+        namespace: &str,
+        pod: &str,
+        name: &str,
+        start_by: Option<u64>,
+    ) -> DebugHandle {
+        DebugHandle {
+            target: TargetRef {
+                namespace: namespace.to_string(),
+                pod: pod.to_string(),
+                container: String::new(),
+                pod_uid: String::new(),
+            },
+            name: name.to_string(),
+            shell: Vec::new(),
+            start_by,
+        }
+    }
+
+    /// Waits until it runs; returns the image ID the node reports.
+    pub async fn wait_running(
+        &self,
+        client: &kube::Client,
+        limit: Duration,
+    ) -> Result<String, ClusterError> {
+        wait_running(
+            client,
+            &self.target.namespace,
+            &self.target.pod,
+            &self.name,
+            limit,
+        )
+        .await
+    }
+
+    /// Proves it reaches the target's root (see [`verify_root`]); if it
+    /// exited meanwhile, that is the error reported.
+    pub async fn verify_root(
+        &self,
+        client: &kube::Client,
+        container_id: &str,
+    ) -> Result<VerifiedRoot, ClusterError> {
+        let (ns, pod) = (&self.target.namespace, &self.target.pod);
+        match verify_root(client, ns, pod, &self.name, &self.shell, container_id).await {
+            Ok(v) => Ok(v),
+            Err(e) => Err(explain_exit(client, ns, pod, &self.name, e).await),
+        }
+    }
+
+    /// Drives it with its control shell as `client`'s identity.
+    pub fn control<'a>(&'a self, client: &'a kube::Client) -> Control<'a> {
+        Control {
+            client,
+            namespace: &self.target.namespace,
+            pod: &self.target.pod,
+            name: &self.name,
+            shell: &self.shell,
+        }
+    }
+
+    /// Runs `argv` in it directly (no control shell).
+    pub async fn exec(
+        &self,
+        client: &kube::Client,
+        argv: &[&str],
+        limit: Duration,
+        cap: usize,
+    ) -> Result<ExecOutput, ClusterError> {
+        exec(
+            client,
+            &self.target.namespace,
+            &self.target.pod,
+            &self.name,
+            argv,
+            limit,
+            cap,
+        )
+        .await
+    }
+
+    /// Stops it (see [`stop`]).
+    pub async fn stop(&self, client: &kube::Client) -> Result<Stopped, ClusterError> {
+        stop(client, &self.target.namespace, &self.target.pod, &self.name).await
+    }
+
+    /// The note for a container that never started.
+    pub fn not_started_note(&self, why: &str) -> String {
+        not_started_note(&self.name, why, self.start_by)
+    }
+}
+
 /// A name for the debug container that no earlier run used.
 pub fn container_name(run_id: &str) -> String {
     format!("dscan-debug-{run_id}")
 }
 
 /// Adds the plan's debug container (strategic-merge patch).
-pub async fn add(
+async fn add(
     client: &kube::Client,
-    namespace: &str,
-    pod: &str,
-    target: &str,
+    target: &TargetRef,
     name: &str,
     dc: &DebugContainer,
 ) -> Result<(), ClusterError> {
+    let (namespace, pod) = (target.namespace.as_str(), target.pod.as_str());
+    let target = target.container.as_str();
     let sec = &dc.security;
     let mut security = json!({
         "privileged": sec.privileged,

@@ -147,7 +147,13 @@ pub async fn run(
             if dry_run {
                 report.debug_containers.push((label, None));
             } else {
-                match debug::stop(&conn.client, &journal.namespace, &journal.pod, &name).await {
+                let handle = debug::DebugHandle::left_behind(
+                    &journal.namespace,
+                    &journal.pod,
+                    &name,
+                    start_by,
+                );
+                match handle.stop(&conn.client).await {
                     Ok(debug::Stopped::NotStarted(why)) => {
                         report
                             .not_started

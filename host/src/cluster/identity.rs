@@ -231,25 +231,8 @@ pub struct ScanIdentity {
     pub kubeconfig: std::path::PathBuf,
     /// `system:serviceaccount:<ns>:<name>`.
     pub username: String,
-    /// Namespace.
-    pub namespace: String,
-    /// Target pod.
-    pub pod: String,
-    /// Target container.
-    pub container: String,
-}
-
-impl ScanIdentity {
-    /// Drives the debug container `name` with `shell`, as this identity.
-    pub fn control<'a>(&'a self, name: &'a str, shell: &'a [String]) -> super::debug::Control<'a> {
-        super::debug::Control {
-            client: &self.client,
-            namespace: &self.namespace,
-            pod: &self.pod,
-            name,
-            shell,
-        }
-    }
+    /// The target it is pinned to.
+    pub target: super::TargetRef,
 }
 
 impl std::fmt::Debug for ScanIdentity {

@@ -55,20 +55,17 @@ pub trait PhaseObserver: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct DebugSlot {
     dir: PathBuf,
-    name: Arc<Mutex<Option<DebugRecord>>>,
+    handle: Arc<Mutex<Option<super::debug::DebugHandle>>>,
 }
 
-/// A debug container's name and start deadline (Unix seconds).
-type DebugRecord = (String, Option<u64>);
-
 impl DebugSlot {
-    /// Records the debug container's name and its start deadline (Unix
-    /// seconds; it exits at once if the node starts it later).
-    pub fn register(&self, name: &str, start_by: Option<u64>) -> Result<(), ClusterError> {
-        *self.name.lock().unwrap_or_else(|p| p.into_inner()) = Some((name.to_string(), start_by));
+    /// Records the debug container as soon as it is added (and its start
+    /// deadline on disk, for `dscan gc`), so cleanup can stop it.
+    pub fn register(&self, handle: &super::debug::DebugHandle) -> Result<(), ClusterError> {
+        *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
         kubeconfig::private_dir(&self.dir)?;
-        let mut text = format!("{name}\n");
-        if let Some(t) = start_by {
+        let mut text = format!("{}\n", handle.name);
+        if let Some(t) = handle.start_by {
             text.push_str(&format!("start-by={t}\n"));
         }
         std::fs::write(self.dir.join("debug-container"), text).map_err(|source| ClusterError::Io {
@@ -78,22 +75,12 @@ impl DebugSlot {
         })
     }
 
-    /// The recorded name.
-    pub fn name(&self) -> Option<String> {
-        self.name
+    /// The recorded debug container.
+    pub fn handle(&self) -> Option<super::debug::DebugHandle> {
+        self.handle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|(n, _)| n.clone())
-    }
-
-    /// The recorded start deadline.
-    pub fn start_by(&self) -> Option<u64> {
-        self.name
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .and_then(|(_, t)| *t)
+            .clone()
     }
 }
 
@@ -331,7 +318,13 @@ where
         }
     };
     clock.lap(&mut record, "preflight", true);
-    let container = report.container.clone();
+    let target = super::TargetRef {
+        namespace: options.target.namespace.clone(),
+        pod: options.target.pod.clone(),
+        container: report.container.clone(),
+        pod_uid: report.pod_uid.clone(),
+    };
+    let container = target.container.clone();
     let preflight_report = report.clone();
     record.preflight = Some(report);
     clock.begin("probe");
@@ -372,21 +365,14 @@ where
     );
     let debug = DebugSlot {
         dir: journal.dir(&options.state_dir),
-        name: Arc::new(Mutex::new(None)),
+        handle: Arc::new(Mutex::new(None)),
     };
     let slot = debug.clone();
     let outcome = {
         let setup_and_work = async {
             clock.begin("setup");
-            let identity = setup(
-                &conn,
-                &options,
-                &run_id,
-                &container,
-                &mut journal,
-                &mut record,
-            )
-            .await?;
+            let identity =
+                setup(&conn, &options, &run_id, &target, &mut journal, &mut record).await?;
             clock.lap(&mut record, "setup", true);
             hold(&options, "after-setup").await;
             clock.begin("scan");
@@ -431,21 +417,16 @@ where
     hold(&options, "before-cleanup").await;
     clock.begin("cleanup");
     let mut cleanup = CleanupReport::default();
-    if let Some(name) = debug.name() {
+    if let Some(handle) = debug.handle() {
+        let name = &handle.name;
         cleanup.debug_container = Some(name.clone());
         if options.keep_debug_container {
             cleanup.debug_container_kept = true;
         } else {
-            match super::debug::stop(
-                &conn.client,
-                &options.target.namespace,
-                &options.target.pod,
-                &name,
-            )
-            .await
-            {
+            // As the admin identity: the scan identity's grant may be gone.
+            match handle.stop(&conn.client).await {
                 Ok(super::debug::Stopped::NotStarted(why)) => {
-                    let note = super::debug::not_started_note(&name, &why, debug.start_by());
+                    let note = handle.not_started_note(&why);
                     tracing::warn!("{note}");
                     cleanup.debug_container_not_started = Some(note);
                 }
@@ -467,7 +448,7 @@ async fn setup(
     conn: &ClusterConnection,
     options: &SessionOptions,
     run_id: &str,
-    container: &str,
+    target: &super::TargetRef,
     journal: &mut Journal,
     record: &mut RunRecord,
 ) -> Result<ScanIdentity, ClusterError> {
@@ -522,9 +503,7 @@ async fn setup(
         client,
         kubeconfig: path,
         username,
-        namespace: ns.clone(),
-        pod: options.target.pod.clone(),
-        container: container.to_string(),
+        target: target.clone(),
     })
 }
 

@@ -138,7 +138,7 @@ impl Invocation<'_> {
         ));
         let target = format!(
             "k8s-container://{}/{}/{}",
-            id.namespace, id.pod, debug_container
+            id.target.namespace, id.target.pod, debug_container
         );
         let mut cmd = tokio::process::Command::new(scanner);
         cmd.arg("exec")
@@ -229,10 +229,11 @@ fn read_results(results: &Path, max: usize) -> Result<Vec<u8>, ClusterError> {
 /// results say.
 pub async fn run(
     id: &ScanIdentity,
-    debug_container: &str,
+    dc: &crate::cluster::debug::DebugHandle,
     settings: &ScanSettings,
     root: &str,
 ) -> Result<(Vec<u8>, i32), ClusterError> {
+    let debug_container = dc.name.as_str();
     let profile = settings.profile.as_ref().ok_or_else(|| {
         ClusterError::Scan(
             "the local runner needs --profile (a CINC/InSpec profile directory or archive)".into(),

@@ -21,11 +21,11 @@ pub async fn gather(
     settings: &ScanSettings,
 ) -> Result<TargetFacts, ClusterError> {
     let id = &ctx.identity;
-    let pods: Api<Pod> = Api::namespaced(id.client.clone(), &id.namespace);
+    let pods: Api<Pod> = Api::namespaced(id.client.clone(), &id.target.namespace);
     let pod = bounded(
         "read the target as the scan identity",
         CALL_TIMEOUT,
-        pods.get(&id.pod),
+        pods.get(&id.target.pod),
     )
     .await?;
     let spec = pod.spec.clone().unwrap_or_default();
@@ -37,13 +37,13 @@ pub async fn gather(
             "pod {}/{} runs with hostPID: true, so a debug container added to it shares the node's process \
              namespace, not the target's, and /proc/1 there is the node's init; dscan does not scan hostPID pods \
              (it would read the node and label it as the target)",
-            id.namespace, id.pod
+            id.target.namespace, id.target.pod
         )));
     }
     let container = spec
         .containers
         .iter()
-        .find(|c| c.name == id.container)
+        .find(|c| c.name == id.target.container)
         .cloned()
         .unwrap_or_default();
     let sc = container.security_context.clone().unwrap_or_default();
@@ -53,7 +53,7 @@ pub async fn gather(
         .status
         .as_ref()
         .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.name == id.container));
+        .and_then(|cs| cs.iter().find(|c| c.name == id.target.container));
     let container_id = status.and_then(|c| c.container_id.clone());
     // The user the node runs the target as (Kubernetes 1.33+): the truth when
     // the image decides (no runAsUser), and for the GID, which containerd
@@ -93,13 +93,18 @@ pub async fn gather(
     options.push(("dead-man-deadline".into(), (now + dead_man).to_string()));
     options.push(("claim-seconds".into(), CLAIM_WINDOW.as_secs().to_string()));
     options.extend(settings.strategy_options.iter().cloned());
+    // Last, so the host's word wins: the access mode the runner needs.
+    options.push((
+        crate::access::contract::NEEDS_OPTION.into(),
+        settings.runner.needs().name().into(),
+    ));
     Ok(TargetFacts {
         server_version: ctx.preflight.server_version.clone(),
         ephemeral_containers: ctx.preflight.ephemeral_containers,
         psa_level: PsaLevel::parse(ctx.preflight.pod_security.as_deref()),
-        namespace: id.namespace.clone(),
-        pod: id.pod.clone(),
-        container: id.container.clone(),
+        namespace: id.target.namespace.clone(),
+        pod: id.target.pod.clone(),
+        container: id.target.container.clone(),
         container_id,
         run_as_user,
         run_as_group,

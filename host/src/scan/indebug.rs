@@ -94,11 +94,11 @@ async fn checked(
 /// scanner's exit code.
 pub async fn run(
     id: &ScanIdentity,
-    name: &str,
-    shell: &[String],
+    dc: &debug::DebugHandle,
     target_pid: i64,
     settings: &ScanSettings,
 ) -> Result<(Vec<u8>, i32), ClusterError> {
+    let name = dc.name.as_str();
     let profile = settings.profile_tar.as_ref().ok_or_else(|| {
         ClusterError::Scan(
             "the in-debug runner needs --profile (a CINC/InSpec profile directory or archive)"
@@ -117,7 +117,7 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_SCANNER));
     let runtime = runtime_dir(&scanner, settings.scanner_runtime.as_deref())?;
-    let control = id.control(name, shell);
+    let control = dc.control(&id.client);
     let short = Duration::from_secs(60);
 
     let machine = checked(
@@ -200,16 +200,9 @@ pub async fn run(
         &reporter,
     ];
     tracing::info!("running {} in the debug container {name}", argv.join(" "));
-    let out = debug::exec(
-        &id.client,
-        &id.namespace,
-        &id.pod,
-        name,
-        &argv,
-        settings.scan_timeout,
-        32 << 20,
-    )
-    .await?;
+    let out = dc
+        .exec(&id.client, &argv, settings.scan_timeout, 32 << 20)
+        .await?;
     let code = match out.code {
         Some(c) if RESULT_CODES.contains(&c) => c,
         Some(HELPER_FAILED) => {

@@ -168,7 +168,7 @@ fn owned(out: &str, code: Option<i32>, path: &str) -> Judged {
 /// Runs the checks through the debug container and returns HDF JSON.
 pub async fn run(
     id: &ScanIdentity,
-    debug_container: &str,
+    dc: &debug::DebugHandle,
     max_bytes: usize,
 ) -> Result<Vec<u8>, ClusterError> {
     let started = Instant::now();
@@ -177,16 +177,14 @@ pub async fn run(
     let mut platform = json!({"name": "unknown", "release": "unknown"});
     for check in CHECKS {
         let t = Instant::now();
-        let out = debug::exec(
-            &id.client,
-            &id.namespace,
-            &id.pod,
-            debug_container,
-            &["/bin/sh", "-c", check.command],
-            Duration::from_secs(60),
-            1 << 20,
-        )
-        .await?;
+        let out = dc
+            .exec(
+                &id.client,
+                &["/bin/sh", "-c", check.command],
+                Duration::from_secs(60),
+                1 << 20,
+            )
+            .await?;
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         if check.id == "SB-08" {
             let field = |k: &str| {
@@ -232,7 +230,10 @@ pub async fn run(
             "results": [result],
         }));
     }
-    let target_id = format!("{}/{}/{}", id.namespace, id.pod, id.container);
+    let target_id = format!(
+        "{}/{}/{}",
+        id.target.namespace, id.target.pod, id.target.container
+    );
     platform["target_id"] = json!(target_id);
     let hdf = json!({
         "platform": platform,

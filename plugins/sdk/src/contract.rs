@@ -11,6 +11,12 @@ pub const ROLE_GRANTS: &[(&str, &[&str])] = &[
     ("pods/exec", &["create", "get"]),
 ];
 
+/// The facts option in which the host tells a strategy the access mode the
+/// chosen runner needs (`chroot-wrapper`, `graft`, `path-prefix`): a plan
+/// of another mode is useless to the run. The host sets it after the
+/// user's `--strategy-opt` options, so it always wins.
+pub const NEEDS_OPTION: &str = "access-mode";
+
 /// The debug container's state directory (its own filesystem) and the
 /// files its start-up script and the host exchange there.
 pub mod state {

@@ -147,12 +147,14 @@ impl Guest for ChrootWrapper {
         if let Some(decline) = decline_without_ephemeral_containers(&facts) {
             return decline;
         }
-        if facts.runner == "in-debug" {
-            return Decision::Decline(
-                "the in-debug runner runs the scanner inside the debug container, in a grafted view of the target; \
-                 this strategy only wraps commands (runners local and standin); use --strategy graft"
-                    .into(),
-            );
+        let needs = option(&facts.options, dscan_plugin_sdk::contract::NEEDS_OPTION);
+        if needs.is_some_and(|m| m != "chroot-wrapper") {
+            return Decision::Decline(format!(
+                "the {} runner needs {} access (it runs the scanner inside the debug container, in a grafted view of the target); \
+                 this strategy only wraps commands (runners local and standin); use --strategy graft",
+                facts.runner,
+                needs.unwrap_or_default()
+            ));
         }
         if facts.psa_level == PsaLevel::Restricted {
             return Decision::Decline(format!(

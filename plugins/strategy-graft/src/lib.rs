@@ -55,10 +55,12 @@ impl Guest for Graft {
         if let Some(decline) = decline_without_ephemeral_containers(&facts) {
             return decline;
         }
-        if facts.runner != "in-debug" {
+        let needs = option(&facts.options, dscan_plugin_sdk::contract::NEEDS_OPTION);
+        if needs != Some("graft") {
             return Decision::Decline(format!(
-                "graft runs the scanner inside the debug container; the {} runner cannot use it (use --runner in-debug)",
-                facts.runner
+                "graft runs the scanner inside the debug container; the {} runner needs {} access and cannot use it (use --runner in-debug)",
+                facts.runner,
+                needs.unwrap_or("another")
             ));
         }
         if !facts.allow_privileged {
