@@ -131,12 +131,10 @@ pub enum ClusterError {
         /// Why.
         source: std::io::Error,
     },
-    /// The scan itself failed (scanner error, unusable results).
-    #[error("{0}")]
-    Scan(String),
-    /// No access strategy can reach the target, or a plan broke policy.
-    #[error("{0}")]
-    Strategy(String),
+    /// The scan itself failed (access, the debug container, the runner,
+    /// the scanner, its results).
+    #[error(transparent)]
+    Scan(crate::scan_error::ScanError),
     /// Pod Security Admission refused the debug container (the namespace's
     /// enforce level, or a cluster default, does not admit the plan).
     #[error(
@@ -154,7 +152,7 @@ impl ClusterError {
         match self {
             ClusterError::Interrupted(sig) => sig.exit_code(),
             ClusterError::Io { .. } => crate::exit::IO,
-            ClusterError::Scan(_) => crate::exit::SCAN,
+            ClusterError::Scan(e) => e.exit_code(),
             _ => crate::exit::CLUSTER,
         }
     }

@@ -18,3 +18,4 @@ pub mod gate;
 pub mod plugin;
 pub mod results;
 pub mod scan;
+pub mod scan_error;

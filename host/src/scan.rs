@@ -16,6 +16,7 @@ use futures::future::BoxFuture;
 
 use crate::access::{AccessMode, AccessPlan};
 use crate::cluster::{ClusterError, ScanContext, ScanIdentity, debug};
+use crate::scan_error::ScanError;
 
 /// How the profile is executed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
@@ -92,7 +93,8 @@ fn prepare_chroot_wrapper<'a>(
 ) -> BoxFuture<'a, Result<(), ClusterError>> {
     Box::pin(async move {
         let kit = settings.toolkit.as_ref().ok_or_else(|| {
-            ClusterError::Scan(
+            ScanError::runner(
+                settings.runner.name(),
                 "the chroot wrapper needs the static toolkit, and none was prepared".into(),
             )
         })?;
@@ -397,16 +399,19 @@ async fn upload_toolkit(
         .await?;
     let seen = String::from_utf8_lossy(&out.stdout);
     if out.code != Some(0) || !seen.starts_with(&kit.sha256) {
-        return Err(ClusterError::Scan(format!(
-            "uploading the static toolkit ({}) into the debug container failed: {}{}",
-            kit.path.display(),
-            String::from_utf8_lossy(&out.stderr).trim(),
-            if seen.is_empty() {
-                String::new()
-            } else {
-                format!(" (digest there: {})", seen.trim())
-            }
-        )));
+        return Err(ScanError::debug_container(
+            &dc.name,
+            format!(
+                "uploading the static toolkit ({}) into the debug container failed: {}{}",
+                kit.path.display(),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                if seen.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (digest there: {})", seen.trim())
+                }
+            ),
+        ));
     }
     Ok(())
 }

@@ -825,6 +825,32 @@ async fn bad_gate_input_exits_2_before_any_api_request() {
     }
 }
 
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn a_users_strategy_option_wins_over_the_hosts_default() {
+    // The facts carry the --debug-image value first and the user's
+    // --strategy-opt after it; every strategy reads the last value.
+    let env = env(Level::Baseline).await;
+    env.pod("web", distroless()).await;
+    let musl = env.image(dscan_sim::images::BUSYBOX_MUSL);
+    let opt = format!("image={musl}");
+    let (code, doc, stderr) = env
+        .scan("web", &["--runner", "standin", "--strategy-opt", &opt])
+        .await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    assert_eq!(doc["scan"]["strategy"], "chroot-wrapper");
+    assert_eq!(
+        doc["scan"]["plan"]["debug_container"]["image"],
+        musl.as_str(),
+        "{doc}"
+    );
+    assert_ne!(
+        musl,
+        env.debug_image(),
+        "the test needs two different images"
+    );
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();

@@ -15,6 +15,7 @@ use crate::gate::{DEFAULT_THRESHOLD, Gate, ReportTarget, Thresholds};
 use crate::plugin::{PluginKind, PluginSet};
 use crate::results::{self, ParseOptions};
 use crate::scan::{self, Runner, ScanOutcome, ScanSettings};
+use crate::scan_error::ScanError;
 
 /// The default debug image. Not pinned by digest: pass a digest-pinned
 /// reference with --debug-image for production (see the README).
@@ -284,9 +285,10 @@ pub(super) fn finish(
                 &ParseOptions { keep_raw: false },
             )
             .map_err(|e| {
-                CliError::Cluster(ClusterError::Scan(format!(
-                    "the scanner's results are not valid HDF: {e}"
-                )))
+                CliError::Cluster(ScanError::results(
+                    None,
+                    format!("the scanner's results are not valid HDF: {e}"),
+                ))
             })?;
             if prepared.gate.thresholds.default && output == OutputFormat::Human {
                 eprintln!(

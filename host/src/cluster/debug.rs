@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{CALL_TIMEOUT, ClusterError, TargetRef, bounded};
 use crate::access::DebugContainer;
 use crate::access::contract::state::{CLAIMED, MAIN_PID, READY, ROOT_FD, TARGET_PID};
+use crate::scan_error::ScanError;
 
 /// Output of one command.
 #[derive(Debug, Clone)]
@@ -146,9 +147,10 @@ pub async fn exec_with_input(
     let (stdout, stderr) = match (o, e) {
         (Ok(o), Ok(e)) => (o, e),
         (Err(n), _) | (_, Err(n)) => {
-            return Err(ClusterError::Scan(format!(
-                "{action}: output exceeded the {cap}-byte cap ({n} bytes so far)"
-            )));
+            return Err(ScanError::debug_container(
+                container,
+                format!("{action}: output exceeded the {cap}-byte cap ({n} bytes so far)"),
+            ));
         }
     };
     let Some(status) = s else {
@@ -364,7 +366,7 @@ async fn add(
     match result {
         Ok(_) => Ok(()),
         Err(ClusterError::Api { code: Some(404), message, .. }) if message.contains("could not find the requested resource") => {
-            Err(ClusterError::Strategy(
+            Err(ScanError::access(
                 "the cluster does not serve pods/ephemeralcontainers (404): ephemeral containers are GA since Kubernetes 1.25; upgrade the cluster or enable the EphemeralContainers feature gate".into(),
             ))
         }
@@ -391,12 +393,15 @@ fn exited_early(
     name: &str,
     t: k8s_openapi::api::core::v1::ContainerStateTerminated,
 ) -> ClusterError {
-    ClusterError::Scan(format!(
-        "the debug container {name} exited before it was used: {} (exit {}){}",
-        t.reason.unwrap_or_default(),
-        t.exit_code,
-        t.message.map(|m| format!(": {m}")).unwrap_or_default()
-    ))
+    ScanError::debug_container(
+        name,
+        format!(
+            "the debug container {name} exited before it was used: {} (exit {}){}",
+            t.reason.unwrap_or_default(),
+            t.exit_code,
+            t.message.map(|m| format!(": {m}")).unwrap_or_default()
+        ),
+    )
 }
 
 /// When a call into the debug container failed: if the container has
@@ -491,14 +496,18 @@ pub async fn wait_running(
                 let message = w.message.unwrap_or_default();
                 match reason.as_str() {
                     "ImagePullBackOff" | "ErrImagePull" | "InvalidImageName" => {
-                        return Err(ClusterError::Scan(format!(
-                            "the debug image cannot be pulled ({reason}): {message}. Check --debug-image and that the node can reach its registry"
-                        )));
+                        return Err(ScanError::debug_container(
+                            name,
+                            format!(
+                                "the debug image cannot be pulled ({reason}): {message}. Check --debug-image and that the node can reach its registry"
+                            ),
+                        ));
                     }
                     "CreateContainerConfigError" | "CreateContainerError" => {
-                        return Err(ClusterError::Scan(format!(
-                            "the debug container cannot be created ({reason}): {message}"
-                        )));
+                        return Err(ScanError::debug_container(
+                            name,
+                            format!("the debug container cannot be created ({reason}): {message}"),
+                        ));
                     }
                     _ => last_reason = format!("waiting: {reason} {message}"),
                 }
@@ -647,10 +656,13 @@ echo "$t $a""#
         return Ok(VerifiedRoot { pid, root });
     }
     let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
-    Err(ClusterError::Scan(format!(
-        "the debug container cannot reach the target's root filesystem: {}",
-        if why.is_empty() { out.message } else { why }
-    )))
+    Err(ScanError::debug_container(
+        name,
+        format!(
+            "the debug container cannot reach the target's root filesystem: {}",
+            if why.is_empty() { out.message } else { why }
+        ),
+    ))
 }
 
 /// How stopping a debug container ended.

@@ -9,6 +9,7 @@ use std::process::Stdio;
 
 use super::ScanSettings;
 use crate::cluster::{ClusterError, ScanIdentity};
+use crate::scan_error::ScanError;
 
 /// Exit codes CINC/InSpec use for results rather than errors.
 const RESULT_CODES: [i32; 3] = [0, 100, 101];
@@ -26,7 +27,7 @@ fn find_scanner(explicit: Option<&Path>) -> Result<PathBuf, ClusterError> {
             }
         }
     }
-    Err(ClusterError::Scan(
+    Err(ScanError::runner("local", 
         "no scanner found: install CINC Auditor (`cinc-auditor`) with the train-k8s-container plugin \
          (`cinc-auditor plugin install train-k8s-container`), or pass --scanner PATH; \
          `--runner standin` runs dscan's own stand-in checks instead (not CINC)"
@@ -162,22 +163,25 @@ impl Invocation<'_> {
             scanner.display(),
             profile.display()
         );
-        let child = cmd
-            .spawn()
-            .map_err(|e| ClusterError::Scan(format!("cannot start {}: {e}", scanner.display())))?;
+        let child = cmd.spawn().map_err(|e| {
+            ScanError::scanner(None, format!("cannot start {}: {e}", scanner.display()))
+        })?;
         let output = tokio::time::timeout(settings.scan_timeout, child.wait_with_output())
             .await
             .map_err(|_| ClusterError::Timeout {
                 action: format!("the scanner {}", scanner.display()),
                 after: settings.scan_timeout,
             })?
-            .map_err(|e| ClusterError::Scan(format!("the scanner failed to run: {e}")))?;
+            .map_err(|e| ScanError::scanner(None, format!("the scanner failed to run: {e}")))?;
         let code = output.status.code().unwrap_or(-1);
         if !RESULT_CODES.contains(&code) {
-            return Err(ClusterError::Scan(format!(
-                "the scanner exited with {code} (not a results code 0/100/101):\n{}",
-                stderr_tail(&output.stderr)
-            )));
+            return Err(ScanError::scanner(
+                Some(code),
+                format!(
+                    "the scanner exited with {code} (not a results code 0/100/101):\n{}",
+                    stderr_tail(&output.stderr)
+                ),
+            ));
         }
         read_results(&results, settings.max_results).map(|bytes| (bytes, code))
     }
@@ -187,7 +191,7 @@ impl Invocation<'_> {
     async fn check_canary(&self, canary: &Path, when: &str) -> Result<(), ClusterError> {
         let (bytes, _) = self.exec(canary).await?;
         canary_passed(&bytes).map_err(|why| {
-            ClusterError::Scan(format!(
+            ScanError::runner("local", format!(
                 "the scanner's transport did not run commands in the target's root ({when} the scan): {why}. \
                  Its commands landed elsewhere — most likely directly in the debug container, so it would \
                  audit the debug image, not the target. dscan needs the published train-k8s-container \
@@ -201,17 +205,20 @@ impl Invocation<'_> {
 /// Reads a results file the scanner wrote, refusing one over `max` bytes.
 fn read_results(results: &Path, max: usize) -> Result<Vec<u8>, ClusterError> {
     let meta = std::fs::metadata(results).map_err(|e| {
-        ClusterError::Scan(format!(
-            "the scanner wrote no results to {}: {e}",
-            results.display()
-        ))
+        ScanError::results(
+            None,
+            format!("the scanner wrote no results to {}: {e}", results.display()),
+        )
     })?;
     if meta.len() > max as u64 {
-        return Err(ClusterError::Scan(format!(
-            "the results are {} bytes, over the {}-byte cap (--max-results-mib)",
-            meta.len(),
-            max
-        )));
+        return Err(ScanError::results(
+            Some(meta.len()),
+            format!(
+                "the results are {} bytes, over the {}-byte cap (--max-results-mib)",
+                meta.len(),
+                max
+            ),
+        ));
     }
     let bytes = std::fs::read(results).map_err(|source| ClusterError::Io {
         what: "read results",
@@ -235,14 +242,18 @@ pub async fn run(
 ) -> Result<(Vec<u8>, i32), ClusterError> {
     let debug_container = dc.name.as_str();
     let profile = settings.profile.as_ref().ok_or_else(|| {
-        ClusterError::Scan(
+        ScanError::runner(
+            "local",
             "the local runner needs --profile (a CINC/InSpec profile directory or archive)".into(),
         )
     })?;
     if root.is_empty() || !root.bytes().all(|b| b.is_ascii_digit() || b == b':') {
-        return Err(ClusterError::Scan(format!(
-            "the root check returned {root:?} as the target root's identity; cannot build the transport canary"
-        )));
+        return Err(ScanError::runner(
+            "local",
+            format!(
+                "the root check returned {root:?} as the target root's identity; cannot build the transport canary"
+            ),
+        ));
     }
     let scanner = find_scanner(settings.scanner.as_deref())?;
     let out_dir = tempfile::Builder::new()

@@ -6,6 +6,7 @@ use kube::Api;
 use super::ScanSettings;
 use crate::access::{PsaLevel, TargetFacts};
 use crate::cluster::{CALL_TIMEOUT, ClusterError, ScanContext, bounded};
+use crate::scan_error::ScanError;
 
 /// Clock skew allowed between this machine and the node for the debug
 /// container's start deadline.
@@ -33,7 +34,7 @@ pub async fn gather(
         // The kubelet gives a hostPID pod's ephemeral containers the node's
         // PID namespace (`PidNamespaceForPod`: the target mode applies only to
         // per-container namespaces), so PID 1 there is the node's init.
-        return Err(ClusterError::Strategy(format!(
+        return Err(ScanError::access(format!(
             "pod {}/{} runs with hostPID: true, so a debug container added to it shares the node's process \
              namespace, not the target's, and /proc/1 there is the node's init; dscan does not scan hostPID pods \
              (it would read the node and label it as the target)",

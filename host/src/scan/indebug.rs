@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::ScanSettings;
 use super::cinc::stderr_tail;
 use crate::cluster::{ClusterError, ScanIdentity, debug};
+use crate::scan_error::ScanError;
 
 /// The graft helper (`helpers/graft.c`, static), empty when this build had no
 /// static C toolchain.
@@ -46,7 +47,7 @@ fn runtime_dir(scanner: &Path, explicit: Option<&Path>) -> Result<PathBuf, Clust
         .filter(|d| d.components().count() > 1)
         .map(Path::to_path_buf)
         .ok_or_else(|| {
-            ClusterError::Scan(format!(
+            ScanError::runner("in-debug", format!(
                 "cannot tell the scanner's runtime directory from {}; pass --scanner-runtime DIR",
                 scanner.display()
             ))
@@ -76,16 +77,19 @@ async fn checked(
 ) -> Result<debug::ExecOutput, ClusterError> {
     let out = control.run(script, input, limit, cap).await?;
     if out.code != Some(0) {
-        return Err(ClusterError::Scan(format!(
-            "{what} in the debug container failed ({}): {}",
-            out.code
-                .map_or_else(|| "no exit code".to_string(), |c| format!("exit {c}")),
-            if out.stderr.is_empty() {
-                out.message.clone()
-            } else {
-                stderr_tail(&out.stderr)
-            }
-        )));
+        return Err(ScanError::runner(
+            "in-debug",
+            format!(
+                "{what} in the debug container failed ({}): {}",
+                out.code
+                    .map_or_else(|| "no exit code".to_string(), |c| format!("exit {c}")),
+                if out.stderr.is_empty() {
+                    out.message.clone()
+                } else {
+                    stderr_tail(&out.stderr)
+                }
+            ),
+        ));
     }
     Ok(out)
 }
@@ -100,13 +104,15 @@ pub async fn run(
 ) -> Result<(Vec<u8>, i32), ClusterError> {
     let name = dc.name.as_str();
     let profile = settings.profile_tar.as_ref().ok_or_else(|| {
-        ClusterError::Scan(
+        ScanError::runner(
+            "in-debug",
             "the in-debug runner needs --profile (a CINC/InSpec profile directory or archive)"
                 .into(),
         )
     })?;
     if GRAFT_HELPER.is_empty() {
-        return Err(ClusterError::Scan(
+        return Err(ScanError::runner(
+            "in-debug",
             "this dscan was built without the graft helper (no static C toolchain at build time); \
              rebuild with a C compiler and a static libc (Debian: libc6-dev)"
                 .into(),
@@ -132,11 +138,14 @@ pub async fn run(
     .stdout;
     let machine = String::from_utf8_lossy(&machine).trim().to_string();
     if !machine_names().contains(&machine.as_str()) {
-        return Err(ClusterError::Scan(format!(
-            "the debug container runs on {machine}, but this dscan's graft helper is built for {}; \
+        return Err(ScanError::runner(
+            "in-debug",
+            format!(
+                "the debug container runs on {machine}, but this dscan's graft helper is built for {}; \
              run dscan from a machine of the node's architecture",
-            std::env::consts::ARCH
-        )));
+                std::env::consts::ARCH
+            ),
+        ));
     }
 
     let helper = format!("{WORK}/dscan-graft");
@@ -206,28 +215,37 @@ pub async fn run(
     let code = match out.code {
         Some(c) if RESULT_CODES.contains(&c) => c,
         Some(HELPER_FAILED) => {
-            return Err(ClusterError::Scan(format!(
-                "the graft helper could not build the view of the target: {}",
-                stderr_tail(&out.stderr)
-            )));
+            return Err(ScanError::runner(
+                "in-debug",
+                format!(
+                    "the graft helper could not build the view of the target: {}",
+                    stderr_tail(&out.stderr)
+                ),
+            ));
         }
         Some(c @ (126 | 127)) => {
-            return Err(ClusterError::Scan(format!(
-                "the scanner {scanner_s} cannot run in the scanner image (exit {c}): {}; check --scanner-image and --scanner",
-                stderr_tail(&out.stderr)
-            )));
+            return Err(ScanError::scanner(
+                Some(c),
+                format!(
+                    "the scanner {scanner_s} cannot run in the scanner image (exit {c}): {}; check --scanner-image and --scanner",
+                    stderr_tail(&out.stderr)
+                ),
+            ));
         }
         Some(c) => {
-            return Err(ClusterError::Scan(format!(
-                "the scanner exited with {c} (not a results code 0/100/101):\n{}",
-                stderr_tail(&out.stderr)
-            )));
+            return Err(ScanError::scanner(
+                Some(c),
+                format!(
+                    "the scanner exited with {c} (not a results code 0/100/101):\n{}",
+                    stderr_tail(&out.stderr)
+                ),
+            ));
         }
         None => {
-            return Err(ClusterError::Scan(format!(
-                "the scanner did not run: {}",
-                out.message
-            )));
+            return Err(ScanError::scanner(
+                None,
+                format!("the scanner did not run: {}", out.message),
+            ));
         }
     };
 
@@ -240,16 +258,19 @@ pub async fn run(
         4096,
     )
     .await
-    .map_err(|e| ClusterError::Scan(format!("the scanner wrote no results: {e}")))?;
+    .map_err(|e| ScanError::results(None, format!("the scanner wrote no results: {e}")))?;
     let size: u64 = String::from_utf8_lossy(&size.stdout)
         .trim()
         .parse()
         .unwrap_or(u64::MAX);
     if size > settings.max_results as u64 {
-        return Err(ClusterError::Scan(format!(
-            "the results are {size} bytes, over the {}-byte cap (--max-results-mib)",
-            settings.max_results
-        )));
+        return Err(ScanError::results(
+            Some(size),
+            format!(
+                "the results are {size} bytes, over the {}-byte cap (--max-results-mib)",
+                settings.max_results
+            ),
+        ));
     }
     let bytes = checked(
         &control,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::access::{self, AccessMode, AccessPlan, Decision, TargetFacts};
 use crate::cluster::ClusterError;
 use crate::plugin::{PluginKind, PluginSet};
+use crate::scan_error::ScanError;
 
 /// The chosen plan.
 #[derive(Debug, Clone)]
@@ -37,10 +38,10 @@ pub async fn choose(
         for name in &order {
             let plugin = plugins
                 .get(PluginKind::AccessStrategy, name)
-                .map_err(|e| ClusterError::Strategy(format!("strategy {name:?}: {e}")))?;
+                .map_err(|e| ScanError::access(format!("strategy {name:?}: {e}")))?;
             match plugin
                 .plan(&facts)
-                .map_err(|e| ClusterError::Strategy(e.to_string()))?
+                .map_err(|e| ScanError::access(e.to_string()))?
             {
                 Decision::Decline(why) => declined.push((name.clone(), why)),
                 Decision::Plan(plan) if plan.mode != needs => declined.push((
@@ -69,13 +70,16 @@ pub async fn choose(
             .iter()
             .map(|(n, w)| format!("  - {n}: {w}"))
             .collect();
-        Err(ClusterError::Strategy(format!(
-            "no access strategy can reach {}/{} container {}:\n{}",
-            facts.namespace,
-            facts.pod,
-            facts.container,
-            reasons.join("\n")
-        )))
+        Err(ClusterError::Scan(ScanError::Access {
+            message: format!(
+                "no access strategy can reach {}/{} container {}:\n{}",
+                facts.namespace,
+                facts.pod,
+                facts.container,
+                reasons.join("\n")
+            ),
+            declined,
+        }))
     })
     .await
     .map_err(|e| ClusterError::Internal(e.to_string()))?

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::cluster::{ClusterError, ScanIdentity, debug};
+use crate::scan_error::ScanError;
 
 /// The profile name the stand-in reports under.
 pub const PROFILE: &str = "dscan-standin-baseline";
@@ -258,10 +259,13 @@ pub async fn run(
     let bytes =
         serde_json::to_vec_pretty(&hdf).map_err(|e| ClusterError::Internal(e.to_string()))?;
     if bytes.len() > max_bytes {
-        return Err(ClusterError::Scan(format!(
-            "the stand-in results ({} bytes) exceed the {max_bytes}-byte cap",
-            bytes.len()
-        )));
+        return Err(ScanError::results(
+            Some(bytes.len() as u64),
+            format!(
+                "the stand-in results ({} bytes) exceed the {max_bytes}-byte cap",
+                bytes.len()
+            ),
+        ));
     }
     let _: Value =
         serde_json::from_slice(&bytes).map_err(|e| ClusterError::Internal(e.to_string()))?;
