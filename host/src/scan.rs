@@ -67,13 +67,27 @@ pub trait ScanRunner: Send + Sync {
     /// The access mode it works with; strategies are asked for a plan of
     /// this mode.
     fn needs(&self) -> AccessMode;
-    /// Readies the verified debug container (e.g. uploads the toolkit).
+    /// Readies the verified debug container: the chroot wrapper's runners
+    /// need the verified static toolkit in it; others need nothing here.
     fn prepare<'a>(
         &'a self,
         id: &'a ScanIdentity,
         dc: &'a debug::DebugHandle,
         settings: &'a ScanSettings,
-    ) -> BoxFuture<'a, Result<(), ClusterError>>;
+    ) -> BoxFuture<'a, Result<(), ClusterError>> {
+        if self.needs() != AccessMode::ChrootWrapper {
+            return Box::pin(async { Ok(()) });
+        }
+        Box::pin(async move {
+            let kit = settings.toolkit.as_ref().ok_or_else(|| {
+                ScanError::runner(
+                    self.name(),
+                    "the chroot wrapper needs the static toolkit, and none was prepared".into(),
+                )
+            })?;
+            upload_toolkit(id, dc, kit).await
+        })
+    }
     /// Runs the profile.
     fn run<'a>(
         &'a self,
@@ -82,24 +96,6 @@ pub trait ScanRunner: Send + Sync {
         verified: &'a debug::VerifiedRoot,
         settings: &'a ScanSettings,
     ) -> BoxFuture<'a, Result<RunnerOutput, ClusterError>>;
-}
-
-/// The chroot wrapper's runners need the verified static toolkit in the
-/// debug container.
-fn prepare_chroot_wrapper<'a>(
-    id: &'a ScanIdentity,
-    dc: &'a debug::DebugHandle,
-    settings: &'a ScanSettings,
-) -> BoxFuture<'a, Result<(), ClusterError>> {
-    Box::pin(async move {
-        let kit = settings.toolkit.as_ref().ok_or_else(|| {
-            ScanError::runner(
-                settings.runner.name(),
-                "the chroot wrapper needs the static toolkit, and none was prepared".into(),
-            )
-        })?;
-        upload_toolkit(id, dc, kit).await
-    })
 }
 
 /// dscan's stand-in checks through the chroot wrapper.
@@ -111,14 +107,6 @@ impl ScanRunner for StandinRunner {
     }
     fn needs(&self) -> AccessMode {
         AccessMode::ChrootWrapper
-    }
-    fn prepare<'a>(
-        &'a self,
-        id: &'a ScanIdentity,
-        dc: &'a debug::DebugHandle,
-        settings: &'a ScanSettings,
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
-        prepare_chroot_wrapper(id, dc, settings)
     }
     fn run<'a>(
         &'a self,
@@ -140,14 +128,6 @@ impl ScanRunner for LocalRunner {
     }
     fn needs(&self) -> AccessMode {
         AccessMode::ChrootWrapper
-    }
-    fn prepare<'a>(
-        &'a self,
-        id: &'a ScanIdentity,
-        dc: &'a debug::DebugHandle,
-        settings: &'a ScanSettings,
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
-        prepare_chroot_wrapper(id, dc, settings)
     }
     fn run<'a>(
         &'a self,
@@ -172,15 +152,6 @@ impl ScanRunner for InDebugRunner {
     }
     fn needs(&self) -> AccessMode {
         AccessMode::Graft
-    }
-    fn prepare<'a>(
-        &'a self,
-        _id: &'a ScanIdentity,
-        _dc: &'a debug::DebugHandle,
-        _settings: &'a ScanSettings,
-    ) -> BoxFuture<'a, Result<(), ClusterError>> {
-        // The profile and the helper go in with the run itself.
-        Box::pin(async { Ok(()) })
     }
     fn run<'a>(
         &'a self,

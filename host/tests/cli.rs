@@ -811,6 +811,18 @@ fn a_file_that_is_not_webassembly_is_named_in_one_line() {
 
 /// `dscan exec`: InSpec's exit codes (0 passed, 100 failures, 101 skips
 /// only), the json reporter, inputs, and clear errors for bad arguments.
+/// `dscan exec PROFILE --target-root ROOT EXTRA…`.
+fn exec_on(profile: &Path, root: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "exec",
+        profile.to_str().expect("utf8"),
+        "--target-root",
+        root.to_str().expect("utf8"),
+    ];
+    args.extend_from_slice(extra);
+    dscan(&args)
+}
+
 #[test]
 fn exec_runs_a_profile_on_a_root_filesystem_with_inspecs_exit_codes() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -832,16 +844,7 @@ fn exec_runs_a_profile_on_a_root_filesystem_with_inspecs_exit_codes() {
             &format!("control 'c' do\n  {body}\nend\n"),
         );
     };
-    let exec = |extra: &[&str]| {
-        let mut args = vec![
-            "exec",
-            profile.to_str().unwrap(),
-            "--target-root",
-            root.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        dscan(&args)
-    };
+    let exec = |extra: &[&str]| exec_on(&profile, &root, extra);
 
     control("describe passwd do\n    its('users') { should include input('who') }\n  end");
     let out = exec(&[]);
@@ -898,16 +901,7 @@ fn exec_applies_waiver_files_and_gates_on_thresholds_and_reports() {
         "control 'ok' do\n  describe file('/etc/passwd') do\n    it { should exist }\n  end\nend\n\
          control 'bad' do\n  describe file('/etc/passwd') do\n    it { should_not exist }\n  end\nend\n",
     );
-    let exec = |extra: &[&str]| {
-        let mut args = vec![
-            "exec",
-            profile.to_str().unwrap(),
-            "--target-root",
-            root.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        dscan(&args)
-    };
+    let exec = |extra: &[&str]| exec_on(&profile, &root, extra);
     assert_eq!(exec(&[]).status.code(), Some(100));
     // The failing control waived with run: false is skipped, with the
     // justification, and is not evaluated.

@@ -199,40 +199,39 @@ pub fn groups_table(a: &Accounts) -> Table {
     }
 }
 
-/// `user(name)`: the record its methods read (`exists` false when absent).
-pub fn user_record(a: &Accounts, name: &str) -> Value {
+/// A record for `user(name)`/`group(name)`: the row's fields and
+/// `exists`; an absent one has only its `name_key` and `exists: false`.
+fn record(row: Option<Row>, name_key: &str, name: &str) -> Value {
     let mut h: IndexMap<Key, Value> = IndexMap::new();
-    match a.users.iter().find(|u| u.name == name) {
-        Some(u) => {
-            h.insert(Key::Sym("exists".into()), Value::Bool(true));
-            for (k, v) in u.row() {
-                h.insert(Key::Sym(k), v);
-            }
-        }
+    h.insert(Key::Sym("exists".into()), Value::Bool(row.is_some()));
+    match row {
+        Some(r) => h.extend(r.into_iter().map(|(k, v)| (Key::Sym(k), v))),
         None => {
-            h.insert(Key::Sym("exists".into()), Value::Bool(false));
-            h.insert(Key::Sym("username".into()), Value::str(name));
+            h.insert(Key::Sym(name_key.into()), Value::str(name));
         }
     }
     Value::hash(h)
 }
 
+/// `user(name)`: the record its methods read (`exists` false when absent).
+pub fn user_record(a: &Accounts, name: &str) -> Value {
+    record(
+        a.users.iter().find(|u| u.name == name).map(Account::row),
+        "username",
+        name,
+    )
+}
+
 /// `group(name)`: the record its methods read.
 pub fn group_record(a: &Accounts, name: &str) -> Value {
-    let mut h: IndexMap<Key, Value> = IndexMap::new();
-    match a.groups.iter().find(|g| g.name == name) {
-        Some(g) => {
-            h.insert(Key::Sym("exists".into()), Value::Bool(true));
-            for (k, v) in g.row() {
-                h.insert(Key::Sym(k), v);
-            }
-        }
-        None => {
-            h.insert(Key::Sym("exists".into()), Value::Bool(false));
-            h.insert(Key::Sym("name".into()), Value::str(name));
-        }
-    }
-    Value::hash(h)
+    record(
+        a.groups
+            .iter()
+            .find(|g| g.name == name)
+            .map(GroupEntry::row),
+        "name",
+        name,
+    )
 }
 
 /// One process of the target's `/proc`.
