@@ -17,7 +17,15 @@ fn main() {
     let guest_dir = build_guests(&root);
     println!("cargo:rustc-env=DSCAN_GUEST_DIR={}", guest_dir.display());
     build_graft_helper(&manifest_dir);
-    for watched in ["plugins", "wit", "tests/guests", "rust-toolchain.toml"] {
+    build_agent(&root);
+    for watched in [
+        "plugins",
+        "wit",
+        "tests/guests",
+        "rust-toolchain.toml",
+        "agent",
+        "targetfs",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 }
@@ -71,19 +79,60 @@ fn env(key: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| panic!("cargo sets {key} for build scripts"))
 }
 
-/// Runs `cargo build --release --target wasm32-wasip2` on the guest
-/// workspace and returns the folder holding the `.wasm` files.
-pub fn build_guests(root: &Path) -> PathBuf {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+/// Builds `agent/` as a static executable for this build's target (it is
+/// uploaded into debug containers, whose image may have any libc or none):
+/// glibc's static libraries, `crt-static`. Without them the build goes on
+/// with an empty agent, and the runner that needs it says so.
+fn build_agent(root: &Path) {
+    let out = PathBuf::from(env("OUT_DIR")).join("dscan-agent");
+    let target = env("TARGET");
+    let target_dir = outer_target_dir(root).join("agent");
+    let mut cmd = cargo_command(root);
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "dscan-agent",
+            "--target",
+        ])
+        .arg(&target)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env(
+            "RUSTFLAGS",
+            "-C target-feature=+crt-static -C strip=symbols -C opt-level=s",
+        );
+    let built = cmd.status().is_ok_and(|s| s.success());
+    let binary = target_dir.join(&target).join("release").join("dscan-agent");
+    match built.then(|| std::fs::read(&binary)).and_then(Result::ok) {
+        Some(bytes) => std::fs::write(&out, bytes).expect("copy the agent into OUT_DIR"),
+        None => {
+            println!(
+                "cargo:warning=could not build the file agent statically (install a static libc, \
+                 e.g. Debian's libc6-dev); the native runner will be unavailable"
+            );
+            std::fs::write(&out, b"").expect("write an empty agent into OUT_DIR");
+        }
+    }
+}
+
+fn outer_target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
-        .join("guests");
-    // Guests are built with the toolchain the repository pins (it carries
-    // the wasm32-wasip2 target) even when the host is built with another one,
-    // e.g. `cargo +nightly fuzz build`. Without rustup, use this cargo.
+}
+
+/// A `cargo` for a nested build: the toolchain the repository pins (it
+/// carries the wasm32-wasip2 target) even when the host is built with
+/// another one, e.g. `cargo +nightly fuzz build`, and none of the outer
+/// build's settings (host RUSTFLAGS, clippy's wrapper, an outer --target,
+/// coverage flags).
+fn cargo_command(root: &Path) -> Command {
     // `rustup run` rather than RUSTUP_TOOLCHAIN: under `cargo +nightly` the
     // outer toolchain's bin directory leads PATH, so a bare `cargo` would not
-    // be rustup's proxy.
+    // be rustup's proxy. Without rustup, use this cargo.
     let mut cmd = match pinned_toolchain(root) {
         Some(channel) if rustup_present() => {
             let mut c = Command::new("rustup");
@@ -97,19 +146,6 @@ pub fn build_guests(root: &Path) -> PathBuf {
         }
         _ => Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())),
     };
-    cmd.current_dir(root.join("plugins"))
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--workspace",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .arg("--target-dir")
-        .arg(&target_dir);
-    // Settings meant for the outer build must not leak into the guest build:
-    // host RUSTFLAGS, clippy's wrapper, an outer --target, coverage flags.
     for key in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -123,6 +159,25 @@ pub fn build_guests(root: &Path) -> PathBuf {
     ] {
         cmd.env_remove(key);
     }
+    cmd
+}
+
+/// Runs `cargo build --release --target wasm32-wasip2` on the guest
+/// workspace and returns the folder holding the `.wasm` files.
+pub fn build_guests(root: &Path) -> PathBuf {
+    let target_dir = outer_target_dir(root).join("guests");
+    let mut cmd = cargo_command(root);
+    cmd.current_dir(root.join("plugins"))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--workspace",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
     let status = cmd
         .status()
         .unwrap_or_else(|e| panic!("cannot run cargo to build the guest plugins: {e}"));

@@ -5,6 +5,7 @@
 pub mod cinc;
 pub mod facts;
 pub mod indebug;
+pub mod native;
 pub mod profile;
 pub mod select;
 pub mod standin;
@@ -33,6 +34,10 @@ pub enum Runner {
     /// grafted view of the target's root (graft strategy); the profile goes
     /// in over exec stdin, the results come back over exec stdout.
     InDebug,
+    /// dscan's own engine on this machine, reading the target through the
+    /// file agent in a same-user debug container (no privilege, any Pod
+    /// Security level the target fits; nothing to install).
+    Native,
 }
 
 impl Runner {
@@ -42,6 +47,7 @@ impl Runner {
             Runner::Local => &LocalRunner,
             Runner::Standin => &StandinRunner,
             Runner::InDebug => &InDebugRunner,
+            Runner::Native => &native::NativeRunner,
         }
     }
 

@@ -851,6 +851,103 @@ async fn a_users_strategy_option_wins_over_the_hosts_default() {
     );
 }
 
+/// Results without what differs run to run (times, object addresses).
+fn comparable(doc: &Value) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for c in doc["profiles"][0]["controls"].as_array().unwrap() {
+        for r in c["results"].as_array().unwrap() {
+            out.push((
+                c["id"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+                r["code_desc"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn the_native_engine_scans_through_a_same_user_agent_without_privilege() {
+    let profile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/container-baseline");
+    let restricted_nonroot = json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+            "securityContext": {"runAsUser": 65532, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]});
+    let nonroot = json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+        "securityContext": {"runAsUser": 65532, "runAsNonRoot": true}}]});
+    for (level, spec, uid) in [
+        (Level::Restricted, restricted_nonroot, 65532),
+        (Level::Baseline, nonroot.clone(), 65532),
+        (Level::Baseline, distroless(), 0),
+        (Level::Privileged, nonroot, 65532),
+        (Level::Privileged, distroless(), 0),
+    ] {
+        let cell = format!("{} uid {uid}", level.as_str());
+        let env = env(level).await;
+        env.pod("web", spec).await;
+        let before = fingerprint(env.pod_pid("web"));
+        let (code, doc, stderr) = env
+            .scan(
+                "web",
+                &[
+                    "--runner",
+                    "native",
+                    "--profile",
+                    profile.to_str().unwrap(),
+                    "-I",
+                    "{compliance.min: 0}",
+                ],
+            )
+            .await;
+        assert_eq!(code, 0, "{cell}: {stderr}\n{doc}");
+        assert_eq!(doc["scan"]["strategy"], "same-user", "{cell}");
+        let security = &doc["scan"]["plan"]["debug_container"]["security"];
+        assert_eq!(security["privileged"], false, "{cell}");
+        assert_eq!(
+            security["capabilities_add"],
+            json!([]),
+            "{cell}: no capability added"
+        );
+        assert_eq!(security["run_as_user"], uid, "{cell}");
+        let results: Value = serde_json::from_slice(
+            &std::fs::read(env.dir.path().join("web-results.json")).unwrap(),
+        )
+        .unwrap();
+        // The same profile on the image's own directory, with `dscan exec`.
+        let rootfs = env
+            .sim
+            .images()
+            .resolve(dscan_sim::images::DISTROLESS)
+            .unwrap()
+            .1
+            .rootfs
+            .clone();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dscan"))
+            .args(["exec", profile.to_str().unwrap(), "--target-root"])
+            .arg(&rootfs)
+            .args(["--reporter", "json"])
+            .output()
+            .unwrap();
+        let local: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            comparable(&results),
+            comparable(&local),
+            "{cell}: native scan vs exec --target-root"
+        );
+        assert!(
+            comparable(&results).iter().any(|(_, s, _)| s == "passed"),
+            "{cell}: real checks ran"
+        );
+        let after = fingerprint(env.pod_pid("web"));
+        assert_eq!(before.0, after.0, "{cell}: the target's files changed");
+        assert_eq!(
+            before.1, after.1,
+            "{cell}: the target's mount table changed"
+        );
+    }
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();

@@ -56,7 +56,7 @@ pub struct ScanArgs {
         long,
         value_name = "NAME[,NAME...]",
         value_delimiter = ',',
-        default_value = "chroot-wrapper,graft"
+        default_value = "same-user,chroot-wrapper,graft"
     )]
     pub strategy: Vec<String>,
     /// An option for the strategies, `KEY=VALUE` (repeatable).
@@ -156,11 +156,21 @@ pub(super) fn prepare(
              there too; write it to a file with --report {format}=PATH"
         )));
     }
-    if matches!(args.runner, Runner::Local | Runner::InDebug) && args.profile.is_none() {
+    if matches!(
+        args.runner,
+        Runner::Local | Runner::InDebug | Runner::Native
+    ) && args.profile.is_none()
+    {
         return Err(CliError::Usage(format!(
-            "--runner {} needs --profile PATH (a CINC Auditor/InSpec profile)",
+            "--runner {} needs --profile PATH (an InSpec-language profile)",
             args.runner.name()
         )));
+    }
+    // The native runner evaluates the profile here: it must load (inspec.yml,
+    // controls and libraries parse) before the cluster is touched.
+    if let (Some(path), Runner::Native) = (&args.profile, args.runner) {
+        dscan_engine::profile::load(path)
+            .map_err(|e| CliError::Usage(format!("--profile {}: {e}", path.display())))?;
     }
     // The in-debug runner uploads the profile: check and pack it before
     // anything is created in the cluster.

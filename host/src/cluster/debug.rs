@@ -296,6 +296,31 @@ impl DebugHandle {
         .await
     }
 
+    /// Starts `argv` in it with stdin, stdout and stderr attached, for a
+    /// conversation (the file agent's). The caller reads the exit status.
+    pub async fn attach(
+        &self,
+        client: &kube::Client,
+        argv: &[&str],
+    ) -> Result<kube::api::AttachedProcess, ClusterError> {
+        let api: Api<Pod> = Api::namespaced(client.clone(), &self.target.namespace);
+        let params = AttachParams::default()
+            .container(&self.name)
+            .stdin(true)
+            .stdout(true)
+            .stderr(true);
+        bounded(
+            &format!(
+                "attach {:?} in debug container {}",
+                argv.first().copied().unwrap_or_default(),
+                self.name
+            ),
+            CALL_TIMEOUT,
+            api.exec(&self.target.pod, argv.iter().copied(), &params),
+        )
+        .await
+    }
+
     /// Stops it (see [`stop`]).
     pub async fn stop(&self, client: &kube::Client) -> Result<Stopped, ClusterError> {
         stop(client, &self.target.namespace, &self.target.pod, &self.name).await

@@ -30,4 +30,5 @@ pub(crate) const BUILTINS: &[BuiltIn] = &[
     builtin!("report_html.wasm"),
     builtin!("strategy_chroot_wrapper.wasm"),
     builtin!("strategy_graft.wasm"),
+    builtin!("strategy_same_user.wasm"),
 ];

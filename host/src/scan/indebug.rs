@@ -55,7 +55,7 @@ fn runtime_dir(scanner: &Path, explicit: Option<&Path>) -> Result<PathBuf, Clust
 }
 
 /// `uname -m` names for this build's architecture.
-fn machine_names() -> &'static [&'static str] {
+pub(crate) fn machine_names() -> &'static [&'static str] {
     match std::env::consts::ARCH {
         "x86_64" => &["x86_64", "amd64"],
         "aarch64" => &["aarch64", "arm64"],

@@ -35,6 +35,8 @@ pub mod state {
     /// The descriptor number, in the start-up script, of the target's root
     /// captured at start-up (only strategies that capture it write this).
     pub const ROOT_FD: &str = "/tmp/.dscan/root-fd";
+    /// Where the host puts its file agent (native runner).
+    pub const AGENT: &str = "/tmp/.dscan/dscan-agent";
     /// Where the host puts the verified static toolkit.
     pub const TOOLKIT: &str = "/tmp/.dscan/busybox";
 }
