@@ -948,6 +948,58 @@ async fn the_native_engine_scans_through_a_same_user_agent_without_privilege() {
     }
 }
 
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn what_the_targets_user_cannot_read_is_never_passed() {
+    let env = env(Level::Restricted).await;
+    env.pod("web", json!({"securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+            "securityContext": {"runAsUser": 65532, "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}}]}))
+    .await;
+    let profile = env.dir.path().join("perm");
+    std::fs::create_dir_all(profile.join("controls")).unwrap();
+    std::fs::write(profile.join("inspec.yml"), "name: perm\nversion: 0.1.0\n").unwrap();
+    // /root is 0700 root in the image: the target's user cannot look in.
+    std::fs::write(
+        profile.join("controls/perm.rb"),
+        "control 'hidden' do\n  describe file('/root/.secret') do\n    it { should_not exist }\n  end\nend\n\
+         control 'visible' do\n  describe directory('/root') do\n    its('mode') { should cmp '0700' }\n  end\nend\n",
+    )
+    .unwrap();
+    let (code, doc, stderr) = env
+        .scan(
+            "web",
+            &[
+                "--runner",
+                "native",
+                "--profile",
+                profile.to_str().unwrap(),
+                "-I",
+                "{compliance.min: 0}",
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("web-results.json")).unwrap())
+            .unwrap();
+    let controls = results["profiles"][0]["controls"].as_array().unwrap();
+    let hidden = &controls[0]["results"][0];
+    assert_eq!(hidden["status"], "skipped", "{hidden}");
+    assert!(
+        hidden["skip_message"]
+            .as_str()
+            .unwrap()
+            .contains("not readable as uid 65532 (the target's own permissions)"),
+        "{hidden}"
+    );
+    assert_eq!(controls[1]["results"][0]["status"], "passed");
+    assert!(
+        stderr.contains("1 result(s) were limited by the target's own permissions"),
+        "{stderr}"
+    );
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();

@@ -213,6 +213,7 @@ pub fn serve(
 pub struct RemoteFs<R, W> {
     io: Mutex<(R, W)>,
     requests: AtomicU64,
+    reader: Option<String>,
 }
 
 fn protocol_error(what: impl Into<String>) -> io::Error {
@@ -226,6 +227,7 @@ impl<R: Read, W: Write> RemoteFs<R, W> {
             Some(h) if h == HELLO => Ok(RemoteFs {
                 io: Mutex::new((input, output)),
                 requests: AtomicU64::new(0),
+                reader: None,
             }),
             Some(h) => Err(protocol_error(format!(
                 "the file agent greeted with {:?}, not {:?}",
@@ -233,6 +235,24 @@ impl<R: Read, W: Write> RemoteFs<R, W> {
                 String::from_utf8_lossy(HELLO)
             ))),
             None => Err(protocol_error("the file agent ended before greeting")),
+        }
+    }
+
+    /// Names who the agent reads as (`uid 65532`): a permission error then
+    /// says the target's own permissions forbade the read.
+    pub fn reading_as(mut self, reader: impl Into<String>) -> Self {
+        self.reader = Some(reader.into());
+        self
+    }
+
+    fn error(&self, status: u8, payload: &[u8]) -> io::Error {
+        let e = status_error(status, payload);
+        match (&self.reader, e.kind()) {
+            (Some(who), io::ErrorKind::PermissionDenied) => io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("not readable as {who} (the target's own permissions)"),
+            ),
+            _ => e,
         }
     }
 
@@ -277,7 +297,7 @@ impl<R: Read, W: Write> RemoteFs<R, W> {
                     mtime: u64_at(21) as i64,
                 })
             }
-            _ => Err(status_error(status, &p)),
+            _ => Err(self.error(status, &p)),
         }
     }
 }
@@ -314,7 +334,7 @@ impl<R: Read, W: Write> TargetFs for RemoteFs<R, W> {
                 path: path.to_string(),
                 kind: kind_of(p.first().copied().unwrap_or(0)).inspec_name(),
             }),
-            _ => Err(io_err(status_error(status, &p))),
+            _ => Err(io_err(self.error(status, &p))),
         }
     }
 
@@ -337,7 +357,7 @@ impl<R: Read, W: Write> TargetFs for RemoteFs<R, W> {
             TOO_MANY => Err(io::Error::other(format!(
                 "{path} holds more than {MAX_NAMES} names; dscan does not list it"
             ))),
-            _ => Err(status_error(status, &p)),
+            _ => Err(self.error(status, &p)),
         }
     }
 
@@ -345,7 +365,7 @@ impl<R: Read, W: Write> TargetFs for RemoteFs<R, W> {
         let (status, p) = self.call(OP_READ_LINK, path, 0)?;
         match status {
             OK => Ok(String::from_utf8_lossy(&p).into_owned()),
-            _ => Err(status_error(status, &p)),
+            _ => Err(self.error(status, &p)),
         }
     }
 }

@@ -20,13 +20,24 @@ pub struct File {
     pub stat: Option<Stat>,
     /// `lstat`.
     pub lstat: Option<Stat>,
+    /// Why the path could not even be looked at: the reader lacks the
+    /// permission (a non-root scan sees what the target's user sees). Such
+    /// a file is neither there nor absent, so every check of it is skipped.
+    pub denied: Option<String>,
 }
 
 impl File {
     /// Reads a path's metadata.
     pub fn open(fs: &dyn TargetFs, given: &str) -> File {
-        let stat = fs.stat(given).ok();
-        let lstat = fs.lstat(given).ok();
+        let stat = fs.stat(given);
+        let lstat = fs.lstat(given);
+        let denied = [&stat, &lstat].iter().find_map(|r| match r {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                Some(format!("{given}: {e}"))
+            }
+            _ => None,
+        });
+        let (stat, lstat) = (stat.ok(), lstat.ok());
         let path = match &lstat {
             // `readlink -f`: a dangling link names its target, a loop nothing.
             Some(l) if l.kind == FileKind::Symlink => canonicalize(fs, given).unwrap_or_default(),
@@ -37,6 +48,7 @@ impl File {
             path,
             stat,
             lstat,
+            denied,
         }
     }
 
@@ -159,7 +171,13 @@ impl File {
                             use md5::Digest;
                             Value::str(&hex::encode(md5::Md5::digest(&b)))
                         }
-                        Err(_) => Value::Nil,
+                        Err(e) => {
+                            return raise(
+                                "Inspec::Exceptions::ResourceFailed",
+                                format!("{e}"),
+                                line,
+                            );
+                        }
                     }
                 }
                 _ => Value::Nil,

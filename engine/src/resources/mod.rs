@@ -193,7 +193,8 @@ pub fn construct(
             let f = file::File::open(interp.fs, &a0);
             let label = if name == "file" { "File" } else { "Directory" };
             let id = f.path.clone();
-            res(name, format!("{label} {a0}"), id, None, Data::File(f))
+            let skipped = f.denied.clone();
+            res(name, format!("{label} {a0}"), id, skipped, Data::File(f))
         }
         "os" | "platform" => {
             let p = platform(interp);
@@ -563,6 +564,11 @@ pub fn call(
                 })));
             }
             Data::Catcher => return Ok(Value::Resource(r.clone())),
+            // A file the reader may not look at is neither there nor absent:
+            // using it fails the code that asked.
+            Data::File(_) => {
+                return raise("Inspec::Exceptions::ResourceSkipped", reason.clone(), line);
+            }
             // A command's output is never made up: using it fails the code
             // that asked (the describe of it is a skipped result).
             Data::None

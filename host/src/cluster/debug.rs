@@ -194,6 +194,8 @@ pub struct DebugHandle {
     pub shell: Vec<String>,
     /// It exits at once if started after this (Unix seconds).
     pub start_by: Option<u64>,
+    /// The UID it runs as, when the plan set one.
+    pub run_as_user: Option<i64>,
 }
 
 impl DebugHandle {
@@ -211,6 +213,7 @@ impl DebugHandle {
             name: name.to_string(),
             shell: control_shell(&spec.command),
             start_by,
+            run_as_user: spec.security.run_as_user,
         })
     }
 
@@ -232,6 +235,7 @@ impl DebugHandle {
             name: name.to_string(),
             shell: Vec::new(),
             start_by,
+            run_as_user: None,
         }
     }
 

@@ -135,6 +135,10 @@ async fn run(
     };
     let status = agent.take_status();
     let handle = tokio::runtime::Handle::current();
+    let reader = dc.run_as_user.map_or_else(
+        || "the debug container's user".to_string(),
+        |u| format!("uid {u}"),
+    );
     let options = dscan_engine::Options {
         profile_ref: profile.display().to_string(),
         virtualization: Some(VIRTUALIZATION.into()),
@@ -143,10 +147,11 @@ async fn run(
     // The engine is synchronous: it runs on a blocking thread and talks to
     // the agent through bridges to the exec session's streams.
     let work = tokio::task::spawn_blocking(move || {
-        let reader = BufReader::new(SyncIoBridge::new_with_handle(stdout, handle.clone()));
-        let writer = BufWriter::new(SyncIoBridge::new_with_handle(stdin, handle));
-        let fs = dscan_targetfs::wire::RemoteFs::connect(reader, writer)
-            .map_err(|e| format!("the file agent did not start: {e}"))?;
+        let input = BufReader::new(SyncIoBridge::new_with_handle(stdout, handle.clone()));
+        let output = BufWriter::new(SyncIoBridge::new_with_handle(stdin, handle));
+        let fs = dscan_targetfs::wire::RemoteFs::connect(input, output)
+            .map_err(|e| format!("the file agent did not start: {e}"))?
+            .reading_as(reader);
         let report = dscan_engine::run(&profile, &fs, &options).map_err(|e| e.to_string())?;
         tracing::info!("native runner: {} agent requests", fs.requests());
         Ok::<_, String>(report)
@@ -164,6 +169,13 @@ async fn run(
         // The agent ends when its input does; its status is not the scan's.
         let _ = tokio::time::timeout(Duration::from_secs(10), status).await;
     }
+    let limited = limited_by_permissions(&report);
+    if limited > 0 {
+        tracing::warn!(
+            "{limited} result(s) were limited by the target's own permissions: the agent reads as the target's user, \
+             and what that user cannot read is reported as not readable, never passed"
+        );
+    }
     let bytes = serde_json::to_vec(&report).map_err(|e| runner_error(e.to_string()))?;
     if bytes.len() > settings.max_results {
         return Err(ScanError::results(
@@ -176,6 +188,24 @@ async fn run(
         ));
     }
     Ok((bytes, None))
+}
+
+/// Results whose message says a read was refused by the target's own
+/// permissions.
+pub fn limited_by_permissions(report: &serde_json::Value) -> usize {
+    report["profiles"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["controls"].as_array().into_iter().flatten())
+        .flat_map(|c| c["results"].as_array().into_iter().flatten())
+        .filter(|r| {
+            ["message", "skip_message"].iter().any(|k| {
+                r[k].as_str()
+                    .is_some_and(|m| m.contains("(the target's own permissions)"))
+            })
+        })
+        .count()
 }
 
 #[cfg(test)]
