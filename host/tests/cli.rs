@@ -553,7 +553,8 @@ fn plugins_list_and_inspect() {
             "github",
             "html",
             "chroot-wrapper",
-            "graft"
+            "graft",
+            "same-user"
         ]
     );
 

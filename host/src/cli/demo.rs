@@ -2,10 +2,11 @@
 //!
 //! It starts the simulator in-process (an HTTPS Kubernetes API and a kubelet
 //! that runs containers as real processes in Linux namespaces, which needs
-//! root), creates a distroless target pod in a `baseline` namespace, and runs
-//! exactly what `dscan scan` runs — preflight, temporary identity, the
-//! chroot-wrapper debug container, the scan, thresholds, a report, cleanup —
-//! with dscan's stand-in checks in place of CINC Auditor, and says so.
+//! root), creates a distroless target pod in a namespace of the chosen Pod
+//! Security level, running as the chosen user, and runs exactly what
+//! `dscan scan --runner native` runs — preflight, temporary identity, the
+//! same-user debug container, the file agent, dscan's engine with the
+//! container-baseline profile (embedded), thresholds, a report, cleanup.
 
 use std::time::Duration;
 
@@ -20,9 +21,47 @@ use crate::scan::Runner;
 /// The hidden first argument that makes `dscan` act as the simulator's runtime helper.
 pub const SIM_RUNTIME_ARG: &str = "__dscan-sim-runtime";
 
+/// The embedded container-baseline profile (`examples/profiles/`).
+const PROFILE: [(&str, &str); 2] = [
+    (
+        "inspec.yml",
+        include_str!("../../../examples/profiles/container-baseline/inspec.yml"),
+    ),
+    (
+        "controls/baseline.rb",
+        include_str!("../../../examples/profiles/container-baseline/controls/baseline.rb"),
+    ),
+];
+
+/// A Pod Security level for the demo's namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Psa {
+    /// No restriction.
+    Privileged,
+    /// Known privilege escalations prevented.
+    Baseline,
+    /// Hardened: non-root, no capabilities, RuntimeDefault seccomp.
+    Restricted,
+}
+
+/// Who the demo's target runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoUser {
+    /// UID 0.
+    Root,
+    /// UID 65532, distroless's `nonroot`.
+    Nonroot,
+}
+
 /// `dscan demo` flags.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
+    /// The target namespace's Pod Security level.
+    #[arg(long, value_enum, default_value_t = Psa::Restricted)]
+    pub psa: Psa,
+    /// Who the target runs as.
+    #[arg(long, value_enum, default_value_t = DemoUser::Nonroot)]
+    pub user: DemoUser,
     /// Report format printed at the end (any loaded reporter).
     #[arg(long, default_value = "markdown")]
     pub report: String,
@@ -33,14 +72,21 @@ pub struct DemoArgs {
 
 /// Runs the demo.
 pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
+    if (args.psa, args.user) == (Psa::Restricted, DemoUser::Root) {
+        return Err(CliError::Usage(
+            "there is no restricted + root cell: Pod Security \"restricted\" admits no container running as root, \
+             so no root target can run in such a namespace (try --user nonroot, or --psa baseline)"
+                .into(),
+        ));
+    }
     eprintln!(
         "dscan demo: this runs against dscan's built-in Kubernetes simulator, NOT a real cluster."
     );
     eprintln!(
-        "  The scanner is dscan's stand-in checks, NOT CINC Auditor (not installed/used here);"
+        "  The scanner is dscan's native engine with the container-baseline profile (examples/profiles/);"
     );
     eprintln!(
-        "  they read the simulated target's real files through the chroot-wrapper debug container."
+        "  it reads the simulated target's real files through a same-user debug container, without privilege."
     );
     let exe = std::env::current_exe().map_err(|source| CliError::Io {
         what: "find the dscan executable",
@@ -56,6 +102,41 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
             source,
         })?;
     let kubeconfig = work.path().join("admin.kubeconfig");
+    let profile = work.path().join("container-baseline");
+    for (rel, text) in PROFILE {
+        let path = profile.join(rel);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, text));
+        written.map_err(|source| CliError::Io {
+            what: "write the demo profile",
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    let (level, level_name) = match args.psa {
+        Psa::Privileged => (dscan_sim::Level::Privileged, "privileged"),
+        Psa::Baseline => (dscan_sim::Level::Baseline, "baseline"),
+        Psa::Restricted => (dscan_sim::Level::Restricted, "restricted"),
+    };
+    let (image, container) = match (args.user, args.psa) {
+        (DemoUser::Root, _) => (
+            dscan_sim::images::DISTROLESS,
+            serde_json::json!({"name": "app", "image": dscan_sim::images::DISTROLESS}),
+        ),
+        (DemoUser::Nonroot, Psa::Restricted) => (
+            dscan_sim::images::DISTROLESS_NONROOT,
+            serde_json::json!({"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+                "securityContext": {"runAsUser": 65532, "runAsNonRoot": true, "allowPrivilegeEscalation": false,
+                    "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}}),
+        ),
+        (DemoUser::Nonroot, _) => (
+            dscan_sim::images::DISTROLESS_NONROOT,
+            serde_json::json!({"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+                "securityContext": {"runAsUser": 65532, "runAsNonRoot": true}}),
+        ),
+    };
     let scan_args = ScanArgs {
         target: TargetArgs {
             namespace: Some("demo".into()),
@@ -63,12 +144,12 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
             container: None,
             rbac_wait: 60,
         },
-        profile: None,
-        runner: Runner::Standin,
+        profile: Some(profile.clone()),
+        runner: Runner::Native,
         scanner: None,
         scanner_runtime: None,
         scanner_image: super::scan::DEFAULT_SCANNER_IMAGE.into(),
-        strategy: vec!["chroot-wrapper".into()],
+        strategy: vec!["same-user".into()],
         strategy_opts: vec![],
         debug_image: dscan_sim::images::BUSYBOX.into(),
         allow_privileged: false,
@@ -104,11 +185,12 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         if let Some(pinned) = sim.images().pinned(dscan_sim::images::BUSYBOX) {
             prepared.set_debug_image(pinned);
         }
-        sim.create_namespace("demo", dscan_sim::Level::Baseline).map_err(|e| sim_error(&e.to_string()))?;
-        eprintln!("simulator: {} — namespace demo (Pod Security baseline), pod distroless-app ({})", sim.url(), dscan_sim::images::DISTROLESS);
+        sim.create_namespace("demo", level).map_err(|e| sim_error(&e.to_string()))?;
+        eprintln!("simulator: {} — namespace demo (Pod Security {level_name}), pod distroless-app ({image}, {})", sim.url(),
+            match args.user { DemoUser::Root => "root", DemoUser::Nonroot => "UID 65532" });
         let pod = serde_json::json!({
             "metadata": {"name": "distroless-app", "labels": {"app": "distroless-app"}},
-            "spec": {"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS}]}
+            "spec": {"containers": [container]}
         });
         sim.run_pod("demo", pod, Duration::from_secs(30)).await.map_err(|e| sim_error(&e.to_string()))?;
         let yaml = sim.kubeconfig_yaml().map_err(|e| sim_error(&e.to_string()))?;
@@ -126,7 +208,7 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         outcome,
     )?;
     eprintln!(
-        "demo finished with exit code {code} ({}); the results above come from the simulator and the stand-in checks.",
+        "demo finished with exit code {code} ({}); the results above are the container-baseline profile's, on the simulator.",
         match code {
             exit::OK => "thresholds passed",
             exit::THRESHOLD_NOT_MET => "thresholds not met",

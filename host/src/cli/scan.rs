@@ -35,7 +35,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "PATH")]
     pub profile: Option<PathBuf>,
     /// How the profile runs.
-    #[arg(long, value_enum, default_value_t = Runner::Local)]
+    #[arg(long, value_enum, default_value_t = Runner::Native)]
     pub runner: Runner,
     /// The scanner executable: on this machine for --runner local (default:
     /// cinc-auditor, then inspec, on PATH); in the scanner image for
