@@ -143,7 +143,11 @@ impl Guest for SameUser {
         Decision::Plan(AccessPlan {
             debug_container: DebugContainer {
                 image: image.to_string(),
-                command: vec!["sh".into(), "-c".into(), startup_script(&lifetime, &locate_pid)],
+                command: vec![
+                    "sh".into(),
+                    "-c".into(),
+                    startup_script(&lifetime, &locate_pid),
+                ],
                 env: Vec::new(),
                 security,
                 dead_man_seconds: lifetime.dead_man_seconds,
@@ -154,7 +158,11 @@ impl Guest for SameUser {
             notes: vec![format!(
                 "UID {uid} target in a {} namespace: a debug container as UID {uid}/GID {gid}{} reads its root by path prefix, as the target itself could (supplementary groups are not carried over)",
                 level(facts.psa_level),
-                if uid == 0 { "" } else { " with every capability dropped" }
+                if uid == 0 {
+                    ""
+                } else {
+                    " with every capability dropped"
+                }
             )],
         })
     }
