@@ -160,6 +160,12 @@ fn the_agent_answers_as_the_local_root_does_and_stays_small() {
         child.wait().unwrap().success(),
         "the agent ends when its input does"
     );
+    // And on BYE, with its input still open.
+    let (mut child, remote) = agent(root);
+    assert!(remote.stat("/etc").is_ok());
+    remote.bye().unwrap();
+    assert!(child.wait().unwrap().success(), "the agent ends on BYE");
+    drop(remote);
 }
 
 #[test]

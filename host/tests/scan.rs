@@ -851,19 +851,23 @@ async fn a_users_strategy_option_wins_over_the_hosts_default() {
     );
 }
 
-/// Results without what differs run to run (times, object addresses).
-fn comparable(doc: &Value) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    for c in doc["profiles"][0]["controls"].as_array().unwrap() {
-        for r in c["results"].as_array().unwrap() {
-            out.push((
-                c["id"].as_str().unwrap().to_string(),
-                r["status"].as_str().unwrap().to_string(),
-                r["code_desc"].as_str().unwrap().to_string(),
-            ));
+/// A report without what differs run to run (times).
+fn comparable(doc: &Value) -> Value {
+    fn strip(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for k in ["run_time", "start_time", "duration"] {
+                    m.remove(k);
+                }
+                m.values_mut().for_each(strip);
+            }
+            Value::Array(a) => a.iter_mut().for_each(strip),
+            _ => {}
         }
     }
-    out
+    let mut v = doc.clone();
+    strip(&mut v);
+    v
 }
 
 #[tokio::test]
@@ -935,10 +939,14 @@ async fn the_native_engine_scans_through_a_same_user_agent_without_privilege() {
             comparable(&local),
             "{cell}: native scan vs exec --target-root"
         );
-        assert!(
-            comparable(&results).iter().any(|(_, s, _)| s == "passed"),
-            "{cell}: real checks ran"
-        );
+        let passed = results["profiles"][0]["controls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["results"].as_array().unwrap())
+            .filter(|r| r["status"] == "passed")
+            .count();
+        assert!(passed > 20, "{cell}: real checks ran ({passed} passed)");
         let after = fingerprint(env.pod_pid("web"));
         assert_eq!(before.0, after.0, "{cell}: the target's files changed");
         assert_eq!(

@@ -5,7 +5,9 @@
 //! agent speaks first: one frame holding [`HELLO`]. Then each request frame
 //! (`op: u8`, `limit: u64`, the path's bytes) gets exactly one response
 //! frame, in order, so a client may send several requests before reading
-//! (pipelining). A response is a status byte and its payload:
+//! (pipelining). A `BYE` request (op 6) ends the agent at once: an exec
+//! session's stdin cannot always be closed from the client's side. A
+//! response is a status byte and its payload:
 //!
 //! | status | payload |
 //! |---|---|
@@ -39,6 +41,7 @@ const OP_LSTAT: u8 = 2;
 const OP_READ: u8 = 3;
 const OP_READ_DIR: u8 = 4;
 const OP_READ_LINK: u8 = 5;
+const OP_BYE: u8 = 6;
 
 const OK: u8 = 0;
 const IO: u8 = 1;
@@ -201,6 +204,9 @@ pub fn serve(
     write_frame(output, HELLO)?;
     output.flush()?;
     while let Some(request) = read_frame(input)? {
+        if request.first() == Some(&OP_BYE) {
+            break;
+        }
         write_frame(output, &answer(fs, &request))?;
         output.flush()?;
     }
@@ -254,6 +260,15 @@ impl<R: Read, W: Write> RemoteFs<R, W> {
             ),
             _ => e,
         }
+    }
+
+    /// Ends the agent (it answers nothing more).
+    pub fn bye(&self) -> io::Result<()> {
+        let mut io = self.io.lock().unwrap_or_else(|p| p.into_inner());
+        let mut req = vec![OP_BYE];
+        req.extend_from_slice(&0u64.to_le_bytes());
+        write_frame(&mut io.1, &req)?;
+        io.1.flush()
     }
 
     /// Requests answered so far (each one round trip).

@@ -64,7 +64,11 @@ async fn main() {
         .pinned(dscan_sim::images::CINC_STANDIN)
         .expect("image");
     let profile_arg = profile.display().to_string();
-    let variants: [(&str, &str, Vec<&str>); 3] = [
+    let baseline = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/profiles/container-baseline")
+        .display()
+        .to_string();
+    let variants: [(&str, &str, Vec<&str>); 4] = [
         (
             "dscan check (setup + proof + cleanup)",
             "apps",
@@ -91,7 +95,24 @@ async fn main() {
                 "{compliance.min: 0}",
             ],
         ),
+        (
+            "dscan scan --runner native (same-user, container-baseline)",
+            "apps",
+            vec![
+                "scan",
+                "-v",
+                "--runner",
+                "native",
+                "--debug-image",
+                &image,
+                "--profile",
+                &baseline,
+                "-I",
+                "{compliance.min: 0}",
+            ],
+        ),
     ];
+    let mut agent_requests: Vec<f64> = vec![];
     let mut wall: Vec<Vec<f64>> = vec![vec![]; variants.len()];
     let mut requests: Vec<Vec<f64>> = vec![vec![]; variants.len()];
     let mut phases: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
@@ -117,6 +138,15 @@ async fn main() {
                 String::from_utf8_lossy(&out.stderr)
             );
             wall[k].push(secs);
+            // The native runner logs its agent round trips at -v.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if let Some(n) = stderr
+                .lines()
+                .find_map(|l| l.split("native runner: ").nth(1))
+                .and_then(|r| r.split(' ').next()?.parse::<f64>().ok())
+            {
+                agent_requests.push(n);
+            }
             requests[k].push((sim.faults().requests().len() - before) as f64);
             if k == 1 {
                 let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -145,8 +175,18 @@ async fn main() {
     let check = median(wall[0].clone());
     let scan = median(wall[1].clone());
     let graft = median(wall[2].clone());
+    let native = median(wall[3].clone());
     println!("  standin scan / check: {:.2}x", scan / check);
     println!("  graft scan / standin scan: {:.2}x", graft / scan);
+    println!(
+        "  native scan / standin scan: {:.2}x ({:.0} agent round trips over one exec session)",
+        native / scan,
+        if agent_requests.is_empty() {
+            f64::NAN
+        } else {
+            median(agent_requests)
+        }
+    );
     println!(
         "  the reference workflow's fixed sleeps alone (>= 8 s) / dscan scan: {:.1}x",
         8.0 / scan

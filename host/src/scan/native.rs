@@ -152,10 +152,14 @@ async fn run(
         let fs = dscan_targetfs::wire::RemoteFs::connect(input, output)
             .map_err(|e| format!("the file agent did not start: {e}"))?
             .reading_as(reader);
-        let report = dscan_engine::run(&profile, &fs, &options).map_err(|e| e.to_string())?;
+        let report = dscan_engine::run(&profile, &fs, &options).map_err(|e| e.to_string());
         tracing::info!("native runner: {} agent requests", fs.requests());
-        Ok::<_, String>(report)
-        // Dropping the RemoteFs closes the agent's stdin: it exits.
+        // The agent ends on BYE (closing an exec session's stdin is not
+        // always possible from this side).
+        if let Err(e) = fs.bye() {
+            tracing::warn!("could not end the file agent: {e}");
+        }
+        report
     });
     let report = tokio::time::timeout(settings.scan_timeout, work)
         .await
