@@ -128,12 +128,63 @@ pub fn run_profile(
 /// The engine thread's stack.
 const ENGINE_STACK: usize = 1 << 30;
 
+/// Files every run reads (platform detection, accounts, packages, the
+/// container marks).
+const COMMON_PATHS: &[&str] = &[
+    "/etc/os-release",
+    "/usr/lib/os-release",
+    "/etc/debian_version",
+    "/etc/lsb-release",
+    "/etc/redhat-release",
+    "/etc/alpine-release",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/shadow",
+    "/etc/login.defs",
+    "/var/lib/dpkg/status",
+    "/.dockerenv",
+    "/run/.containerenv",
+];
+
+/// The paths a profile is likely to ask about: the common files and every
+/// absolute path written literally in its sources (in quotes or `%w()`
+/// lists). Only a hint for fetching ahead: a wrong guess costs a request,
+/// never a result.
+pub fn likely_paths(profile: &profile::Profile) -> Vec<String> {
+    static LITERAL: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r#"['"(\s](/[A-Za-z0-9._+@:-][A-Za-z0-9._+@:/-]*)"#)
+            .expect("a valid pattern")
+    });
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<String> = Vec::new();
+    let mut push = |p: String| {
+        if seen.insert(p.clone()) {
+            out.push(p);
+        }
+    };
+    for p in COMMON_PATHS {
+        push(p.to_string());
+    }
+    for bytes in profile.sources.values() {
+        for c in LITERAL.captures_iter(bytes) {
+            if let Some(m) = c.get(1)
+                && let Ok(p) = std::str::from_utf8(m.as_bytes())
+            {
+                push(fs::clean(p));
+            }
+        }
+    }
+    out
+}
+
 fn run_here(
     profile: &profile::Profile,
     target: &dyn fs::TargetFs,
     options: &Options,
 ) -> Result<serde_json::Value, EngineError> {
     let started = std::time::Instant::now();
+    // A remote target answers these in two round trips instead of one each.
+    target.prefetch(&likely_paths(profile));
     let profile_dir = profile.dir.as_path();
     let mut interp = interp::Interp::new(target, options.limits.clone());
     interp.virtualization = options.virtualization.clone();

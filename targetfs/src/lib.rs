@@ -117,6 +117,9 @@ pub trait TargetFs {
     fn read_dir(&self, path: &str) -> io::Result<Vec<String>>;
     /// The target of a symlink, as stored.
     fn read_link(&self, path: &str) -> io::Result<String>;
+    /// A hint: these paths will be asked about. A remote filesystem fetches
+    /// them ahead in few round trips; a local one ignores it.
+    fn prefetch(&self, _paths: &[String]) {}
 }
 
 /// A directory on this machine taken as the target's root.

@@ -219,8 +219,22 @@ pub fn serve(
 pub struct RemoteFs<R, W> {
     io: Mutex<(R, W)>,
     requests: AtomicU64,
+    round_trips: AtomicU64,
     reader: Option<String>,
+    /// Answers fetched ahead ([`TargetFs::prefetch`]), by op and path.
+    cache: Mutex<std::collections::HashMap<Question, Answer>>,
 }
+
+/// A question to the agent: the op and the path.
+type Question = (u8, String);
+/// The agent's answer: the status and the payload.
+type Answer = (u8, Vec<u8>);
+
+/// Reads fetched ahead are capped here; a larger file is read on demand.
+const PREFETCH_READ: u64 = 1 << 20;
+
+/// At most this many paths are fetched ahead.
+const PREFETCH_PATHS: usize = 4096;
 
 fn protocol_error(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
@@ -233,7 +247,9 @@ impl<R: Read, W: Write> RemoteFs<R, W> {
             Some(h) if h == HELLO => Ok(RemoteFs {
                 io: Mutex::new((input, output)),
                 requests: AtomicU64::new(0),
+                round_trips: AtomicU64::new(0),
                 reader: None,
+                cache: Mutex::new(std::collections::HashMap::new()),
             }),
             Some(h) => Err(protocol_error(format!(
                 "the file agent greeted with {:?}, not {:?}",
@@ -271,26 +287,70 @@ impl<R: Read, W: Write> RemoteFs<R, W> {
         io.1.flush()
     }
 
-    /// Requests answered so far (each one round trip).
+    /// Requests the agent answered so far.
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
 
-    fn call(&self, op: u8, path: &str, limit: u64) -> io::Result<(u8, Vec<u8>)> {
+    /// Round trips so far: a pipelined batch counts once.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Sends every request, then reads every answer: one round trip.
+    fn batch(&self, requests: &[(u8, &str, u64)]) -> io::Result<Vec<(u8, Vec<u8>)>> {
         let mut io = self.io.lock().unwrap_or_else(|p| p.into_inner());
-        let mut req = Vec::with_capacity(9 + path.len());
-        req.push(op);
-        req.extend_from_slice(&limit.to_le_bytes());
-        req.extend_from_slice(path.as_bytes());
-        write_frame(&mut io.1, &req)?;
+        for (op, path, limit) in requests {
+            let mut req = Vec::with_capacity(9 + path.len());
+            req.push(*op);
+            req.extend_from_slice(&limit.to_le_bytes());
+            req.extend_from_slice(path.as_bytes());
+            write_frame(&mut io.1, &req)?;
+        }
         io.1.flush()?;
-        let resp = read_frame(&mut io.0)?
-            .ok_or_else(|| protocol_error("the file agent ended mid-conversation"))?;
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let (&status, payload) = resp
-            .split_first()
-            .ok_or_else(|| protocol_error("an empty answer from the file agent"))?;
-        Ok((status, payload.to_vec()))
+        let mut out = Vec::with_capacity(requests.len());
+        for _ in requests {
+            let resp = read_frame(&mut io.0)?
+                .ok_or_else(|| protocol_error("the file agent ended mid-conversation"))?;
+            let (&status, payload) = resp
+                .split_first()
+                .ok_or_else(|| protocol_error("an empty answer from the file agent"))?;
+            out.push((status, payload.to_vec()));
+        }
+        self.requests
+            .fetch_add(requests.len() as u64, Ordering::Relaxed);
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    fn call(&self, op: u8, path: &str, limit: u64) -> io::Result<(u8, Vec<u8>)> {
+        let cached = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(op, path.to_string()))
+            .cloned();
+        match cached {
+            // A prefetched read serves any limit it fits in.
+            Some((OK, bytes)) if op == OP_READ && bytes.len() as u64 <= limit => {
+                return Ok((OK, bytes));
+            }
+            Some(answer) if op != OP_READ => return Ok(answer),
+            _ => {}
+        }
+        let answer = self
+            .batch(&[(op, path, limit)])?
+            .pop()
+            .ok_or_else(|| protocol_error("no answer from the file agent"))?;
+        // Every answer is kept: a scan sees the target as it first found it,
+        // and asks each question of the agent once.
+        if op != OP_READ || answer.0 == OK {
+            self.cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((op, path.to_string()), answer.clone());
+        }
+        Ok(answer)
     }
 
     fn stat_call(&self, op: u8, path: &str) -> io::Result<Stat> {
@@ -325,6 +385,92 @@ fn status_error(status: u8, p: &[u8]) -> io::Error {
 }
 
 impl<R: Read, W: Write> TargetFs for RemoteFs<R, W> {
+    /// Pipelined batches, a few round trips in all: the metadata of every
+    /// path and of its parent directories; then the content of the regular
+    /// files among them up to 1 MiB and the targets of the symlinks; then
+    /// the same for the paths those links lead to (a few rounds). Answers
+    /// are served from then on as the target was at that moment.
+    fn prefetch(&self, paths: &[String]) {
+        let mut known: std::collections::HashSet<String> = std::collections::HashSet::new();
+        let mut next: Vec<String> = Vec::new();
+        let add =
+            |p: &str, next: &mut Vec<String>, known: &mut std::collections::HashSet<String>| {
+                // The path and every ancestor: resolving a path looks at each.
+                let mut cur = crate::clean(p);
+                loop {
+                    if known.len() >= PREFETCH_PATHS {
+                        return;
+                    }
+                    if known.insert(cur.clone()) {
+                        next.push(cur.clone());
+                    }
+                    match cur.rfind('/') {
+                        Some(0) | None => break,
+                        Some(i) => cur.truncate(i),
+                    }
+                }
+            };
+        for p in paths {
+            add(p, &mut next, &mut known);
+        }
+        for _round in 0..4 {
+            if next.is_empty() {
+                return;
+            }
+            let round: Vec<String> = std::mem::take(&mut next);
+            let mut metadata = Vec::with_capacity(round.len() * 2);
+            for p in &round {
+                metadata.push((OP_LSTAT, p.as_str(), 0));
+                metadata.push((OP_STAT, p.as_str(), 0));
+            }
+            let Ok(answers) = self.batch(&metadata) else {
+                return;
+            };
+            let mut follow = Vec::new();
+            {
+                let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+                for ((op, path, _), answer) in metadata.iter().zip(answers) {
+                    let kind = (answer.0 == OK && answer.1.len() == 29).then(|| answer.1[0]);
+                    match (*op, kind) {
+                        (OP_LSTAT, Some(3)) => follow.push((OP_READ_LINK, *path, 0)),
+                        (OP_STAT, Some(1)) => {
+                            let mut size = [0u8; 8];
+                            size.copy_from_slice(&answer.1[13..21]);
+                            if u64::from_le_bytes(size) <= PREFETCH_READ {
+                                follow.push((OP_READ, *path, PREFETCH_READ));
+                            }
+                        }
+                        _ => {}
+                    }
+                    cache.insert((*op, path.to_string()), answer);
+                }
+            }
+            if follow.is_empty() {
+                continue;
+            }
+            let Ok(answers) = self.batch(&follow) else {
+                return;
+            };
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            for ((op, path, _), answer) in follow.iter().zip(answers) {
+                if *op == OP_READ_LINK && answer.0 == OK {
+                    // Where the link leads, as the target resolves it.
+                    let target = String::from_utf8_lossy(&answer.1).into_owned();
+                    let joined = if target.starts_with('/') {
+                        target
+                    } else {
+                        let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                        format!("{dir}/{target}")
+                    };
+                    add(&joined, &mut next, &mut known);
+                }
+                if *op != OP_READ || answer.0 == OK {
+                    cache.insert((*op, path.to_string()), answer);
+                }
+            }
+        }
+    }
+
     fn stat(&self, path: &str) -> io::Result<Stat> {
         self.stat_call(OP_STAT, path)
     }

@@ -77,7 +77,14 @@ pub async fn gather(
             l.supplemental_groups.as_deref().unwrap_or_default()
         );
     }
+    // How the target's user was found, for the strategies' notes.
+    let uid_source = match (reported, run_as_user) {
+        (Some(_), _) => "the node's container status",
+        (None, Some(_)) => "the pod spec",
+        (None, None) => "nowhere (neither the pod spec nor the node says)",
+    };
     let mut options = vec![
+        ("uid-source".to_string(), uid_source.to_string()),
         ("image".to_string(), settings.debug_image.clone()),
         ("scanner-image".to_string(), settings.scanner_image.clone()),
     ];

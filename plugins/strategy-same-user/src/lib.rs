@@ -156,7 +156,13 @@ impl Guest for SameUser {
             mode: AccessMode::PathPrefix,
             rbac: dscan_plugin_sdk::strategy::debug_container_rbac(),
             notes: vec![format!(
-                "UID {uid} target in a {} namespace: a debug container as UID {uid}/GID {gid}{} reads its root by path prefix, as the target itself could (supplementary groups are not carried over)",
+                "UID {uid} target (from {}) in a {} namespace: a debug container as UID {uid}/GID {gid}{} reads its root by path prefix, as the target itself could (supplementary groups are not carried over)",
+                match option(&facts.options, "uid-source") {
+                    Some(src) if !src.starts_with("nowhere") => src,
+                    // Neither says: the image's user, which may be root; if it
+                    // is not, the root check fails loudly (EACCES), never silently.
+                    _ => "no statement; assumed root, the image's default",
+                },
                 level(facts.psa_level),
                 if uid == 0 {
                     ""
