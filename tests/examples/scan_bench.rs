@@ -179,7 +179,7 @@ async fn main() {
     println!("  standin scan / check: {:.2}x", scan / check);
     println!("  graft scan / standin scan: {:.2}x", graft / scan);
     println!(
-        "  native scan / standin scan: {:.2}x ({:.0} agent round trips over one exec session)",
+        "  native scan / standin scan: {:.2}x ({:.0} agent round trips over one exec session, fetched ahead)",
         native / scan,
         if agent_requests.is_empty() {
             f64::NAN

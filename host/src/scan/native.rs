@@ -153,7 +153,11 @@ async fn run(
             .map_err(|e| format!("the file agent did not start: {e}"))?
             .reading_as(reader);
         let report = dscan_engine::run(&profile, &fs, &options).map_err(|e| e.to_string());
-        tracing::info!("native runner: {} agent requests", fs.requests());
+        tracing::info!(
+            "native runner: {} agent round trips ({} requests)",
+            fs.round_trips(),
+            fs.requests()
+        );
         // The agent ends on BYE (closing an exec session's stdin is not
         // always possible from this side).
         if let Err(e) = fs.bye() {
