@@ -6,6 +6,7 @@ pub mod cinc;
 pub mod facts;
 pub mod indebug;
 pub mod native;
+pub mod probe;
 pub mod profile;
 pub mod select;
 pub mod standin;
@@ -242,7 +243,20 @@ pub async fn run(
     let run_id = ctx.run_id.clone();
     let id = &ctx.identity;
     ctx.step("gathering facts about the target");
-    let facts = facts::gather(&ctx, &settings).await?;
+    let mut facts = facts::gather(&ctx, &settings).await?;
+    // Same-user access needs the target's user: when neither the pod spec
+    // nor the node states it, a probe container reads it.
+    if settings.runner.needs() == AccessMode::PathPrefix && facts.run_as_user.is_none() {
+        ctx.step("finding out who the target runs as (probe container)");
+        let (uid, gid) =
+            probe::target_user(&ctx, &facts, &settings.debug_image, settings.start_timeout).await?;
+        facts.run_as_user = Some(uid);
+        facts.run_as_group = Some(gid);
+        facts.options.retain(|(k, _)| k != "uid-source");
+        facts
+            .options
+            .insert(0, ("uid-source".into(), probe::SOURCE.into()));
+    }
     let container_id = debug::container_id_hex(facts.container_id.as_deref())?;
     let start_by = facts
         .options

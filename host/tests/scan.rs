@@ -1008,6 +1008,47 @@ async fn what_the_targets_user_cannot_read_is_never_passed() {
     );
 }
 
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn a_probe_finds_the_user_when_neither_the_spec_nor_the_node_says() {
+    let env = env(Level::Baseline).await;
+    // As before Kubernetes 1.33: container statuses say nothing of the user.
+    env.sim.faults().set_report_container_user(false);
+    // The nonroot image runs as 65532 by its own USER; the spec is silent.
+    env.pod(
+        "web",
+        json!({"containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT}]}),
+    )
+    .await;
+    let profile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/container-baseline");
+    let (code, doc, stderr) = env
+        .scan(
+            "web",
+            &["--runner", "native", "--profile", profile.to_str().unwrap()],
+        )
+        .await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    assert_eq!(
+        doc["scan"]["plan"]["debug_container"]["security"]["run_as_user"],
+        65532
+    );
+    let notes = doc["scan"]["plan"]["notes"].to_string();
+    assert!(
+        notes.contains("a probe container that read its /proc/<pid>/status"),
+        "{notes}"
+    );
+    assert!(
+        stderr.contains("one more ephemeral container, which stays in the pod spec"),
+        "the cost is said: {stderr}"
+    );
+    assert_eq!(
+        ephemeral_containers(&env, "web").await,
+        2,
+        "the probe and the debug container"
+    );
+}
+
 fn profile_dir(dir: &Path) -> PathBuf {
     let profile = dir.join("profile");
     std::fs::create_dir_all(profile.join("controls")).unwrap();

@@ -102,6 +102,7 @@ pub(crate) struct Knobs {
 pub(crate) struct FaultState {
     pub(crate) knobs: Mutex<Knobs>,
     pub(crate) ephemeral_enabled: AtomicBool,
+    pub(crate) report_user: AtomicBool,
     pub(crate) drop_watches: watch::Sender<u64>,
     pub(crate) drop_execs: watch::Sender<u64>,
     log: Mutex<Vec<RequestRecord>>,
@@ -116,6 +117,7 @@ impl Faults {
         Self(Arc::new(FaultState {
             knobs: Mutex::new(Knobs::default()),
             ephemeral_enabled: AtomicBool::new(true),
+            report_user: AtomicBool::new(true),
             drop_watches: watch::channel(0).0,
             drop_execs: watch::channel(0).0,
             log: Mutex::new(vec![]),
@@ -195,6 +197,18 @@ impl Faults {
     /// and absent from discovery, as on a cluster without the feature).
     pub fn set_ephemeral_containers(&self, enabled: bool) {
         self.0.ephemeral_enabled.store(enabled, Ordering::SeqCst);
+    }
+
+    /// Whether container statuses report the user the runtime runs the
+    /// container as (`status.containerStatuses[].user`, Kubernetes 1.33+);
+    /// off: as on an older cluster.
+    pub fn set_report_container_user(&self, enabled: bool) {
+        self.0.report_user.store(enabled, Ordering::SeqCst);
+    }
+
+    /// Whether container statuses report the user.
+    pub fn reports_container_user(&self) -> bool {
+        self.0.report_user.load(Ordering::SeqCst)
     }
 
     /// Whether ephemeral containers are served.

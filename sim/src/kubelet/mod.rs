@@ -548,8 +548,10 @@ impl Kubelet {
         // reports it; the spec alone does not say when the image decides).
         let mut all_groups = vec![process.gid];
         all_groups.extend(process.groups.iter().filter(|g| **g != process.gid));
-        running["user"] = json!({"linux": {"uid": process.uid, "gid": process.gid,
-            "supplementalGroups": all_groups}});
+        if self.inner.faults.reports_container_user() {
+            running["user"] = json!({"linux": {"uid": process.uid, "gid": process.gid,
+                "supplementalGroups": all_groups}});
+        }
 
         if let KubeletMode::StatusOnly(_) = self.inner.mode {
             self.update_container(&uid, &name, None, Some(process), true);
