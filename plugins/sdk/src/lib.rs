@@ -92,6 +92,18 @@ pub mod strategy {
             .collect()
     }
 
+    /// A facts option by key, read the SDK's way (the last value given
+    /// wins: the host sets its own after the user's where it must win).
+    pub fn fact<'a>(facts: &'a TargetFacts, key: &str) -> Option<&'a str> {
+        crate::option(
+            facts
+                .options
+                .iter()
+                .map(|o| (o.key.as_str(), o.value.as_str())),
+            key,
+        )
+    }
+
     /// Every debug-container plan needs ephemeral containers: the decline
     /// when the cluster does not serve them.
     pub fn decline_without_ephemeral_containers(facts: &TargetFacts) -> Option<Decision> {

@@ -14,8 +14,8 @@
 //! cannot be reached this way without CAP_SYS_PTRACE, which baseline forbids.
 
 use dscan_plugin_sdk::strategy::{
-    AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
-    Security, TargetFacts, decline_without_ephemeral_containers,
+    AccessMode, AccessPlan, DebugContainer, Decision, Guest, PluginInfo, PsaLevel, Security,
+    TargetFacts, decline_without_ephemeral_containers,
 };
 
 struct ChrootWrapper;
@@ -46,15 +46,6 @@ const DEFAULT_CAPS: &[&str] = &[
     "KILL",
     "AUDIT_WRITE",
 ];
-
-/// Options are read the SDK's way: the last value given for a key wins, so
-/// a user's `--strategy-opt` overrides the host's defaults.
-fn option<'a>(options: &'a [OptionPair], key: &str) -> Option<&'a str> {
-    dscan_plugin_sdk::option(
-        options.iter().map(|o| (o.key.as_str(), o.value.as_str())),
-        key,
-    )
-}
 
 /// The debug container's start-up script: record its PID, install the wrapper
 /// as its own `/bin/sh`, then sleep (the dead-man timer) until told to stop.
@@ -147,7 +138,8 @@ impl Guest for ChrootWrapper {
         if let Some(decline) = decline_without_ephemeral_containers(&facts) {
             return decline;
         }
-        let needs = option(&facts.options, dscan_plugin_sdk::contract::NEEDS_OPTION);
+        let needs =
+            dscan_plugin_sdk::strategy::fact(&facts, dscan_plugin_sdk::contract::NEEDS_OPTION);
         if needs.is_some_and(|m| m != "chroot-wrapper") {
             return Decision::Decline(format!(
                 "the {} runner needs {} access (it runs the scanner inside the debug container, in a grafted view of the target); \
@@ -196,7 +188,7 @@ impl Guest for ChrootWrapper {
                 }
             ));
         }
-        let Some(image) = option(&facts.options, "image") else {
+        let Some(image) = dscan_plugin_sdk::strategy::fact(&facts, "image") else {
             return Decision::Decline("no debug image was given (option `image`)".into());
         };
         let lifetime = dscan_plugin_sdk::Lifetime::from_options(

@@ -12,21 +12,14 @@
 //! (privileged holds CAP_SYS_PTRACE).
 
 use dscan_plugin_sdk::strategy::{
-    AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
-    Security, TargetFacts, decline_without_ephemeral_containers,
+    AccessMode, AccessPlan, DebugContainer, Decision, Guest, PluginInfo, PsaLevel, Security,
+    TargetFacts, decline_without_ephemeral_containers,
 };
 
 struct Graft;
 
 /// The debug container's work directory (its own filesystem).
 use dscan_plugin_sdk::contract::state::{DIR as STATE, MAIN_PID, READY};
-
-fn option<'a>(options: &'a [OptionPair], key: &str) -> Option<&'a str> {
-    dscan_plugin_sdk::option(
-        options.iter().map(|o| (o.key.as_str(), o.value.as_str())),
-        key,
-    )
-}
 
 /// Exit at once if started too late; record the PIDs; then wait to be
 /// claimed and sleep until the dead-man deadline; exit on TERM.
@@ -55,7 +48,8 @@ impl Guest for Graft {
         if let Some(decline) = decline_without_ephemeral_containers(&facts) {
             return decline;
         }
-        let needs = option(&facts.options, dscan_plugin_sdk::contract::NEEDS_OPTION);
+        let needs =
+            dscan_plugin_sdk::strategy::fact(&facts, dscan_plugin_sdk::contract::NEEDS_OPTION);
         if needs != Some("graft") {
             return Decision::Decline(format!(
                 "graft runs the scanner inside the debug container; the {} runner needs {} access and cannot use it (use --runner in-debug)",
@@ -79,7 +73,7 @@ impl Guest for Graft {
                 }
             ));
         }
-        let Some(image) = option(&facts.options, "scanner-image") else {
+        let Some(image) = dscan_plugin_sdk::strategy::fact(&facts, "scanner-image") else {
             return Decision::Decline(
                 "no scanner image was given (option `scanner-image`, from --scanner-image)".into(),
             );

@@ -15,18 +15,11 @@
 use dscan_plugin_sdk::contract::NEEDS_OPTION;
 use dscan_plugin_sdk::contract::state::{DIR as STATE, MAIN_PID, READY};
 use dscan_plugin_sdk::strategy::{
-    AccessMode, AccessPlan, DebugContainer, Decision, Guest, OptionPair, PluginInfo, PsaLevel,
-    Security, TargetFacts, decline_without_ephemeral_containers,
+    AccessMode, AccessPlan, DebugContainer, Decision, Guest, PluginInfo, PsaLevel, Security,
+    TargetFacts, decline_without_ephemeral_containers,
 };
 
 struct SameUser;
-
-fn option<'a>(options: &'a [OptionPair], key: &str) -> Option<&'a str> {
-    dscan_plugin_sdk::option(
-        options.iter().map(|o| (o.key.as_str(), o.value.as_str())),
-        key,
-    )
-}
 
 /// Records the PIDs, then waits to be claimed and sleeps until the dead-man
 /// deadline; exits on TERM. Plain busybox/coreutils commands only.
@@ -63,7 +56,7 @@ impl Guest for SameUser {
         if let Some(decline) = decline_without_ephemeral_containers(&facts) {
             return decline;
         }
-        let needs = option(&facts.options, NEEDS_OPTION);
+        let needs = dscan_plugin_sdk::strategy::fact(&facts, NEEDS_OPTION);
         if needs != Some("path-prefix") {
             return Decision::Decline(format!(
                 "same-user reads the target by path prefix; the {} runner needs {} access (use --runner native)",
@@ -91,7 +84,7 @@ impl Guest for SameUser {
             (None, _) => 0,
         };
         let gid = facts.run_as_group.unwrap_or(uid);
-        let Some(image) = option(&facts.options, "image") else {
+        let Some(image) = dscan_plugin_sdk::strategy::fact(&facts, "image") else {
             return Decision::Decline("no debug image was given (option `image`)".into());
         };
         if uid == 0 && facts.psa_level == PsaLevel::Restricted {
@@ -157,7 +150,7 @@ impl Guest for SameUser {
             rbac: dscan_plugin_sdk::strategy::debug_container_rbac(),
             notes: vec![format!(
                 "UID {uid} target (from {}) in a {} namespace: a debug container as UID {uid}/GID {gid}{} reads its root by path prefix, as the target itself could (supplementary groups are not carried over)",
-                match option(&facts.options, "uid-source") {
+                match dscan_plugin_sdk::strategy::fact(&facts, "uid-source") {
                     Some(src) if !src.starts_with("nowhere") => src,
                     // Neither says: the image's user, which may be root; if it
                     // is not, the root check fails loudly (EACCES), never silently.
