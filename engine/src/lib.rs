@@ -184,7 +184,9 @@ fn run_here(
 ) -> Result<serde_json::Value, EngineError> {
     let started = std::time::Instant::now();
     // A remote target answers these in two round trips instead of one each.
-    target.prefetch(&likely_paths(profile));
+    if target.fetches_ahead() {
+        target.prefetch(&likely_paths(profile));
+    }
     let profile_dir = profile.dir.as_path();
     let mut interp = interp::Interp::new(target, options.limits.clone());
     interp.virtualization = options.virtualization.clone();

@@ -120,6 +120,11 @@ pub trait TargetFs {
     /// A hint: these paths will be asked about. A remote filesystem fetches
     /// them ahead in few round trips; a local one ignores it.
     fn prefetch(&self, _paths: &[String]) {}
+    /// Whether [`TargetFs::prefetch`] does anything (so a caller spends
+    /// nothing naming paths for a local root).
+    fn fetches_ahead(&self) -> bool {
+        false
+    }
 }
 
 /// A directory on this machine taken as the target's root.

@@ -355,26 +355,29 @@ impl<R: Read, W: Write> RemoteFs<R, W> {
 
     fn stat_call(&self, op: u8, path: &str) -> io::Result<Stat> {
         let (status, p) = self.call(op, path, 0)?;
-        match status {
-            OK if p.len() == 29 => {
-                let u32_at = |i: usize| u32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
-                let u64_at = |i: usize| {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&p[i..i + 8]);
-                    u64::from_le_bytes(b)
-                };
-                Ok(Stat {
-                    kind: kind_of(p[0]),
-                    mode: u32_at(1),
-                    uid: u32_at(5),
-                    gid: u32_at(9),
-                    size: u64_at(13),
-                    mtime: u64_at(21) as i64,
-                })
-            }
-            _ => Err(self.error(status, &p)),
-        }
+        decode_stat(status, &p).ok_or_else(|| self.error(status, &p))
     }
+}
+
+/// A stat answer's metadata (`None` for any other answer).
+fn decode_stat(status: u8, p: &[u8]) -> Option<Stat> {
+    if status != OK || p.len() != 29 {
+        return None;
+    }
+    let u32_at = |i: usize| u32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+    let u64_at = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&p[i..i + 8]);
+        u64::from_le_bytes(b)
+    };
+    Some(Stat {
+        kind: kind_of(p[0]),
+        mode: u32_at(1),
+        uid: u32_at(5),
+        gid: u32_at(9),
+        size: u64_at(13),
+        mtime: u64_at(21) as i64,
+    })
 }
 
 fn status_error(status: u8, p: &[u8]) -> io::Error {
@@ -385,6 +388,10 @@ fn status_error(status: u8, p: &[u8]) -> io::Error {
 }
 
 impl<R: Read, W: Write> TargetFs for RemoteFs<R, W> {
+    fn fetches_ahead(&self) -> bool {
+        true
+    }
+
     /// Pipelined batches, a few round trips in all: the metadata of every
     /// path and of its parent directories; then the content of the regular
     /// files among them up to 1 MiB and the targets of the symlinks; then
@@ -430,15 +437,14 @@ impl<R: Read, W: Write> TargetFs for RemoteFs<R, W> {
             {
                 let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 for ((op, path, _), answer) in metadata.iter().zip(answers) {
-                    let kind = (answer.0 == OK && answer.1.len() == 29).then(|| answer.1[0]);
-                    match (*op, kind) {
-                        (OP_LSTAT, Some(3)) => follow.push((OP_READ_LINK, *path, 0)),
-                        (OP_STAT, Some(1)) => {
-                            let mut size = [0u8; 8];
-                            size.copy_from_slice(&answer.1[13..21]);
-                            if u64::from_le_bytes(size) <= PREFETCH_READ {
-                                follow.push((OP_READ, *path, PREFETCH_READ));
-                            }
+                    match (*op, decode_stat(answer.0, &answer.1)) {
+                        (OP_LSTAT, Some(st)) if st.kind == FileKind::Symlink => {
+                            follow.push((OP_READ_LINK, *path, 0))
+                        }
+                        (OP_STAT, Some(st))
+                            if st.kind == FileKind::File && st.size <= PREFETCH_READ =>
+                        {
+                            follow.push((OP_READ, *path, PREFETCH_READ))
                         }
                         _ => {}
                     }

@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use crate::access::contract::state::{DIR, MAIN_PID};
+use crate::access::contract::locate_target_script;
+use crate::access::contract::state::{DIR, MAIN_PID, TARGET_PID};
 use crate::access::{DebugContainer, Security, TargetFacts};
 use crate::cluster::debug::{self, DebugHandle};
 use crate::cluster::{ClusterError, ScanContext};
@@ -59,28 +60,15 @@ pub async fn target_user(
     ctx.debug.register(&probe)?;
     let read = async {
         probe.wait_running(&id.client, start_timeout).await?;
-        // The target: PID 1, or by container ID under shareProcessNamespace.
-        let short: String = facts
-            .container_id
-            .as_deref()
-            .unwrap_or_default()
-            .rsplit("://")
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .take(12)
-            .collect();
-        let find = if facts.share_process_namespace {
-            format!(
-                r#"t=""; for p in /proc/[0-9]*; do n=${{p#/proc/}}; [ "$n" = "$$" ] && continue; if grep -qs "{short}" $p/cgroup; then t=$n; break; fi; done; [ -n "$t" ] || exit 3"#
-            )
-        } else {
-            "t=1".to_string()
-        };
+        // The target found as the debug containers find it.
+        let find = locate_target_script(
+            facts.share_process_namespace,
+            facts.container_id.as_deref().unwrap_or_default(),
+        );
         let out = probe
             .control(&id.client)
             .run(
-                &format!("{find}; cat /proc/$t/status"),
+                &format!("{find}\ncat /proc/$(cat {TARGET_PID})/status"),
                 debug::Stdin::None,
                 Duration::from_secs(30),
                 64 * 1024,
@@ -92,7 +80,8 @@ pub async fn target_user(
                 "native",
                 format!(
                     "the probe container could not read the target's user ({}): {}",
-                    out.code.map_or("no exit code".into(), |c| format!("exit {c}")),
+                    out.code
+                        .map_or("no exit code".into(), |c| format!("exit {c}")),
                     String::from_utf8_lossy(&out.stderr).trim()
                 ),
             )

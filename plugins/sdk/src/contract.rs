@@ -17,6 +17,38 @@ pub const ROLE_GRANTS: &[(&str, &[&str])] = &[
 /// user's `--strategy-opt` options, so it always wins.
 pub const NEEDS_OPTION: &str = "access-mode";
 
+/// Shell lines that find the target from inside a debug container and write
+/// its PID to [`state::TARGET_PID`]. Without `shareProcessNamespace` the
+/// target is PID 1 of the namespace the debug container joins. With it,
+/// PID 1 is the pause process, so the target is found by its container ID
+/// in `/proc/*/cgroup` (or, failing that, mountinfo), never the calling
+/// shell. Plain commands only (`grep`), found in busybox and distro images.
+pub fn locate_target_script(share_process_namespace: bool, container_id: &str) -> String {
+    let target_pid = state::TARGET_PID;
+    if !share_process_namespace {
+        return format!("echo 1 > {target_pid}");
+    }
+    // The first 12 hex digits: cgroup paths carry the full ID, runtime
+    // state paths in mountinfo often a prefix.
+    let short: String = container_id
+        .rsplit("://")
+        .next()
+        .unwrap_or(container_id)
+        .chars()
+        .take(12)
+        .collect();
+    format!(
+        r#"t=""
+for p in /proc/[0-9]*; do
+  n=${{p#/proc/}}
+  [ "$n" = "$$" ] && continue
+  if grep -qs "{short}" $p/cgroup $p/mountinfo; then t=$n; break; fi
+done
+[ -n "$t" ] || {{ echo "dscan: no process of container {short} found" >&2; exit 1; }}
+echo $t > {target_pid}"#
+    )
+}
+
 /// The debug container's state directory (its own filesystem) and the
 /// files its start-up script and the host exchange there.
 pub mod state {

@@ -124,31 +124,13 @@ pub mod strategy {
     /// that, mountinfo), never the debug container's own shell. Plain
     /// commands only (`grep`), found on PATH in busybox and distro images.
     pub fn locate_target(facts: &TargetFacts) -> (RootLocator, String) {
-        use crate::contract::state::TARGET_PID;
-        if !facts.share_process_namespace {
-            return (RootLocator::PidOne, format!("echo 1 > {TARGET_PID}"));
-        }
         let id = facts.container_id.clone().unwrap_or_default();
-        // The first 12 hex digits: cgroup paths carry the full ID, runtime
-        // state paths in mountinfo often a prefix.
-        let short: String = id
-            .rsplit("://")
-            .next()
-            .unwrap_or(&id)
-            .chars()
-            .take(12)
-            .collect();
-        let script = format!(
-            r#"t=""
-for p in /proc/[0-9]*; do
-  n=${{p#/proc/}}
-  [ "$n" = "$$" ] && continue
-  if grep -qs "{short}" $p/cgroup $p/mountinfo; then t=$n; break; fi
-done
-[ -n "$t" ] || {{ echo "dscan: no process of container {short} found" >&2; exit 1; }}
-echo $t > {TARGET_PID}"#
-        );
-        (RootLocator::ContainerId(id), script)
+        let script = crate::contract::locate_target_script(facts.share_process_namespace, &id);
+        if facts.share_process_namespace {
+            (RootLocator::ContainerId(id), script)
+        } else {
+            (RootLocator::PidOne, script)
+        }
     }
 }
 
