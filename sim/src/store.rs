@@ -24,16 +24,19 @@ pub enum Kind {
     Role,
     /// `rbac.authorization.k8s.io/v1/RoleBinding`.
     RoleBinding,
+    /// `v1/ConfigMap` (where a fleet's shards leave their results).
+    ConfigMap,
 }
 
 impl Kind {
     /// Every stored kind.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Namespace,
         Kind::Pod,
         Kind::ServiceAccount,
         Kind::Role,
         Kind::RoleBinding,
+        Kind::ConfigMap,
     ];
 
     /// Plural resource name.
@@ -44,6 +47,7 @@ impl Kind {
             Kind::ServiceAccount => "serviceaccounts",
             Kind::Role => "roles",
             Kind::RoleBinding => "rolebindings",
+            Kind::ConfigMap => "configmaps",
         }
     }
 
@@ -71,6 +75,7 @@ impl Kind {
             Kind::ServiceAccount => "ServiceAccount",
             Kind::Role => "Role",
             Kind::RoleBinding => "RoleBinding",
+            Kind::ConfigMap => "ConfigMap",
         }
     }
 

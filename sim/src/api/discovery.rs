@@ -42,6 +42,7 @@ fn core_v1(shared: &Shared) -> Value {
             "ServiceAccount",
             CRUD,
         ),
+        resource("configmaps", "configmap", true, "ConfigMap", CRUD),
         json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true, "group": "authentication.k8s.io",
             "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}),
     ];

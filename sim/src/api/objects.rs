@@ -134,7 +134,7 @@ pub(super) fn create(
             require_namespace(shared, ns)?;
             check_bind(shared, call, ns, &object)?;
         }
-        Kind::ServiceAccount => {
+        Kind::ServiceAccount | Kind::ConfigMap => {
             require_namespace(shared, ns)?;
         }
     }

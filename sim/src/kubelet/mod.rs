@@ -541,7 +541,11 @@ impl Kubelet {
         running["imageID"] = json!(image_id);
         running["containerID"] = json!(container_id);
         running["started"] = json!(true);
-        running["ready"] = json!(!ephemeral);
+        // The simulator runs no probes: a readinessProbe whose exec command
+        // is exactly `false` never passes (a pod that runs but is not
+        // ready); any other counts as passing once the container runs.
+        let never_ready = container["readinessProbe"]["exec"]["command"] == json!(["false"]);
+        running["ready"] = json!(!ephemeral && !never_ready);
         let started_at = self.inner.clock.now_rfc3339();
         running["state"] = json!({"running": {"startedAt": started_at}});
         // What the runtime really runs the process as (Kubernetes 1.33+
@@ -690,7 +694,8 @@ impl Kubelet {
             } else {
                 "Pending"
             };
-            let ready = running == total && total > 0;
+            let ready_count = statuses.iter().filter(|s| s["ready"] == json!(true)).count();
+            let ready = ready_count == total && total > 0;
             let cond = |t: &str, ok: bool| json!({"type": t, "status": if ok { "True" } else { "False" }, "lastTransitionTime": now, "lastProbeTime": null});
             p["status"]["phase"] = json!(phase);
             p["status"]["conditions"] = json!([
