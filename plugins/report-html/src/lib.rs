@@ -14,7 +14,7 @@ use dscan_report_kit::controls::{
     description, result_label, severity_label, severity_rank, status_label, tag_list,
 };
 use dscan_report_kit::escape::html;
-use dscan_report_kit::verdict;
+use dscan_report_kit::{target_rows, verdict};
 
 struct Html;
 
@@ -354,6 +354,25 @@ impl Guest for Html {
             None => {
                 out.push_str(r#"<div class="verdict none">No thresholds were evaluated.</div>"#)
             }
+        }
+        let targets = target_rows(&options)?;
+        if !targets.is_empty() {
+            out.push_str(
+                "<section><h2>Targets</h2><table><thead><tr><th>Namespace</th><th>Pod</th><th>Container</th><th>Image</th><th>Verdict</th><th>Compliance</th></tr></thead><tbody>",
+            );
+            for t in &targets {
+                let _ = write!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    html(&t.namespace),
+                    html(&t.pod),
+                    html(&t.container),
+                    html(&t.image_id),
+                    html(&t.verdict),
+                    html(&t.compliance)
+                );
+            }
+            out.push_str("</tbody></table></section>");
         }
         for scan in &scans {
             section(&mut out, scan);

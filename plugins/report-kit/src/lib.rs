@@ -142,13 +142,14 @@ pub fn yaml_string(s: &str) -> String {
 /// Options every built-in reporter accepts: the host's verdict, and the
 /// format options `dscan report --option` passes whatever the format (a
 /// reporter ignores those that do not apply to it).
-pub const SHARED_OPTIONS: [&str; 6] = [
+pub const SHARED_OPTIONS: [&str; 7] = [
     "verdict",
     "verdict-detail",
     "failures",
     "title-table",
     "pretty",
     "top",
+    "target",
 ];
 
 /// Refuses an option outside the shared vocabulary and the reporter's own
@@ -206,4 +207,43 @@ pub fn verdict(options: &[OptionPair]) -> Result<Option<Verdict>, String> {
         })),
         Some(other) => Err(format!("option verdict: `{other}` is not passed or failed")),
     }
+}
+
+/// One row of a fleet's per-target table: the host passes one `target`
+/// option per container, `namespace<TAB>pod<TAB>container<TAB>image
+/// digest<TAB>verdict<TAB>compliance`, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRow {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub image_id: String,
+    pub verdict: String,
+    pub compliance: String,
+}
+
+/// The fleet's per-target rows (none for a single scan); `Err` on a
+/// malformed row.
+pub fn target_rows(options: &[OptionPair]) -> Result<Vec<TargetRow>, String> {
+    options
+        .iter()
+        .filter(|o| o.key == "target")
+        .map(|o| {
+            let f: Vec<&str> = o.value.split('\t').collect();
+            match f.as_slice() {
+                [ns, pod, container, image, verdict, compliance] => Ok(TargetRow {
+                    namespace: ns.to_string(),
+                    pod: pod.to_string(),
+                    container: container.to_string(),
+                    image_id: image.to_string(),
+                    verdict: verdict.to_string(),
+                    compliance: compliance.to_string(),
+                }),
+                _ => Err(format!(
+                    "option target: `{}` is not six tab-separated fields",
+                    o.value
+                )),
+            }
+        })
+        .collect()
 }

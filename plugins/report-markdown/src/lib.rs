@@ -5,7 +5,7 @@ use dscan_plugin_sdk::reporter::ControlStatus;
 use dscan_plugin_sdk::reporter::{Detail, FormatInfo, Guest, OptionPair, PluginInfo, Scan};
 use dscan_report_kit::controls::{first_problem, severity_label, severity_rank};
 use dscan_report_kit::escape::{markdown_cell, markdown_heading};
-use dscan_report_kit::{ProfileSummary, bool_option, js_number, summarize, verdict};
+use dscan_report_kit::{ProfileSummary, bool_option, js_number, summarize, target_rows, verdict};
 
 struct Markdown;
 
@@ -166,6 +166,23 @@ impl Guest for Markdown {
             })
             .collect();
         let mut out = tables.join("\n\n");
+        let targets = target_rows(&options)?;
+        if !targets.is_empty() {
+            out.push_str(
+                "\n\n# Targets\n\n| Namespace | Pod | Container | Image | Verdict | Compliance |\n| :-- | :-- | :-- | :-- | :-- | --: |",
+            );
+            for t in &targets {
+                out.push_str(&format!(
+                    "\n| {} | {} | {} | {} | {} | {} |",
+                    markdown_cell(&t.namespace),
+                    markdown_cell(&t.pod),
+                    markdown_cell(&t.container),
+                    markdown_cell(&t.image_id),
+                    markdown_cell(&t.verdict),
+                    markdown_cell(&t.compliance)
+                ));
+            }
+        }
         // Only when thresholds were evaluated, so the plain summary stays
         // byte-identical to SAF's.
         match verdict(&options)? {
