@@ -6,6 +6,7 @@ mod completions;
 mod demo;
 mod error;
 mod exec;
+mod fleet;
 mod gc;
 mod generate;
 mod options;
@@ -71,6 +72,10 @@ enum Command {
     /// Scan a running (distroless) container: setup, debug container, the
     /// profile run as a temporary identity, thresholds, reports, cleanup.
     Scan(Box<scan::ScanArgs>),
+    /// Fleets run as Kubernetes Jobs: print the manifests, collect the
+    /// shards' results.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
     /// Run the whole workflow against the built-in cluster simulator (not a
     /// real cluster) with a distroless target and dscan's stand-in checks.
     Demo(demo::DemoArgs),
@@ -122,6 +127,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Report(args) => report::run(global, args),
         Command::Generate(cmd) => generate::run(global, cmd),
         Command::Scan(args) => scan::run(global, *args),
+        Command::Fleet(cmd) => fleet::run(global, cmd),
         Command::Demo(args) => demo::run(global, args),
         Command::Check(args) => check::run(args),
         Command::Gc(args) => gc::run(args),

@@ -18,8 +18,9 @@ const EMPTY_RESULTS: &[u8] = br#"{"platform":{"name":"none","release":"none"},"p
 /// workflow does).
 pub const DEFAULT_THRESHOLD: &str = "{compliance.min: 70}";
 
-/// Option keys only the host sets: a report's verdict is the gate's.
-const HOST_KEYS: [&str; 2] = ["verdict", "verdict-detail"];
+/// Options only the host sets (a user's are dropped): the verdict, and a
+/// fleet's per-target rows.
+const HOST_KEYS: [&str; 3] = ["verdict", "verdict-detail", "target"];
 
 /// What went wrong in the results phase.
 #[derive(Debug, thiserror::Error)]
@@ -315,15 +316,34 @@ impl Gate {
     /// Judges `scan` and renders every report (files are written here;
     /// standard-output reports are returned in order).
     pub fn apply(&self, scan: &Scan) -> Result<Verdict, GateError> {
-        let judgement = judge(&self.plugins, &self.options, scan, &self.thresholds)?;
+        let judgement = self.judge(scan)?;
+        let stdout = self.render(std::slice::from_ref(scan), &judgement, &[])?;
+        Ok(Verdict { judgement, stdout })
+    }
+
+    /// Judges one scan against the thresholds.
+    pub fn judge(&self, scan: &Scan) -> Result<Judgement, GateError> {
+        judge(&self.plugins, &self.options, scan, &self.thresholds)
+    }
+
+    /// Renders every report over `scans` with the verdict `judgement` and
+    /// the host's `extra` options (a fleet's per-target rows); files are
+    /// written here, standard-output reports returned in order.
+    pub fn render(
+        &self,
+        scans: &[Scan],
+        judgement: &Judgement,
+        extra: &[(String, String)],
+    ) -> Result<Vec<Vec<u8>>, GateError> {
         let mut stdout = Vec::new();
         for r in &self.reports {
             let reporter = self.plugins.get(PluginKind::Reporter, &r.format)?;
-            let opts = report_options(
+            let mut opts = report_options(
                 self.options.for_plugin(&reporter.info().name),
-                Some(&judgement),
+                Some(judgement),
             );
-            let bytes = reporter.render(std::slice::from_ref(scan), &opts)?;
+            opts.extend(extra.iter().cloned());
+            let bytes = reporter.render(scans, &opts)?;
             match &r.path {
                 Some(p) => std::fs::write(p, &bytes).map_err(|source| GateError::Io {
                     what: "cannot write report",
@@ -333,7 +353,7 @@ impl Gate {
                 None => stdout.push(bytes),
             }
         }
-        Ok(Verdict { judgement, stdout })
+        Ok(stdout)
     }
 }
 

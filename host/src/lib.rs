@@ -14,6 +14,7 @@ pub mod access;
 pub mod cli;
 pub mod cluster;
 pub mod exit;
+pub mod fleet;
 pub mod gate;
 pub mod plugin;
 pub mod results;

@@ -210,3 +210,105 @@ fn a_nonroot_images_user_is_reported_on_a_real_cluster() {
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("the target runs as UID 65532"), "{stderr}");
 }
+
+/// `kubectl` with the test's kubeconfig (`$DSCAN_E2E_KUBECTL`, default `kubectl`).
+fn kubectl(c: &Cluster, args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    use std::io::Write;
+    let program = std::env::var("DSCAN_E2E_KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let mut child = Command::new(&program)
+        .args(["--kubeconfig", &c.kubeconfig])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {program} (set DSCAN_E2E_KUBECTL): {e}"));
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(bytes) = stdin {
+        input.write_all(bytes).expect("write manifests");
+    }
+    drop(input);
+    child.wait_with_output().expect("kubectl")
+}
+
+#[test]
+#[ignore = "needs a real cluster and a dscan image holding the example profile (DSCAN_E2E_IMAGE)"]
+fn an_indexed_job_shards_a_fleet_on_a_real_cluster_and_collect_merges_it() {
+    let c = cluster();
+    let image = required(
+        "DSCAN_E2E_IMAGE",
+        "a dscan image (pinned by digest) with the example profile at /profiles/container-baseline",
+    );
+    let job_ns = std::env::var("DSCAN_E2E_JOB_NAMESPACE").unwrap_or_else(|_| c.namespace.clone());
+    let run = format!("e2e-{}", std::process::id());
+    let manifests = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args([
+            "fleet", "job", "--run", &run, "-n", &job_ns, "--shards", "2",
+        ])
+        .args(["--image", &image, "--deadline", "900", "--"])
+        .args([
+            "-n",
+            &c.namespace,
+            "--profile",
+            "/profiles/container-baseline",
+        ])
+        .args(["-I", "{compliance.min: 0}"])
+        .output()
+        .expect("dscan fleet job");
+    assert!(
+        manifests.status.success(),
+        "{}",
+        String::from_utf8_lossy(&manifests.stderr)
+    );
+    let applied = kubectl(&c, &["apply", "-f", "-"], Some(&manifests.stdout));
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    let job = format!("job/dscan-fleet-{run}");
+    let waited = kubectl(
+        &c,
+        &[
+            "wait",
+            "-n",
+            &job_ns,
+            "--for=condition=complete",
+            "--timeout=900s",
+            &job,
+        ],
+        None,
+    );
+    let collect = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args([
+            "fleet", "collect", "--run", &run, "-n", &job_ns, "--output", "json",
+        ])
+        .args(["-I", "{compliance.min: 0}", "--kubeconfig", &c.kubeconfig])
+        .output()
+        .expect("dscan fleet collect");
+    // The Job's objects go whatever happened.
+    let deleted = kubectl(&c, &["delete", "-f", "-"], Some(&manifests.stdout));
+    assert!(
+        waited.status.success(),
+        "the Job did not complete: {}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&collect.stdout).unwrap_or_default();
+    assert_eq!(
+        collect.status.code(),
+        Some(0),
+        "{doc} {}",
+        String::from_utf8_lossy(&collect.stderr)
+    );
+    assert_eq!(doc["shards"], 2, "{doc}");
+    assert!(
+        doc["targets"].as_array().is_some_and(|t| !t.is_empty()),
+        "{doc}"
+    );
+    assert_eq!(doc["removed"], true, "{doc}");
+    assert!(
+        deleted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deleted.stderr)
+    );
+}

@@ -36,6 +36,67 @@ impl TargetArgs {
     }
 }
 
+/// What `dscan scan` scans: one pod (`-p`), or a fleet selected like
+/// kubectl selects (`-n` repeatable, `-A`, `-l`, `--field-selector`).
+#[derive(Debug, Args)]
+pub struct ScanTargetArgs {
+    /// Namespace (repeatable for a fleet; default: the context's namespace).
+    #[arg(short, long, value_name = "NS")]
+    pub namespace: Vec<String>,
+    /// Every namespace (a fleet run).
+    #[arg(short = 'A', long, conflicts_with = "namespace")]
+    pub all_namespaces: bool,
+    /// One pod; without other selection flags, the single-pod scan.
+    #[arg(short, long)]
+    pub pod: Option<String>,
+    /// Label selector, as kubectl takes it (a fleet run).
+    #[arg(short = 'l', long, value_name = "SELECTOR")]
+    pub selector: Option<String>,
+    /// Field selector, as kubectl takes it (a fleet run).
+    #[arg(long, value_name = "SELECTOR")]
+    pub field_selector: Option<String>,
+    /// Container: in a single pod, default its only or default container;
+    /// in a fleet, this container in each pod, default every regular one.
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// How long to wait for the API server to honour the run's new Role
+    /// (RBAC caches lag behind writes) before giving up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub rbac_wait: u64,
+}
+
+impl ScanTargetArgs {
+    /// Whether the selection names a fleet rather than one pod.
+    pub fn selects_fleet(&self) -> bool {
+        self.pod.is_none()
+            || self.all_namespaces
+            || self.namespace.len() > 1
+            || self.selector.is_some()
+            || self.field_selector.is_some()
+    }
+
+    /// The single target (an empty namespace means the context's).
+    pub fn target(&self) -> Target {
+        Target {
+            namespace: self.namespace.first().cloned().unwrap_or_default(),
+            pod: self.pod.clone().unwrap_or_default(),
+            container: self.container.clone(),
+        }
+    }
+
+    /// The fleet selection.
+    pub fn selection(&self) -> crate::fleet::Selection {
+        crate::fleet::Selection {
+            namespaces: self.namespace.clone(),
+            all_namespaces: self.all_namespaces,
+            pod: self.pod.clone(),
+            label_selector: self.selector.clone(),
+            field_selector: self.field_selector.clone(),
+            container: self.container.clone(),
+        }
+    }
+}
+
 /// How to reach the cluster and where run state lives.
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
@@ -48,6 +109,20 @@ pub struct ClusterArgs {
     /// Where run journals and the restricted kubeconfig live.
     #[arg(long, value_name = "DIR", env = "DSCAN_STATE_DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Client-side limit: API requests per second, for all of this run's
+    /// identities together (429 and 5xx answers also hold requests back).
+    #[arg(long, value_name = "N", default_value_t = 50.0, value_parser = parse_qps)]
+    pub qps: f64,
+    /// Client-side limit: requests that may go at once after a quiet spell.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: u32,
+}
+
+fn parse_qps(raw: &str) -> Result<f64, String> {
+    let qps: f64 = raw
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a number"))?;
+    crate::cluster::pacing::Pacing::new(qps, 1).map(|p| p.qps)
 }
 
 /// Output for machines or humans.
@@ -68,6 +143,10 @@ impl ClusterArgs {
         ConnectOptions {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
+            pacing: Some(crate::cluster::pacing::Pacing {
+                qps: self.qps,
+                burst: self.burst,
+            }),
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::cluster_args::{OutputFormat, TargetArgs, runtime};
+use super::cluster_args::{OutputFormat, ScanTargetArgs, runtime};
 use super::scan::{ScanArgs, cluster_part, finish, prepare};
 use super::{CliError, GlobalOptions, exit};
 use crate::cluster::{ClusterError, ConnectOptions};
@@ -138,12 +138,16 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         ),
     };
     let scan_args = ScanArgs {
-        target: TargetArgs {
-            namespace: Some("demo".into()),
-            pod: "distroless-app".into(),
+        target: ScanTargetArgs {
+            namespace: vec!["demo".into()],
+            all_namespaces: false,
+            pod: Some("distroless-app".into()),
+            selector: None,
+            field_selector: None,
             container: None,
             rbac_wait: 60,
         },
+        fleet: Default::default(),
         profile: Some(profile.clone()),
         runner: Runner::Native,
         scanner: None,
@@ -166,6 +170,8 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
             kubeconfig: Some(kubeconfig.clone()),
             context: None,
             state_dir: Some(work.path().join("state")),
+            qps: 50.0,
+            burst: 100,
         },
     };
     let mut prepared = prepare(global, &scan_args, work.path().join("state"))?;
@@ -195,7 +201,7 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         sim.run_pod("demo", pod, Duration::from_secs(30)).await.map_err(|e| sim_error(&e.to_string()))?;
         let yaml = sim.kubeconfig_yaml().map_err(|e| sim_error(&e.to_string()))?;
         write_private(&kubeconfig, &yaml)?;
-        let outcome = cluster_part(&prepared, &ConnectOptions { kubeconfig: Some(kubeconfig.clone()), context: None }).await;
+        let outcome = cluster_part(&prepared, &ConnectOptions { kubeconfig: Some(kubeconfig.clone()), ..Default::default() }).await;
         drop(sim);
         outcome
     });

@@ -99,3 +99,90 @@ impl Write for StderrWriter {
         std::io::stderr().flush()
     }
 }
+
+/// A fleet run on a terminal: one live line per running scan (its target
+/// and what it is doing) above a total bar.
+#[derive(Debug)]
+pub struct FleetBars {
+    multi: indicatif::MultiProgress,
+    total: ProgressBar,
+    lines: Mutex<std::collections::BTreeMap<String, ProgressBar>>,
+}
+
+impl crate::fleet::FleetObserver for FleetBars {
+    fn planned(&self, total: usize) {
+        self.total.set_length(total as u64);
+    }
+
+    fn started(&self, target: &str) {
+        let line = self.multi.insert_before(
+            &self.total,
+            ProgressBar::new_spinner()
+                .with_style(
+                    ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                )
+                .with_prefix(target.to_string()),
+        );
+        line.enable_steady_tick(Duration::from_millis(120));
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(target.to_string(), line);
+    }
+
+    fn step(&self, target: &str, what: &str) {
+        if let Some(line) = self
+            .lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(target)
+        {
+            line.set_message(what.to_string());
+        }
+    }
+
+    fn ended(&self, target: &str, ok: bool) {
+        if let Some(line) = self
+            .lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(target)
+        {
+            line.finish_and_clear();
+        }
+        let _ = self.multi.println(format!(
+            "{} {target}",
+            if ok { "scanned" } else { "FAILED " }
+        ));
+        self.total.inc(1);
+    }
+}
+
+impl Drop for FleetBars {
+    fn drop(&mut self) {
+        self.total.finish_and_clear();
+    }
+}
+
+/// Live fleet progress for human output on a terminal; `None` otherwise.
+pub fn fleet_progress(
+    output: super::cluster_args::OutputFormat,
+) -> Option<Arc<dyn crate::fleet::FleetObserver>> {
+    use std::io::IsTerminal;
+    if output != super::cluster_args::OutputFormat::Human || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let multi = indicatif::MultiProgress::new();
+    let total = multi.add(
+        ProgressBar::new(0).with_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} scans, {elapsed} ")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+    );
+    Some(Arc::new(FleetBars {
+        multi,
+        total,
+        lines: Mutex::new(Default::default()),
+    }))
+}

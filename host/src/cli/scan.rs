@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::cluster_args::{ClusterArgs, OutputFormat, TargetArgs, created_by, runtime};
+use super::cluster_args::{ClusterArgs, OutputFormat, ScanTargetArgs, created_by, runtime};
 use super::options::ThresholdFlags;
 use super::{CliError, GlobalOptions, exit};
 use crate::cluster::{ClusterError, ConnectOptions, RunRecord, SessionOptions, connect, session};
@@ -29,7 +29,9 @@ pub const DEFAULT_SCANNER_IMAGE: &str = "docker.io/cincproject/auditor:latest";
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     #[command(flatten)]
-    pub target: TargetArgs,
+    pub target: ScanTargetArgs,
+    #[command(flatten)]
+    pub fleet: super::fleet::FleetArgs,
     /// CINC Auditor / InSpec profile (directory or .tar/.tar.gz archive), for
     /// the local and in-debug runners.
     #[arg(long, value_name = "PATH")]
@@ -104,10 +106,10 @@ pub struct ScanArgs {
 
 /// Everything decided before touching the cluster.
 pub(super) struct Prepared {
-    plugins: Arc<PluginSet>,
-    gate: Gate,
-    settings: ScanSettings,
-    session: SessionOptions,
+    pub(super) plugins: Arc<PluginSet>,
+    pub(super) gate: Gate,
+    pub(super) settings: ScanSettings,
+    pub(super) session: SessionOptions,
 }
 
 impl Prepared {
@@ -122,28 +124,7 @@ pub(super) fn prepare(
     args: &ScanArgs,
     state_dir: PathBuf,
 ) -> Result<Prepared, CliError> {
-    let thresholds = args
-        .thresholds
-        .read()?
-        .unwrap_or_else(Thresholds::default_gate);
-    // Thresholds, plugin options and report formats are all checked here,
-    // before anything is created in the cluster.
-    let plugins = Arc::new(global.load_plugins(&[
-        PluginKind::AccessStrategy,
-        PluginKind::ThresholdEvaluator,
-        PluginKind::Reporter,
-    ])?);
-    let reports: Vec<ReportTarget> = args
-        .reports
-        .iter()
-        .map(|r| ReportTarget::parse(r))
-        .collect();
-    let gate = Gate::prepare(
-        plugins.clone(),
-        global.plugin_options()?,
-        thresholds,
-        reports,
-    )?;
+    let (plugins, gate) = build_gate(global, &args.thresholds, &args.reports, true)?;
     for name in &args.strategy {
         plugins.get(PluginKind::AccessStrategy, name)?;
     }
@@ -239,6 +220,30 @@ pub(super) fn prepare(
         settings,
         session,
     })
+}
+
+/// Loads the plugins and checks thresholds, plugin options and report
+/// formats: all before anything is created in the cluster.
+pub(super) fn build_gate(
+    global: &GlobalOptions,
+    thresholds: &ThresholdFlags,
+    reports: &[String],
+    with_strategies: bool,
+) -> Result<(Arc<PluginSet>, Gate), CliError> {
+    let thresholds = thresholds.read()?.unwrap_or_else(Thresholds::default_gate);
+    let mut kinds = vec![PluginKind::ThresholdEvaluator, PluginKind::Reporter];
+    if with_strategies {
+        kinds.insert(0, PluginKind::AccessStrategy);
+    }
+    let plugins = Arc::new(global.load_plugins(&kinds)?);
+    let reports: Vec<ReportTarget> = reports.iter().map(|r| ReportTarget::parse(r)).collect();
+    let gate = Gate::prepare(
+        plugins.clone(),
+        global.plugin_options()?,
+        thresholds,
+        reports,
+    )?;
+    Ok((plugins, gate))
 }
 
 /// The cluster part (async): connect and run the session with the scan phase.
@@ -355,6 +360,15 @@ pub(super) fn finish(
 
 /// Runs `dscan scan`.
 pub fn run(global: &GlobalOptions, args: ScanArgs) -> Result<u8, CliError> {
+    if args.target.selects_fleet() || args.fleet.any() {
+        let prepared = prepare(global, &args, args.cluster.state_dir()?)?;
+        return super::fleet::scan(&prepared, &args);
+    }
+    if let [_, second, ..] = args.target.namespace.as_slice() {
+        return Err(CliError::Usage(format!(
+            "-n {second}: one pod is in one namespace; drop -p to scan a fleet"
+        )));
+    }
     let prepared = prepare(global, &args, args.cluster.state_dir()?)?;
     let (record, outcome) =
         runtime()?.block_on(cluster_part(&prepared, &args.cluster.connect_options()))?;

@@ -14,6 +14,8 @@ pub struct ConnectOptions {
     pub kubeconfig: Option<PathBuf>,
     /// A context in it (else its current context).
     pub context: Option<String>,
+    /// The client-side rate limit (`None`: unlimited).
+    pub pacing: Option<super::pacing::Pacing>,
 }
 
 /// A connected client and what the restricted kubeconfig needs to reach the
@@ -32,6 +34,9 @@ pub struct ClusterConnection {
     pub default_namespace: String,
     /// Context name (for the audit annotation), when known.
     pub context: Option<String>,
+    /// The rate limit every client of this run shares (the temporary
+    /// identities' too).
+    pub pacer: Option<std::sync::Arc<super::pacing::Pacer>>,
 }
 
 impl std::fmt::Debug for ClusterConnection {
@@ -87,9 +92,13 @@ pub async fn connect(options: &ConnectOptions) -> Result<ClusterConnection, Clus
         .map(|certs| certs.iter().map(|c| pem(c)).collect::<String>());
     let insecure = config.accept_invalid_certs;
     let default_namespace = config.default_namespace.clone();
-    let client = kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))?;
+    let pacer = options
+        .pacing
+        .map(|p| std::sync::Arc::new(super::pacing::Pacer::new(p)));
+    let client = super::pacing::client(config, pacer.clone())?;
     Ok(ClusterConnection {
         client,
+        pacer,
         server,
         ca_pem,
         insecure,

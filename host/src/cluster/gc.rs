@@ -138,21 +138,25 @@ pub async fn run(
             kubeconfig::shred(path)?;
         }
         let mut all_gone = true;
-        if let Some((name, start_by)) = std::fs::read_to_string(dir.join("debug-container"))
-            .ok()
-            .as_deref()
-            .and_then(super::session::read_debug_record)
-        {
-            let label = format!("{}/{}/{name}", journal.namespace, journal.pod);
+        for record in debug_records(&dir) {
+            let pod = record.pod.as_deref().unwrap_or(&journal.pod);
+            let (name, start_by) = (&record.name, record.start_by);
+            // The record is a file: it may only name a dscan debug container
+            // in a pod of the journal's namespace.
+            if !name.starts_with("dscan-") || !is_dns_label(pod) {
+                report.untrusted.push(format!(
+                    "{}: a debug container record names {pod:?}/{name:?}, which this run could not have added",
+                    dir.display()
+                ));
+                all_gone = false;
+                continue;
+            }
+            let label = format!("{}/{pod}/{name}", journal.namespace);
             if dry_run {
                 report.debug_containers.push((label, None));
             } else {
-                let handle = debug::DebugHandle::left_behind(
-                    &journal.namespace,
-                    &journal.pod,
-                    &name,
-                    start_by,
-                );
+                let handle =
+                    debug::DebugHandle::left_behind(&journal.namespace, pod, name, start_by);
                 match handle.stop(&conn.client).await {
                     Ok(debug::Stopped::NotStarted(why)) => {
                         report
@@ -221,6 +225,39 @@ pub async fn run(
     }
     report.live_runs = live;
     Ok(report)
+}
+
+/// The debug container records of a run directory (one for a single scan,
+/// one per pod for a fleet's namespace), in name order.
+fn debug_records(dir: &Path) -> Vec<super::session::DebugRecord> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(super::session::DEBUG_RECORD))
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|t| super::session::read_debug_record(&t))
+        .collect()
+}
+
+/// A pod name as Kubernetes allows it (RFC 1123 subdomain).
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && !name.starts_with(['-', '.'])
 }
 
 /// The dscan-labelled objects of one kind in a namespace, with their metadata.

@@ -100,14 +100,16 @@ pub fn metadata(
 }
 
 /// The scan phase's rules: [`crate::access::ROLE_GRANTS`] (DESIGN §5), pinned
-/// to the pod by name. Plans are checked against the same table.
-pub fn scan_rules(pod: &str) -> Vec<PolicyRule> {
+/// by name to the pods of the run (one for a single scan; a fleet's
+/// namespace lists exactly its selected pods). Plans are checked against the
+/// same table.
+pub fn scan_rules(pods: &[String]) -> Vec<PolicyRule> {
     crate::access::ROLE_GRANTS
         .iter()
         .map(|(resource, verbs)| PolicyRule {
             api_groups: Some(vec![String::new()]),
             resources: Some(vec![(*resource).to_string()]),
-            resource_names: Some(vec![pod.to_string()]),
+            resource_names: Some(pods.to_vec()),
             verbs: verbs.iter().map(|v| (*v).to_string()).collect(),
             ..Default::default()
         })
@@ -119,7 +121,7 @@ pub async fn create(
     client: &kube::Client,
     obj: &ObjectRef,
     meta: ObjectMeta,
-    pod: &str,
+    pods: &[String],
 ) -> Result<(), ClusterError> {
     let action = format!("create {obj}");
     let pp = PostParams::default();
@@ -138,7 +140,7 @@ pub async fn create(
             let api: Api<Role> = Api::namespaced(client.clone(), &obj.namespace);
             let role = Role {
                 metadata: meta,
-                rules: Some(scan_rules(pod)),
+                rules: Some(scan_rules(pods)),
             };
             bounded(&action, CALL_TIMEOUT, api.create(&pp, &role)).await?;
         }

@@ -88,7 +88,10 @@ pub fn shred(path: &Path) -> Result<(), ClusterError> {
 }
 
 /// A client from the kubeconfig file, proving the file itself works.
-pub async fn client_from(path: &Path) -> Result<kube::Client, ClusterError> {
+pub async fn client_from(
+    path: &Path,
+    pacer: Option<std::sync::Arc<super::pacing::Pacer>>,
+) -> Result<kube::Client, ClusterError> {
     let kubeconfig = kube::config::Kubeconfig::read_from(path)
         .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
     let config = kube::Config::from_custom_kubeconfig(
@@ -97,5 +100,5 @@ pub async fn client_from(path: &Path) -> Result<kube::Client, ClusterError> {
     )
     .await
     .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
-    kube::Client::try_from(config).map_err(|e| ClusterError::Config(e.to_string()))
+    super::pacing::client(config, pacer)
 }

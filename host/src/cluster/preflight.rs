@@ -244,14 +244,14 @@ pub struct PreflightReport {
 }
 
 /// What preflight learns about the target container from the pod.
-struct TargetContainer {
-    name: String,
-    run_as_user: Option<i64>,
-    image: String,
-    image_id: String,
+pub(crate) struct TargetContainer {
+    pub(crate) name: String,
+    pub(crate) run_as_user: Option<i64>,
+    pub(crate) image: String,
+    pub(crate) image_id: String,
 }
 
-fn pod_security(ns: &Namespace) -> Option<String> {
+pub(crate) fn pod_security(ns: &Namespace) -> Option<String> {
     ns.metadata
         .labels
         .as_ref()
@@ -367,7 +367,7 @@ pub async fn run(
 }
 
 /// Static pods, the container choice, running and ready.
-fn check_pod(pod: &Pod, target: &Target) -> Result<TargetContainer, String> {
+pub(crate) fn check_pod(pod: &Pod, target: &Target) -> Result<TargetContainer, String> {
     let meta = &pod.metadata;
     let mirror = meta
         .annotations

@@ -55,24 +55,47 @@ pub trait PhaseObserver: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct DebugSlot {
     dir: PathBuf,
+    file: String,
     handle: Arc<Mutex<Option<super::debug::DebugHandle>>>,
 }
 
+/// The prefix of the files in a run directory that record debug containers
+/// (`debug-container` for a single scan, `debug-container.<pod>` for each
+/// pod of a fleet's namespace).
+pub const DEBUG_RECORD: &str = "debug-container";
+
 impl DebugSlot {
+    /// A slot recorded in the run directory `dir`, for a debug container in `pod`.
+    pub fn new(dir: PathBuf, pod: Option<&str>) -> Self {
+        DebugSlot {
+            dir,
+            file: pod.map_or_else(
+                || DEBUG_RECORD.to_string(),
+                |p| format!("{DEBUG_RECORD}.{p}"),
+            ),
+            handle: Arc::new(Mutex::new(None)),
+        }
+    }
+
     /// Records the debug container as soon as it is added (and its start
     /// deadline on disk, for `dscan gc`), so cleanup can stop it.
     pub fn register(&self, handle: &super::debug::DebugHandle) -> Result<(), ClusterError> {
         *self.handle.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.clone());
         kubeconfig::private_dir(&self.dir)?;
-        let mut text = format!("{}\n", handle.name);
+        let mut text = format!("{}\npod={}\n", handle.name, handle.target.pod);
         if let Some(t) = handle.start_by {
             text.push_str(&format!("start-by={t}\n"));
         }
-        std::fs::write(self.dir.join("debug-container"), text).map_err(|source| ClusterError::Io {
+        std::fs::write(self.dir.join(&self.file), text).map_err(|source| ClusterError::Io {
             what: "record the debug container",
             path: self.dir.display().to_string(),
             source,
         })
+    }
+
+    /// Whether both are the same slot (clones share it).
+    pub fn same(&self, other: &DebugSlot) -> bool {
+        Arc::ptr_eq(&self.handle, &other.handle)
     }
 
     /// The recorded debug container.
@@ -84,17 +107,39 @@ impl DebugSlot {
     }
 }
 
-/// Reads a `debug-container` record: the name and the start deadline.
-pub fn read_debug_record(text: &str) -> Option<(String, Option<u64>)> {
+/// A `debug-container` record, as `gc` reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugRecord {
+    /// The debug container's name.
+    pub name: String,
+    /// The pod it was added to (`None` in records written before fleets:
+    /// the journal's pod).
+    pub pod: Option<String>,
+    /// Its start deadline (seconds since the epoch), when one was set.
+    pub start_by: Option<u64>,
+}
+
+/// Reads a `debug-container` record: the name, the pod and the start deadline.
+pub fn read_debug_record(text: &str) -> Option<DebugRecord> {
     let mut lines = text.lines();
     let name = lines.next()?.trim().to_string();
     if name.is_empty() {
         return None;
     }
-    let start_by = lines
+    let rest: Vec<&str> = lines.collect();
+    let start_by = rest
+        .iter()
         .filter_map(|l| l.strip_prefix("start-by="))
         .find_map(|v| v.trim().parse().ok());
-    Some((name, start_by))
+    let pod = rest
+        .iter()
+        .find_map(|l| l.strip_prefix("pod="))
+        .map(|p| p.trim().to_string());
+    Some(DebugRecord {
+        name,
+        pod,
+        start_by,
+    })
 }
 
 /// What the scan phase gets: the identity, what preflight found, and where to
@@ -186,6 +231,26 @@ pub struct RunRecord {
     pub error: Option<String>,
 }
 
+impl RunRecord {
+    /// The record of a run that has not started yet.
+    pub fn new(run_id: &str, target: Target) -> RunRecord {
+        RunRecord {
+            run_id: run_id.to_string(),
+            target,
+            preflight: None,
+            probe: None,
+            objects: vec![],
+            identity: None,
+            token_seconds: None,
+            token_expires_at: None,
+            kubeconfig: None,
+            phases: vec![],
+            cleanup: None,
+            error: None,
+        }
+    }
+}
+
 /// Test hook for crash-safety tests: with `DSCAN_TEST_HOLD_AT=<boundary>`, the
 /// run prints `dscan: holding at <boundary>` on stderr and waits (up to 60 s)
 /// so a harness can kill it there. Boundaries are named in the README.
@@ -215,7 +280,7 @@ async fn held() {
 }
 
 /// Aborts the task when dropped (a dropped `JoinHandle` would detach it).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+pub(crate) struct AbortOnDrop<T>(pub(crate) tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
@@ -249,7 +314,7 @@ impl Clock {
     }
 }
 
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .round(k8s_openapi::jiff::Unit::Second)
         .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now())
@@ -257,7 +322,7 @@ fn now_rfc3339() -> String {
 }
 
 /// Waits for SIGINT or SIGTERM and names it.
-async fn signalled() -> crate::cluster::Signal {
+pub(crate) async fn signalled() -> crate::cluster::Signal {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -284,20 +349,7 @@ where
     T: Send + 'static,
 {
     let run_id = identity::new_run_id();
-    let mut record = RunRecord {
-        run_id: run_id.clone(),
-        target: options.target.clone(),
-        preflight: None,
-        probe: None,
-        objects: vec![],
-        identity: None,
-        token_seconds: None,
-        token_expires_at: None,
-        kubeconfig: None,
-        phases: vec![],
-        cleanup: None,
-        error: None,
-    };
+    let mut record = RunRecord::new(&run_id, options.target.clone());
     let mut clock = Clock(Instant::now(), options.progress.clone());
     // Signal handlers are installed before anything is created, so that from
     // here on SIGINT/SIGTERM lead to cleanup instead of killing the process.
@@ -363,16 +415,22 @@ where
         &options.target.pod,
         &now_rfc3339(),
     );
-    let debug = DebugSlot {
-        dir: journal.dir(&options.state_dir),
-        handle: Arc::new(Mutex::new(None)),
-    };
+    let debug = DebugSlot::new(journal.dir(&options.state_dir), None);
     let slot = debug.clone();
     let outcome = {
         let setup_and_work = async {
             clock.begin("setup");
-            let identity =
-                setup(&conn, &options, &run_id, &target, &mut journal, &mut record).await?;
+            let pods = [target.pod.clone()];
+            let identity = setup(
+                &conn,
+                &options,
+                &run_id,
+                &pods,
+                &target,
+                &mut journal,
+                &mut record,
+            )
+            .await?;
             clock.lap(&mut record, "setup", true);
             hold(&options, "after-setup").await;
             clock.begin("scan");
@@ -444,10 +502,14 @@ where
     (record, outcome)
 }
 
-async fn setup(
+/// Creates the run's identity in `options.target.namespace` (journaled), its
+/// Role pinned to `pods`, its token and restricted kubeconfig, and waits
+/// until the API server honours it. The identity is handed out for `target`.
+pub(crate) async fn setup(
     conn: &ClusterConnection,
     options: &SessionOptions,
     run_id: &str,
+    pods: &[String],
     target: &super::TargetRef,
     journal: &mut Journal,
     record: &mut RunRecord,
@@ -472,7 +534,7 @@ async fn setup(
         journal.mark(obj, EntryState::Planned);
         journal.save(&options.state_dir)?;
         let meta = identity::metadata(obj, run_id, &created_at, &expires, &options.created_by);
-        identity::create(&conn.client, obj, meta, &options.target.pod).await?;
+        identity::create(&conn.client, obj, meta, pods).await?;
         journal.mark(obj, EntryState::Created);
         journal.save(&options.state_dir)?;
         record.objects.push(obj.clone());
@@ -496,8 +558,9 @@ async fn setup(
     record.kubeconfig = Some(path.clone());
     drop(token);
     hold(options, "after-kubeconfig").await;
-    let client = kubeconfig::client_from(&path).await?;
-    wait_authorized(&client, ns, &options.target.pod, options.authorization_wait).await?;
+    let client = kubeconfig::client_from(&path, conn.pacer.clone()).await?;
+    // One name is enough: the Role's rules list every pod of the run alike.
+    wait_authorized(&client, ns, &target.pod, options.authorization_wait).await?;
     record.identity = Some(username.clone());
     Ok(ScanIdentity {
         client,
