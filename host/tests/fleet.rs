@@ -362,6 +362,117 @@ async fn per_image_scans_one_container_per_image_and_names_the_rest() {
         "{api1}"
     );
     assert_eq!(f.leftovers().await, Vec::<String>::new());
+    // --only-distroless probes first and skips the image with a shell.
+    let (code, doc, stderr) = f
+        .run_json(f.scan(&[
+            "-A",
+            "-l",
+            "app",
+            "--per-image",
+            "--only-distroless",
+            "--output",
+            "json",
+        ]))
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    let pods: BTreeSet<String> = doc["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| !t["verdict"].as_str().unwrap().starts_with("covered by"))
+        .map(|t| t["pod"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        pods,
+        BTreeSet::from(["api-0".to_string(), "opt-0".into(), "web-0".into()])
+    );
+    let skipped = doc["fleet"]["skipped"].to_string();
+    for i in 0..3 {
+        assert!(skipped.contains(&format!("shell-{i}")), "{skipped}");
+    }
+    assert!(
+        skipped.contains("--only-distroless: has a shell"),
+        "{skipped}"
+    );
+    // The client-side limit holds for every identity of the run together:
+    // no more than `burst + qps * seconds` requests reach the server.
+    f.sim.faults().clear_requests();
+    let started = std::time::Instant::now();
+    let (code, doc, stderr) = f
+        .run_json(f.scan(&[
+            "-n",
+            "team-c",
+            "-l",
+            "app",
+            "--per-image",
+            "--qps",
+            "20",
+            "--burst",
+            "10",
+            "--output",
+            "json",
+        ]))
+        .await;
+    let seconds = started.elapsed().as_secs_f64();
+    assert_eq!(code, 1, "{stderr}");
+    let served = f.sim.faults().requests().len() as f64;
+    let sent = doc["fleet"]["api_requests"][0].as_f64().unwrap();
+    assert!(
+        served >= 60.0,
+        "two scans make dozens of requests: {served}"
+    );
+    assert!(
+        served <= 10.0 + 20.0 * seconds + 1.0,
+        "{served} requests in {seconds:.1}s exceed --qps 20 --burst 10"
+    );
+    assert!(
+        sent >= served - 1.0,
+        "every request went through the limit: {sent} of {served}"
+    );
+}
+
+#[tokio::test]
+async fn a_caller_who_cannot_list_pods_is_told_what_is_missing_and_nothing_is_created() {
+    let sim = Sim::start().await.unwrap();
+    sim.create_namespace("team-a", Level::Baseline).unwrap();
+    let token = sim.add_user("nobody", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("nobody.kubeconfig");
+    let yaml =
+        serde_json::to_string(&sim.kubeconfig_for("nobody", &token, Some("team-a"))).unwrap();
+    std::fs::write(&kubeconfig, yaml).unwrap();
+    for (select, missing) in [
+        (vec!["-n", "team-a", "-l", "app"], "list pods"),
+        (vec!["-A"], "in every namespace"),
+    ] {
+        sim.faults().clear_requests();
+        let out = Command::new(env!("CARGO_BIN_EXE_dscan"))
+            .arg("scan")
+            .args(&select)
+            .args(["--runner", "native", "--profile"])
+            .arg(profile())
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(
+            stderr.contains("cannot list the pods") && stderr.contains(missing),
+            "{stderr}"
+        );
+        let writes: Vec<String> = sim
+            .faults()
+            .requests()
+            .iter()
+            .filter(|r| r.verb == "create" && r.resource != "selfsubjectaccessreviews")
+            .map(|r| format!("{r:?}"))
+            .collect();
+        assert_eq!(writes, Vec::<String>::new(), "nothing is created");
+    }
 }
 
 #[tokio::test]

@@ -168,18 +168,21 @@ where
             // Identities first, one namespace after another (a handful of
             // requests each); a namespace whose setup fails fails its targets.
             for (ns, targets) in groups {
+                // Listed before its setup starts, so that a signal during
+                // setup still cleans up what was created.
                 let mut ns_session = Namespaced::new(&conn, &options.session, &ns, &targets);
+                ns_session.targets = targets;
+                sessions.push(ns_session);
+                let Some(ns_session) = sessions.last_mut() else {
+                    continue;
+                };
                 match ns_session.setup(&conn).await {
-                    Ok(identity) => {
-                        ns_session.identity = Some(identity);
-                    }
+                    Ok(identity) => ns_session.identity = Some(identity),
                     Err(e) => {
                         tracing::warn!("namespace {ns}: setup failed: {e}");
                         ns_session.record.error = Some(e.to_string());
                     }
                 }
-                ns_session.targets = targets;
-                sessions.push(ns_session);
             }
             session::hold(&options.session, "after-setup").await;
             scan_all(
