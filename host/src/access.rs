@@ -78,6 +78,11 @@ pub struct TargetFacts {
     pub allow_privileged: bool,
     /// Options for the strategy (`image`, `dead-man-seconds`, `--strategy-opt`…).
     pub options: Vec<(String, String)>,
+    /// Why the ephemeral-container path was refused, when it was (told to
+    /// strategies of contract 0.2.0, which may then plan a node pod).
+    pub ephemeral_refused: Option<String>,
+    /// The namespace a node-level pod would run in, when the user named one.
+    pub node_debug_namespace: Option<String>,
 }
 
 /// Security context of the debug container.
@@ -173,11 +178,25 @@ pub struct AccessPlan {
     pub notes: Vec<String>,
 }
 
-/// A strategy's answer (the plan is boxed: it is much larger than a reason).
+/// A node-level plan (contract 0.2.0): a short-lived `hostPID` pod on the
+/// target's node that finds the target's process by its container ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodePlan {
+    /// The pod's one container (image, command, security, dead-man timer).
+    pub pod: DebugContainer,
+    /// Access mode.
+    pub mode: AccessMode,
+    /// Why, for the user.
+    pub notes: Vec<String>,
+}
+
+/// A strategy's answer (plans are boxed: they are much larger than a reason).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Decision {
-    /// It can work.
+    /// It can work, with a debug container in the target pod.
     Plan(Box<AccessPlan>),
+    /// It can work from a pod on the target's node (contract 0.2.0).
+    NodePlan(Box<NodePlan>),
     /// It cannot, and why.
     Decline(String),
 }

@@ -585,6 +585,21 @@ impl Plugin {
                     bindings::reporter::ReporterPre::new(pre.clone())?.instantiate(&mut *store)?;
                 p.dscan_plugin_report().call_info(store)
             })?,
+            PluginKind::AccessStrategy if self.inspection.contract == "0.2.0" => {
+                let info = self.call("info", |store, pre| {
+                    let p = bindings::strategy_v2::AccessStrategyPre::new(pre.clone())?
+                        .instantiate(&mut *store)?;
+                    p.dscan_plugin_strategy().call_info(store)
+                })?;
+                // The same record in the other package version.
+                bindings::PluginInfo {
+                    name: info.name,
+                    version: info.version,
+                    contract: info.contract,
+                    description: info.description,
+                    wants_raw_json: info.wants_raw_json,
+                }
+            }
             PluginKind::AccessStrategy => self.call("info", |store, pre| {
                 let p = bindings::strategy::AccessStrategyPre::new(pre.clone())?
                     .instantiate(&mut *store)?;
@@ -631,13 +646,24 @@ impl Plugin {
         facts: &crate::access::TargetFacts,
     ) -> Result<crate::access::Decision, PluginError> {
         self.expect_kind(PluginKind::AccessStrategy)?;
-        let wit_facts = strategy::facts(facts);
-        let answer = self.call("plan", |store, pre| {
-            let p = bindings::strategy::AccessStrategyPre::new(pre.clone())?
-                .instantiate(&mut *store)?;
-            p.dscan_plugin_strategy().call_plan(store, &wit_facts)
-        })?;
-        let (decision, size) = strategy::decision(answer);
+        // Each contract version has its own bindings; the host's types are one.
+        let (decision, size) = if self.inspection.contract == "0.2.0" {
+            let wit_facts = strategy::facts_v2(facts);
+            let answer = self.call("plan", |store, pre| {
+                let p = bindings::strategy_v2::AccessStrategyPre::new(pre.clone())?
+                    .instantiate(&mut *store)?;
+                p.dscan_plugin_strategy().call_plan(store, &wit_facts)
+            })?;
+            strategy::decision_v2(answer)
+        } else {
+            let wit_facts = strategy::facts(facts);
+            let answer = self.call("plan", |store, pre| {
+                let p = bindings::strategy::AccessStrategyPre::new(pre.clone())?
+                    .instantiate(&mut *store)?;
+                p.dscan_plugin_strategy().call_plan(store, &wit_facts)
+            })?;
+            strategy::decision(answer)
+        };
         self.check_output("plan", size)?;
         Ok(decision)
     }

@@ -287,3 +287,76 @@ fn an_access_strategy_plugin_loads_and_is_listed_as_one() {
         "{err}"
     );
 }
+
+#[test]
+fn strategies_of_both_contract_versions_load_and_a_0_2_0_one_returns_a_node_plan() {
+    use dscan::access::{Decision, PsaLevel, TargetFacts};
+    let facts = TargetFacts {
+        server_version: "v1.35.0".into(),
+        ephemeral_containers: false,
+        psa_level: PsaLevel::Privileged,
+        namespace: "apps".into(),
+        pod: "web".into(),
+        container: "app".into(),
+        container_id: Some("containerd://abc".into()),
+        run_as_user: Some(0),
+        run_as_group: Some(0),
+        run_as_non_root: None,
+        privileged: false,
+        capabilities_add: vec![],
+        capabilities_drop: vec![],
+        read_only_root_filesystem: false,
+        share_process_namespace: false,
+        node: Some("node-1".into()),
+        runner: "native".into(),
+        allow_privileged: false,
+        options: vec![],
+        ephemeral_refused: None,
+        node_debug_namespace: None,
+    };
+    // A 0.1.0 strategy still loads and plans.
+    let old = guest("strategy_probe");
+    let old = host(None)
+        .load_file(&old, PluginSource::File(old.clone()))
+        .expect("0.1.0 loads");
+    assert_eq!(old.info().contract, "0.1.0");
+    assert!(matches!(
+        old.plan(&facts).expect("plans"),
+        Decision::Plan(_)
+    ));
+    // A 0.2.0 one loads, sees the new facts, and may answer with a node plan.
+    let new = guest("node_strategy");
+    let new = host(None)
+        .load_file(&new, PluginSource::File(new.clone()))
+        .expect("0.2.0 loads");
+    assert_eq!(new.kind(), PluginKind::AccessStrategy);
+    assert_eq!(new.info().contract, "0.2.0");
+    assert_eq!(new.inspection().exports, ["dscan:plugin/strategy@0.2.0"]);
+    assert!(matches!(
+        new.plan(&facts).expect("plans"),
+        Decision::Plan(_)
+    ));
+    let refused = TargetFacts {
+        ephemeral_refused: Some("a validating webhook denied it".into()),
+        node_debug_namespace: Some("dscan-debug".into()),
+        ..facts.clone()
+    };
+    match new.plan(&refused).expect("plans") {
+        Decision::NodePlan(plan) => {
+            assert_eq!(plan.pod.image, "busybox@sha256:0");
+            assert_eq!(
+                plan.notes,
+                ["a pod on node node-1 in namespace dscan-debug"]
+            );
+        }
+        other => panic!("expected a node plan, got {other:?}"),
+    }
+    let nowhere = TargetFacts {
+        node_debug_namespace: None,
+        ..refused
+    };
+    match new.plan(&nowhere).expect("plans") {
+        Decision::Decline(why) => assert!(why.contains("no node-debug namespace"), "{why}"),
+        other => panic!("expected a decline, got {other:?}"),
+    }
+}

@@ -1,4 +1,5 @@
-//! Host-side bindings generated from `wit/since_v0.1.0`. Generated types stay
+//! Host-side bindings generated from `wit/since_v0.1.0` (and, for access
+//! strategies, `wit/since_v0.2.0`). Generated types stay
 //! inside the plugin module; callers see the domain types of `results` and
 //! `plugin`.
 
@@ -32,6 +33,15 @@ pub mod strategy {
         with: {
             "dscan:plugin/meta": super::evaluator::dscan::plugin::meta,
         },
+    });
+}
+
+/// `access-strategy` world of contract 0.2.0 (node-level plans). Its
+/// package version differs, so it has its own `meta` types.
+pub mod strategy_v2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/since_v0.2.0",
+        world: "access-strategy",
     });
 }
 

@@ -9,8 +9,8 @@ use std::fmt;
 
 use wasmparser::{Encoding, Parser, Payload};
 
-/// The contract versions this host can load.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+/// The contract versions this host can load (for some kind of plugin).
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0"];
 
 /// The WIT package every plugin world belongs to.
 pub const PACKAGE: &str = "dscan:plugin";
@@ -49,6 +49,16 @@ impl PluginKind {
             PluginKind::ThresholdEvaluator => "threshold-evaluator",
             PluginKind::Reporter => "reporter",
             PluginKind::AccessStrategy => "access-strategy",
+        }
+    }
+
+    /// The contract versions this host loads plugins of this kind for: 0.2.0
+    /// changed only the strategy interface (node-level plans), so
+    /// evaluators and reporters stay on 0.1.0.
+    pub fn contracts(self) -> &'static [&'static str] {
+        match self {
+            PluginKind::AccessStrategy => SUPPORTED_CONTRACTS,
+            PluginKind::ThresholdEvaluator | PluginKind::Reporter => &SUPPORTED_CONTRACTS[..1],
         }
     }
 
@@ -100,13 +110,14 @@ pub enum InspectError {
     },
     /// Built against a contract version this host does not speak.
     #[error(
-        "it was built for contract {PACKAGE}@{found} but this dscan speaks {PACKAGE}@{}; \
-         rebuild the plugin against that version (see wit/ in the dscan repository)",
-        SUPPORTED_CONTRACTS.join(", @")
+        "it was built for contract {PACKAGE}@{found} but this dscan speaks {PACKAGE}@{supported} \
+         for this kind of plugin; rebuild the plugin against that version (see wit/ in the dscan repository)"
     )]
     ContractMismatch {
         /// The version it was built for.
         found: String,
+        /// The versions this host loads for the plugin's kind.
+        supported: String,
     },
     /// It exports more than one dscan world.
     #[error("it exports several dscan worlds ({0}); a plugin implements exactly one")]
@@ -196,13 +207,14 @@ fn classify(imports: Vec<String>, exports: Vec<String>) -> Result<Inspection, In
             return Err(InspectError::SeveralWorlds(names.join(", ")));
         }
     };
-    if !SUPPORTED_CONTRACTS.contains(&version) {
+    if !kind.contracts().contains(&version) {
         return Err(InspectError::ContractMismatch {
             found: if version.is_empty() {
                 "(unversioned)".into()
             } else {
                 version.to_string()
             },
+            supported: kind.contracts().join(", @"),
         });
     }
     let contract = version.to_string();
@@ -238,6 +250,23 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("dscan:plugin@9.0.0"), "{msg}");
         assert!(msg.contains("dscan:plugin@0.1.0"), "{msg}");
+    }
+
+    #[test]
+    fn contract_0_2_0_is_loaded_for_strategies_only() {
+        let got = classify(vec![], names(&["dscan:plugin/strategy@0.2.0"])).expect("0.2.0");
+        assert_eq!(
+            (got.kind, got.contract.as_str()),
+            (PluginKind::AccessStrategy, "0.2.0")
+        );
+        for iface in ["evaluator", "report"] {
+            let export = format!("dscan:plugin/{iface}@0.2.0");
+            let msg = classify(vec![], vec![export]).unwrap_err().to_string();
+            assert!(
+                msg.contains("speaks dscan:plugin@0.1.0 for this kind"),
+                "{msg}"
+            );
+        }
     }
 
     #[test]

@@ -126,5 +126,7 @@ pub async fn gather(
         runner: settings.runner.name().into(),
         allow_privileged: settings.allow_privileged,
         options,
+        ephemeral_refused: None,
+        node_debug_namespace: None,
     })
 }

@@ -44,6 +44,14 @@ pub async fn choose(
                 .map_err(|e| ScanError::access(e.to_string()))?
             {
                 Decision::Decline(why) => declined.push((name.clone(), why)),
+                // Contract 0.2.0 lets a strategy plan a pod on the node; dscan
+                // runs the ephemeral-container plans only so far.
+                Decision::NodePlan(_) => declined.push((
+                    name.clone(),
+                    "it planned a pod on the target's node (a node-level plan), which this dscan does not run; \
+                     it runs plans with a debug container in the target pod"
+                        .into(),
+                )),
                 Decision::Plan(plan) if plan.mode != needs => declined.push((
                     name.clone(),
                     format!(

@@ -29,10 +29,13 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 #[macro_export]
 macro_rules! info {
     ($name:expr, $description:expr) => {
+        $crate::info!($name, $description, contract = $crate::CONTRACT_VERSION)
+    };
+    ($name:expr, $description:expr, contract = $contract:expr) => {
         PluginInfo {
             name: ::std::string::String::from($name),
             version: ::std::string::String::from(env!("CARGO_PKG_VERSION")),
-            contract: ::std::string::String::from($crate::CONTRACT_VERSION),
+            contract: ::std::string::String::from($contract),
             description: ::std::string::String::from($description),
             wants_raw_json: false,
         }
