@@ -231,6 +231,23 @@ pub const UNPRIVILEGED_CAPABILITIES: &[&str] = &[
 /// of whatever runs in the debug container.
 const LOADER_VARIABLES: &[&str] = &["LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT"];
 
+/// Checks a node-level plan against dscan's policy: the same rules as a
+/// debug container's (image, command, environment, dead-man timer, and
+/// without `--allow-privileged` no privilege, no escalation, no capability
+/// beyond baseline's, seccomp RuntimeDefault). Its `hostPID` is what the
+/// user consented to by asking for the strategy; the namespace's Pod
+/// Security level is the server's to enforce (its refusal is reported).
+pub fn validate_node(plan: &NodePlan, allow_privileged: bool) -> Result<(), String> {
+    let as_debug_container = AccessPlan {
+        debug_container: plan.pod.clone(),
+        locate: RootLocator::ContainerId(String::new()),
+        mode: plan.mode,
+        rbac: vec![],
+        notes: vec![],
+    };
+    validate(&as_debug_container, allow_privileged, PsaLevel::Unknown)
+}
+
 /// Checks a plan against dscan's policy; returns why it is refused.
 ///
 /// An allow-list, not a deny-list: without `--allow-privileged` a plan may

@@ -12,6 +12,7 @@ pub mod gc;
 pub mod identity;
 pub mod journal;
 pub mod kubeconfig;
+pub mod node;
 pub mod pacing;
 pub mod preflight;
 pub mod probe;

@@ -198,6 +198,8 @@ pub struct ScanSettings {
     pub debug_image: String,
     /// `--allow-privileged`.
     pub allow_privileged: bool,
+    /// `--node-debug-namespace`: where the node-debug fallback's pod runs.
+    pub node_debug_namespace: Option<String>,
     /// Options for strategies.
     pub strategy_options: Vec<(String, String)>,
     /// Limit for the debug container to start.
@@ -240,13 +242,15 @@ pub async fn run(
     settings: ScanSettings,
     plugins: std::sync::Arc<crate::plugin::PluginSet>,
 ) -> Result<ScanOutcome, ClusterError> {
-    let run_id = ctx.run_id.clone();
-    let id = &ctx.identity;
     ctx.step("gathering facts about the target");
     let mut facts = facts::gather(&ctx, &settings).await?;
     // Same-user access needs the target's user: when neither the pod spec
-    // nor the node states it, a probe container reads it.
-    if settings.runner.needs() == AccessMode::PathPrefix && facts.run_as_user.is_none() {
+    // nor the node states it, a probe container reads it (an ephemeral one:
+    // not when the cluster serves none).
+    if settings.runner.needs() == AccessMode::PathPrefix
+        && facts.run_as_user.is_none()
+        && facts.ephemeral_containers
+    {
         ctx.step("finding out who the target runs as (probe container)");
         let (uid, gid) =
             probe::target_user(&ctx, &facts, &settings.debug_image, settings.start_timeout).await?;
@@ -264,6 +268,172 @@ pub async fn run(
         .rev()
         .find(|(k, _)| k == "start-by")
         .and_then(|(_, v)| v.parse().ok());
+    let ephemeral = if facts.ephemeral_containers {
+        ephemeral_path(&ctx, &settings, &plugins, &facts, &container_id, start_by).await
+    } else {
+        Err(ScanError::access(
+            "the API server does not serve pods/ephemeralcontainers (the feature is off)".into(),
+        ))
+    };
+    match ephemeral {
+        Err(e) => match refusal(&e) {
+            Some(why) => {
+                node_path(
+                    &ctx,
+                    &settings,
+                    plugins,
+                    facts,
+                    &container_id,
+                    start_by,
+                    why,
+                )
+                .await
+            }
+            None => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+/// Whether an error means the cluster refuses ephemeral containers (rather
+/// than a failure of this plan or of the target), and what refused them.
+fn refusal(e: &ClusterError) -> Option<String> {
+    match e {
+        ClusterError::PodSecurityRefused(why) => Some(format!(
+            "Pod Security Admission refused every admissible debug container: {why}"
+        )),
+        ClusterError::Api {
+            action,
+            code: Some(403),
+            message,
+        } if action == "add the debug container" => Some(format!(
+            "the API server refused the debug container (403 Forbidden: {message}); an admission webhook or policy denies pods/ephemeralcontainers"
+        )),
+        ClusterError::Scan(ScanError::Access { message, .. })
+            if message.contains("does not serve pods/ephemeralcontainers") =>
+        {
+            Some(message.clone())
+        }
+        _ => None,
+    }
+}
+
+/// The node-debug fallback: when ephemeral containers are refused and the
+/// user allowed it, a pod on the target's node reaches the target; when not
+/// allowed, the error names the refusal and the flags that would.
+async fn node_path(
+    ctx: &ScanContext,
+    settings: &ScanSettings,
+    plugins: std::sync::Arc<crate::plugin::PluginSet>,
+    mut facts: crate::access::TargetFacts,
+    container_id: &str,
+    start_by: Option<u64>,
+    why: String,
+) -> Result<ScanOutcome, ClusterError> {
+    let id = &ctx.identity;
+    let listed = settings.strategies.iter().any(|s| s == NODE_DEBUG);
+    if !listed && !settings.allow_privileged {
+        return Err(ClusterError::Target(format!(
+            "{why}. dscan can fall back to a short-lived pod on the target's node (hostPID) that never touches the target pod: \
+             add node-debug to --strategy (or pass --allow-privileged) and name a namespace whose Pod Security level is \
+             privileged with --node-debug-namespace NS"
+        )));
+    }
+    let Some(namespace) = settings.node_debug_namespace.clone() else {
+        return Err(ClusterError::Target(format!(
+            "{why}. The node-debug fallback is allowed but has nowhere to run: name a namespace whose Pod Security \
+             level is privileged with --node-debug-namespace NS"
+        )));
+    };
+    let Some(node) = facts.node.clone() else {
+        return Err(ScanError::access(format!(
+            "{why}; and the target pod names no node, so no pod can be placed beside it"
+        )));
+    };
+    tracing::warn!("{why}; falling back to a pod on node {node} (node-debug)");
+    ctx.step(&format!(
+        "ephemeral containers refused; planning a pod on node {node}"
+    ));
+    facts.ephemeral_refused = Some(why);
+    facts.node_debug_namespace = Some(namespace.clone());
+    let mut order = settings.strategies.clone();
+    if !listed {
+        order.push(NODE_DEBUG.into());
+    }
+    let chosen = select::choose_node(
+        plugins,
+        &order,
+        facts,
+        settings.allow_privileged,
+        settings.runner.needs(),
+    )
+    .await?;
+    ctx.step(&format!(
+        "creating the node pod in namespace {namespace} on node {node}"
+    ));
+    let handle = ctx
+        .node
+        .create(&namespace, &node, &chosen.plan, start_by)
+        .await?;
+    crate::cluster::session::wait_authorized_for(
+        &id.client,
+        &namespace,
+        &handle.target.pod,
+        crate::cluster::node::NODE_GRANTS,
+        settings.start_timeout,
+    )
+    .await?;
+    ctx.step(&format!(
+        "waiting for the node pod {} to run",
+        handle.target.pod
+    ));
+    let image_id = handle
+        .wait_running(&id.client, settings.start_timeout)
+        .await?;
+    ctx.hold("after-debug-container").await;
+    ctx.step("checking that the node pod reaches the target's root");
+    let verified = handle.verify_root(&id.client, container_id).await?;
+    let runner = settings.runner.imp();
+    runner.prepare(id, &handle, settings).await?;
+    ctx.hold("after-root-check").await;
+    ctx.step(&format!("running the scanner ({} runner)", runner.name()));
+    let (results, scanner_exit) = runner.run(id, &handle, &verified, settings).await?;
+    let plan = AccessPlan {
+        debug_container: chosen.plan.pod.clone(),
+        locate: crate::access::RootLocator::ContainerId(container_id.to_string()),
+        mode: chosen.plan.mode,
+        rbac: vec![],
+        notes: chosen.plan.notes.clone(),
+    };
+    Ok(ScanOutcome {
+        strategy: chosen.name,
+        declined: chosen.declined,
+        plan,
+        debug_container: format!("{namespace}/{}", handle.target.pod),
+        debug_image_id: (!image_id.is_empty()).then_some(image_id),
+        target_pid: verified.pid,
+        results,
+        scanner_exit,
+    })
+}
+
+/// The built-in node-level strategy's name.
+pub const NODE_DEBUG: &str = "node-debug";
+
+/// The ephemeral-container path: a plan, the debug container, the root
+/// check, the runner.
+async fn ephemeral_path(
+    ctx: &ScanContext,
+    settings: &ScanSettings,
+    plugins: &std::sync::Arc<crate::plugin::PluginSet>,
+    facts: &crate::access::TargetFacts,
+    container_id: &str,
+    start_by: Option<u64>,
+) -> Result<ScanOutcome, ClusterError> {
+    let run_id = ctx.run_id.clone();
+    let id = &ctx.identity;
+    let facts = facts.clone();
+    let settings = settings.clone();
     ctx.step("asking the access strategies for a plan");
     let name = debug::container_name(&run_id);
     // Least privileged first: when the server refuses a plan for Pod Security
@@ -342,7 +512,7 @@ pub async fn run(
     }
     ctx.hold("after-debug-container").await;
     ctx.step(&format!("checking that {name} reaches the target's root"));
-    let verified = dc.verify_root(&id.client, &container_id).await?;
+    let verified = dc.verify_root(&id.client, container_id).await?;
     let runner = settings.runner.imp();
     ctx.step(&format!(
         "preparing {name} for the {} runner",

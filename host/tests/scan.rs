@@ -1969,3 +1969,253 @@ async fn kill_9_during_the_scan_then_gc_stops_the_debug_container_and_removes_ev
         Api::namespaced(env.sim.client().await.unwrap(), "apps");
     assert!(sas.list(&lp).await.unwrap().items.is_empty());
 }
+
+/// The node-debug fallback's objects still in the cluster (pods, Roles and
+/// RoleBindings labelled by dscan, in both namespaces).
+async fn node_leftovers(env: &Env) -> Vec<String> {
+    let client = env.sim.client().await.unwrap();
+    let lp = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=dscan");
+    let mut out = vec![];
+    for ns in ["apps", "dscan-debug"] {
+        for p in Api::<Pod>::namespaced(client.clone(), ns)
+            .list(&lp)
+            .await
+            .unwrap()
+        {
+            out.push(format!("pod {ns}/{}", p.metadata.name.unwrap_or_default()));
+        }
+        let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(client.clone(), ns);
+        for r in roles.list(&lp).await.unwrap() {
+            out.push(format!("role {ns}/{}", r.metadata.name.unwrap_or_default()));
+        }
+        let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+            Api::namespaced(client.clone(), ns);
+        for b in bindings.list(&lp).await.unwrap() {
+            out.push(format!(
+                "rolebinding {ns}/{}",
+                b.metadata.name.unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+/// How the ephemeral path is refused in a test.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    /// A validating webhook denies `pods/ephemeralcontainers`.
+    Webhook,
+    /// The feature is off: the API does not serve the subresource.
+    FeatureOff,
+}
+
+fn refuse(env: &Env, how: Refusal) {
+    match how {
+        Refusal::Webhook => env.sim.faults().fail_always(
+            dscan_sim::Matcher::call("patch", "pods/ephemeralcontainers"),
+            dscan_sim::ApiError::new(
+                403,
+                "Forbidden",
+                "admission webhook \"deny-debug.policy.example\" denied the request: ephemeral containers are not allowed in this namespace",
+            ),
+        ),
+        Refusal::FeatureOff => env.sim.faults().set_ephemeral_containers(false),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn when_ephemeral_containers_are_refused_node_debug_scans_what_the_ephemeral_path_scans() {
+    let profile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/container-baseline");
+    let native = [
+        "--runner",
+        "native",
+        "--profile",
+        profile.to_str().unwrap(),
+        "-I",
+        "{compliance.min: 0}",
+    ];
+    let shared_nonroot = json!({"shareProcessNamespace": true,
+        "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
+            "securityContext": {"runAsUser": 65532, "runAsNonRoot": true}}]});
+    for how in [Refusal::Webhook, Refusal::FeatureOff] {
+        for (spec, shared) in [(distroless(), false), (shared_nonroot.clone(), true)] {
+            let cell = format!("{how:?}, shareProcessNamespace {shared}");
+            let env = env(Level::Baseline).await;
+            env.sim
+                .create_namespace("dscan-debug", Level::Privileged)
+                .unwrap();
+            env.pod("web", spec).await;
+            // The ephemeral path first, on the same pod, for comparison.
+            let (code, _, stderr) = env.scan("web", &native).await;
+            assert_eq!(code, 0, "{cell}: {stderr}");
+            let ephemeral: Value = serde_json::from_slice(
+                &std::fs::read(env.dir.path().join("web-results.json")).unwrap(),
+            )
+            .unwrap();
+            refuse(&env, how);
+            // Not allowed: exit 3 with what refused it and the flags to use.
+            let (code, _, stderr) = env.scan("web", &native).await;
+            assert_eq!(code, 3, "{cell}: {stderr}");
+            let said = match how {
+                Refusal::Webhook => "deny-debug.policy.example",
+                Refusal::FeatureOff => "does not serve pods/ephemeralcontainers",
+            };
+            assert!(stderr.contains(said), "{cell}: {stderr}");
+            assert!(
+                stderr.contains("node-debug") && stderr.contains("--node-debug-namespace"),
+                "{cell}: {stderr}"
+            );
+            // Allowed: the node pod scans the target, found by its container ID.
+            let mut allowed = native.to_vec();
+            allowed.extend([
+                "--strategy",
+                "same-user,node-debug",
+                "--node-debug-namespace",
+                "dscan-debug",
+            ]);
+            let (code, doc, stderr) = env.scan("web", &allowed).await;
+            assert_eq!(code, 0, "{cell}: {stderr}\n{doc}");
+            assert_eq!(doc["scan"]["strategy"], "node-debug", "{cell}");
+            assert_eq!(
+                doc["scan"]["target_pid"],
+                env.pod_pid("web"),
+                "{cell}: the target's process, by container ID (not PID 1)"
+            );
+            let node: Value = serde_json::from_slice(
+                &std::fs::read(env.dir.path().join("web-results.json")).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(
+                comparable(&node),
+                comparable(&ephemeral),
+                "{cell}: the same results as the ephemeral path"
+            );
+            assert_eq!(node_leftovers(&env).await, Vec::<String>::new(), "{cell}");
+            let pods: Api<Pod> = Api::namespaced(env.sim.client().await.unwrap(), "apps");
+            let web = pods.get("web").await.unwrap();
+            assert_eq!(
+                web.spec
+                    .unwrap()
+                    .ephemeral_containers
+                    .map_or(0, |e| e.len()),
+                1,
+                "{cell}: the fallback never touched the target pod (one debug container, the comparison scan's)"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn a_node_debug_namespace_that_cannot_admit_the_pod_is_a_preflight_problem() {
+    let env = env(Level::Baseline).await;
+    env.sim
+        .create_namespace("dscan-debug", Level::Baseline)
+        .unwrap();
+    env.pod("web", distroless()).await;
+    env.sim.faults().set_ephemeral_containers(false);
+    let (code, _, stderr) = env
+        .scan(
+            "web",
+            &[
+                "--runner",
+                "native",
+                "--profile",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../examples/profiles/container-baseline")
+                    .to_str()
+                    .unwrap(),
+                "--strategy",
+                "node-debug",
+                "--node-debug-namespace",
+                "dscan-debug",
+            ],
+        )
+        .await;
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.contains("preflight failed; nothing was created"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("enforces Pod Security \"baseline\", which refuses the node pod's hostPID"),
+        "{stderr}"
+    );
+    assert_eq!(node_leftovers(&env).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn kill_9_during_a_node_debug_scan_then_gc_leaves_nothing() {
+    let env = env(Level::Baseline).await;
+    env.sim
+        .create_namespace("dscan-debug", Level::Privileged)
+        .unwrap();
+    env.pod("web", distroless()).await;
+    refuse(&env, Refusal::Webhook);
+    let state = env.dir.path().join("state");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args([
+            "scan",
+            "-n",
+            "apps",
+            "-p",
+            "web",
+            "--runner",
+            "native",
+            "--profile",
+        ])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/container-baseline"))
+        .args(["--strategy", "same-user,node-debug"])
+        .args(["--node-debug-namespace", "dscan-debug"])
+        .args(["--debug-image", &env.debug_image(), "--kubeconfig"])
+        .arg(&env.kubeconfig)
+        .arg("--state-dir")
+        .arg(&state)
+        .env("DSCAN_TEST_HOLD_AT", "after-debug-container")
+        .current_dir(env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
+    let mut seen = vec![];
+    let held = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("holding at after-debug-container") {
+                return true;
+            }
+            seen.push(line);
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(held, "the node pod never ran: {seen:?}");
+    let left = node_leftovers(&env).await;
+    assert!(
+        left.iter().any(|l| l.starts_with("pod dscan-debug/dscan-")),
+        "{left:?}"
+    );
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let gc = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args(["gc", "--kubeconfig"])
+        .arg(&env.kubeconfig)
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&gc.stdout);
+    assert_eq!(gc.status.code(), Some(0), "{out}");
+    assert_eq!(node_leftovers(&env).await, Vec::<String>::new(), "{out}");
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(env.sim.client().await.unwrap(), "apps");
+    let lp = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=dscan");
+    assert!(sas.list(&lp).await.unwrap().items.is_empty(), "{out}");
+}

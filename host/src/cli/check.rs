@@ -48,6 +48,7 @@ pub fn run(args: CheckArgs) -> Result<u8, CliError> {
         }
         let options = SessionOptions {
             target,
+            node_fallback: None,
             token_seconds: args.token_ttl,
             state_dir,
             created_by: created_by(args.cluster.context.as_deref()),

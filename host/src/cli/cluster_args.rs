@@ -237,6 +237,7 @@ pub fn print_identity(record: &crate::cluster::RunRecord) {
                     .collect();
                 format!("{}; only on pod {pod:?} (resourceNames)", rules.join("; "))
             }
+            ObjectKind::Pod => "the node-debug pod on the target's node".to_string(),
             ObjectKind::RoleBinding => format!(
                 "Role {} to ServiceAccount {}/{}",
                 obj.name, obj.namespace, obj.name

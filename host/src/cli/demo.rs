@@ -157,6 +157,7 @@ pub fn run(global: &GlobalOptions, args: DemoArgs) -> Result<u8, CliError> {
         strategy_opts: vec![],
         debug_image: dscan_sim::images::BUSYBOX.into(),
         allow_privileged: false,
+        node_debug_namespace: None,
         toolkit: None,
         thresholds: Default::default(),
         reports: vec![args.report.clone()],

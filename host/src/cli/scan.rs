@@ -73,9 +73,16 @@ pub struct ScanArgs {
     /// busybox-static). Verified before anything is created.
     #[arg(long, value_name = "PATH")]
     pub toolkit: Option<std::path::PathBuf>,
-    /// Allow plans with a privileged debug container (the graft strategy).
+    /// Allow plans with a privileged debug container (the graft strategy),
+    /// and the node-debug fallback.
     #[arg(long)]
     pub allow_privileged: bool,
+    /// When the cluster refuses ephemeral containers: the namespace where
+    /// the node-debug fallback runs its pod on the target's node (its Pod
+    /// Security level must be privileged; hostPID). The fallback runs only
+    /// when node-debug is in --strategy or --allow-privileged is given.
+    #[arg(long, value_name = "NS")]
+    pub node_debug_namespace: Option<String>,
     /// Thresholds (default `compliance.min: 70`).
     #[command(flatten)]
     pub thresholds: ThresholdFlags,
@@ -193,6 +200,7 @@ pub(super) fn prepare(
         profile_tar,
         debug_image: args.debug_image.clone(),
         allow_privileged: args.allow_privileged,
+        node_debug_namespace: args.node_debug_namespace.clone(),
         strategy_options,
         start_timeout: Duration::from_secs(args.start_timeout),
         scan_timeout: Duration::from_secs(args.timeout),
@@ -204,8 +212,16 @@ pub(super) fn prepare(
     let token_seconds = i64::try_from(args.timeout + args.start_timeout + 300)
         .unwrap_or(i64::MAX)
         .max(600);
+    // The node-debug fallback is the user's to allow (--strategy or
+    // --allow-privileged) and needs a namespace.
+    let fallback_allowed =
+        args.allow_privileged || args.strategy.iter().any(|s| s == scan::NODE_DEBUG);
     let session = SessionOptions {
         target: args.target.target(),
+        node_fallback: args
+            .node_debug_namespace
+            .clone()
+            .filter(|_| fallback_allowed),
         token_seconds,
         state_dir,
         created_by: created_by(args.cluster.context.as_deref()),

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Api;
 use kube::api::DeleteParams;
@@ -97,6 +97,7 @@ async fn delete_once(client: &kube::Client, obj: &ObjectRef) -> Result<(), Clust
         ObjectKind::ServiceAccount => delete_typed::<ServiceAccount>(client, obj).await,
         ObjectKind::Role => delete_typed::<Role>(client, obj).await,
         ObjectKind::RoleBinding => delete_typed::<RoleBinding>(client, obj).await,
+        ObjectKind::Pod => delete_typed::<Pod>(client, obj).await,
     }
 }
 
@@ -106,6 +107,7 @@ async fn exists(client: &kube::Client, obj: &ObjectRef) -> Result<bool, ClusterE
         ObjectKind::ServiceAccount => exists_typed::<ServiceAccount>(client, obj).await,
         ObjectKind::Role => exists_typed::<Role>(client, obj).await,
         ObjectKind::RoleBinding => exists_typed::<RoleBinding>(client, obj).await,
+        ObjectKind::Pod => exists_typed::<Pod>(client, obj).await,
     }
 }
 
@@ -131,6 +133,7 @@ pub async fn remove_owned(
         ObjectKind::ServiceAccount => labels_typed::<ServiceAccount>(client, obj).await?,
         ObjectKind::Role => labels_typed::<Role>(client, obj).await?,
         ObjectKind::RoleBinding => labels_typed::<RoleBinding>(client, obj).await?,
+        ObjectKind::Pod => labels_typed::<Pod>(client, obj).await?,
     };
     let Some(labels) = labels else {
         return Ok(());
@@ -152,7 +155,13 @@ pub async fn remove_owned(
 pub async fn remove(client: &kube::Client, obj: &ObjectRef) -> Result<(), ClusterError> {
     let mut delay = Duration::from_millis(100);
     let mut last = None;
-    for attempt in 1..=ATTEMPTS {
+    // A pod goes only once the kubelet has stopped it (its grace period).
+    let attempts = if obj.kind == ObjectKind::Pod {
+        ATTEMPTS * 3
+    } else {
+        ATTEMPTS
+    };
+    for attempt in 1..=attempts {
         let result = async {
             delete_once(client, obj).await?;
             if exists(client, obj).await? {
@@ -176,7 +185,7 @@ pub async fn remove(client: &kube::Client, obj: &ObjectRef) -> Result<(), Cluste
                             ..
                         }
                     ))
-                    && attempt < ATTEMPTS =>
+                    && attempt < attempts =>
             {
                 tracing::debug!(
                     "cleanup attempt {attempt} for {obj} failed, retrying in {delay:?}: {e}"

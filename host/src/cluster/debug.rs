@@ -217,6 +217,18 @@ impl DebugHandle {
         })
     }
 
+    /// The container of a node-level pod (the node-debug fallback): driven
+    /// like a debug container, but it is the pod's own container.
+    pub fn node_pod(pod: TargetRef, spec: &DebugContainer, start_by: Option<u64>) -> DebugHandle {
+        DebugHandle {
+            name: pod.container.clone(),
+            target: pod,
+            shell: control_shell(&spec.command),
+            start_by,
+            run_as_user: spec.security.run_as_user,
+        }
+    }
+
     /// A debug container a crashed run left behind (from its journal): only
     /// stopping it is possible.
     pub fn left_behind(
@@ -341,15 +353,9 @@ pub fn container_name(run_id: &str) -> String {
     format!("dscan-debug-{run_id}")
 }
 
-/// Adds the plan's debug container (strategic-merge patch).
-async fn add(
-    client: &kube::Client,
-    target: &TargetRef,
-    name: &str,
-    dc: &DebugContainer,
-) -> Result<(), ClusterError> {
-    let (namespace, pod) = (target.namespace.as_str(), target.pod.as_str());
-    let target = target.container.as_str();
+/// A container spec for a plan's debug container (or node pod): image,
+/// command, environment and the plan's security context, nothing else.
+pub(crate) fn container_spec(name: &str, dc: &DebugContainer) -> serde_json::Value {
     let sec = &dc.security;
     let mut security = json!({
         "privileged": sec.privileged,
@@ -373,17 +379,28 @@ async fn add(
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
-    let container = json!({
+    json!({
         "name": name,
         "image": dc.image,
         "command": dc.command,
         "env": env,
-        "targetContainerName": target,
         "imagePullPolicy": "IfNotPresent",
         "securityContext": security,
         "stdin": false,
         "tty": false,
-    });
+    })
+}
+
+/// Adds the plan's debug container (strategic-merge patch).
+async fn add(
+    client: &kube::Client,
+    target: &TargetRef,
+    name: &str,
+    dc: &DebugContainer,
+) -> Result<(), ClusterError> {
+    let (namespace, pod) = (target.namespace.as_str(), target.pod.as_str());
+    let mut container = container_spec(name, dc);
+    container["targetContainerName"] = json!(target.container);
     let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let patch = json!({"spec": {"ephemeralContainers": [container]}});
     let result = bounded(
@@ -406,12 +423,15 @@ async fn add(
     }
 }
 
+/// The status of container `name`: an ephemeral container, or (a node
+/// pod's) a regular one.
 fn status_of(pod: &Pod, name: &str) -> Option<ContainerStatus> {
-    pod.status
-        .as_ref()?
+    let status = pod.status.as_ref()?;
+    status
         .ephemeral_container_statuses
-        .as_ref()?
         .iter()
+        .chain(status.container_statuses.iter())
+        .flatten()
         .find(|s| s.name == name)
         .cloned()
 }
@@ -659,6 +679,8 @@ b=$(stat -L -c %d:%i /)
 u=$(stat -L -c %d:%i /proc/$t/root/..)
 [ "$u" = "$a" ] || {{ echo "the target's root is a subdirectory of its filesystem (its process chrooted into it), so it is not the container's root; dscan does not scan a tree the target chose" >&2; exit 8; }}
 grep -qsF "{short}" /proc/$t/cgroup /proc/$t/mountinfo || {{ echo "process $t is not the target: neither its cgroup nor its mounts name container {short}" >&2; exit 6; }}
+n=$(readlink /proc/$t/ns/mnt 2>&1) || {{ echo "cannot read the mount namespace of process $t: $n" >&2; exit 9; }}
+[ "$n" != "$(readlink /proc/self/ns/mnt)" ] || {{ echo "process $t shares the debug container's mount namespace, so it is not the target" >&2; exit 9; }}
 if [ -f {ROOT_FD} ]; then
   m=$(cat {MAIN_PID}); f=$(cat {ROOT_FD})
   case "$m$f" in *[!0-9]*) echo "bad root capture record" >&2; exit 7;; esac

@@ -172,6 +172,34 @@ pub async fn run(
                 }
             }
         }
+        // The node-debug fallback's pod and grants (in another namespace),
+        // pod first.
+        let mut node_objects: Vec<ObjectRef> =
+            super::node::records(&dir).into_iter().flatten().collect();
+        node_objects.sort_by_key(|o| o.kind != ObjectKind::Pod);
+        for object in node_objects {
+            if !super::node::plausible(&object, &journal.run_id) {
+                report.untrusted.push(format!(
+                    "{}: a node-debug record names {object}, which this run could not have created",
+                    dir.display()
+                ));
+                all_gone = false;
+                continue;
+            }
+            let action = act(
+                conn,
+                object,
+                &journal.run_id,
+                format!(
+                    "run {} ended without cleanup (process {} is gone): its node-debug pod and grants",
+                    journal.run_id, journal.pid
+                ),
+                dry_run,
+            )
+            .await;
+            all_gone &= action.removed;
+            report.actions.push(action);
+        }
         for object in journal.outstanding() {
             let action = act(
                 conn,

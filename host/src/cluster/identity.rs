@@ -26,6 +26,8 @@ pub enum ObjectKind {
     Role,
     /// `rbac.authorization.k8s.io/v1/RoleBinding`.
     RoleBinding,
+    /// `v1/Pod`: the node-debug fallback's pod on the target's node.
+    Pod,
 }
 
 /// One object dscan created (or is about to).
@@ -116,12 +118,24 @@ pub fn scan_rules(pods: &[String]) -> Vec<PolicyRule> {
         .collect()
 }
 
-/// Creates one object of the run.
+/// Creates one object of the run (a Role with [`scan_rules`] for `pods`).
 pub async fn create(
     client: &kube::Client,
     obj: &ObjectRef,
     meta: ObjectMeta,
     pods: &[String],
+) -> Result<(), ClusterError> {
+    create_with(client, obj, meta, scan_rules(pods), &obj.namespace).await
+}
+
+/// Creates one object of the run: a Role gets `rules`; a RoleBinding binds
+/// the run's ServiceAccount, which lives in `sa_namespace`.
+pub async fn create_with(
+    client: &kube::Client,
+    obj: &ObjectRef,
+    meta: ObjectMeta,
+    rules: Vec<PolicyRule>,
+    sa_namespace: &str,
 ) -> Result<(), ClusterError> {
     let action = format!("create {obj}");
     let pp = PostParams::default();
@@ -140,7 +154,7 @@ pub async fn create(
             let api: Api<Role> = Api::namespaced(client.clone(), &obj.namespace);
             let role = Role {
                 metadata: meta,
-                rules: Some(scan_rules(pods)),
+                rules: Some(rules),
             };
             bounded(&action, CALL_TIMEOUT, api.create(&pp, &role)).await?;
         }
@@ -156,11 +170,16 @@ pub async fn create(
                 subjects: Some(vec![Subject {
                     kind: "ServiceAccount".into(),
                     name: obj.name.clone(),
-                    namespace: Some(obj.namespace.clone()),
+                    namespace: Some(sa_namespace.to_string()),
                     ..Default::default()
                 }]),
             };
             bounded(&action, CALL_TIMEOUT, api.create(&pp, &binding)).await?;
+        }
+        ObjectKind::Pod => {
+            return Err(ClusterError::Internal(format!(
+                "{obj}: pods are created by the node-debug fallback, not here"
+            )));
         }
     }
     Ok(())

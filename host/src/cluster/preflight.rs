@@ -262,6 +262,7 @@ pub(crate) fn pod_security(ns: &Namespace) -> Option<String> {
 pub async fn run(
     conn: &ClusterConnection,
     target: &Target,
+    node_fallback: Option<&str>,
 ) -> Result<PreflightReport, ClusterError> {
     let client = &conn.client;
     let version = bounded(
@@ -281,11 +282,11 @@ pub async fn run(
         .iter()
         .any(|r| r.name == "pods/ephemeralcontainers");
     let mut problems = vec![];
-    if !ephemeral_containers {
-        problems.push(format!(
-            "the API server ({}) does not serve pods/ephemeralcontainers: ephemeral containers are GA since Kubernetes 1.25 (beta, on by default, since 1.23); upgrade the cluster or enable the EphemeralContainers feature gate",
-            version.git_version
-        ));
+    if !ephemeral_containers && node_fallback.is_none() {
+        problems.push(ephemeral_problem(&version.git_version));
+    }
+    if let Some(ns) = node_fallback {
+        problems.extend(node_fallback_problems(client, ns).await?);
     }
     let missing = missing_permissions(
         client,
@@ -364,6 +365,98 @@ pub async fn run(
         image: found.image,
         image_id: found.image_id,
     })
+}
+
+/// The problem when ephemeral containers are not served and the node-debug
+/// fallback was not asked for.
+pub fn ephemeral_problem(version: &str) -> String {
+    format!(
+        "the API server ({version}) does not serve pods/ephemeralcontainers: ephemeral containers are GA since Kubernetes 1.25 (beta, on by default, since 1.23); \
+         upgrade the cluster or enable the EphemeralContainers feature gate, or let dscan fall back to a pod on the target's node: \
+         add node-debug to --strategy (or pass --allow-privileged) and name a privileged namespace with --node-debug-namespace NS"
+    )
+}
+
+/// What the node-debug fallback needs in its namespace: the namespace, a
+/// Pod Security level that admits a hostPID pod, and the caller's right to
+/// create, read and delete the pod, Role and RoleBinding there and to grant
+/// what the Role grants.
+pub async fn node_fallback_problems(
+    client: &kube::Client,
+    namespace: &str,
+) -> Result<Vec<String>, ClusterError> {
+    let mut problems = vec![];
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    match bounded(
+        "read the node-debug namespace",
+        CALL_TIMEOUT,
+        namespaces.get(namespace),
+    )
+    .await
+    {
+        Ok(ns) => {
+            if let Some(level) = pod_security(&ns).filter(|l| l != "privileged") {
+                problems.push(format!(
+                    "the node-debug namespace {namespace:?} enforces Pod Security {level:?}, which refuses the node pod's hostPID; \
+                     name a namespace whose level is privileged with --node-debug-namespace"
+                ));
+            }
+        }
+        Err(e) if e.is_not_found() => {
+            problems.push(format!(
+                "the node-debug namespace {namespace:?} does not exist (--node-debug-namespace)"
+            ));
+            return Ok(problems);
+        }
+        Err(_) => {}
+    }
+    let p = |verb, group, resource, subresource, why| Permission {
+        verb,
+        group,
+        resource,
+        subresource,
+        name: String::new(),
+        why,
+    };
+    let rbac = "rbac.authorization.k8s.io";
+    let mut perms = vec![
+        p("create", "", "pods", "", "create the node-debug pod"),
+        p("delete", "", "pods", "", "remove the node-debug pod"),
+        p("create", rbac, "roles", "", "the node pod's Role"),
+        p("get", rbac, "roles", "", "verify cleanup"),
+        p("delete", rbac, "roles", "", "cleanup"),
+        p(
+            "create",
+            rbac,
+            "rolebindings",
+            "",
+            "bind the node pod's Role",
+        ),
+        p("get", rbac, "rolebindings", "", "verify cleanup"),
+        p("delete", rbac, "rolebindings", "", "cleanup"),
+    ];
+    for (resource, verbs) in super::node::NODE_GRANTS {
+        let (resource, sub) = resource.split_once('/').unwrap_or((resource, ""));
+        for verb in *verbs {
+            perms.push(p(
+                verb,
+                "",
+                resource,
+                sub,
+                "granted to the scan identity on the node pod",
+            ));
+        }
+    }
+    let missing = missing_permissions(client, namespace, &perms).await?;
+    if !missing.is_empty() {
+        let list: Vec<String> = missing.iter().map(|p| format!("  - {p}")).collect();
+        problems.push(format!(
+            "for the node-debug fallback your identity lacks {} permission(s) in namespace {namespace:?}:\n{}",
+            missing.len(),
+            list.join("\n")
+        ));
+    }
+    Ok(problems)
 }
 
 /// Static pods, the container choice, running and ready.

@@ -21,6 +21,10 @@ use super::{ClusterConnection, ClusterError, kubeconfig};
 pub struct SessionOptions {
     /// What to scan.
     pub target: Target,
+    /// The node-debug fallback's namespace, when the user allowed the
+    /// fallback and named one: preflight then checks the permissions it
+    /// needs there, and a cluster without ephemeral containers is no error.
+    pub node_fallback: Option<String>,
     /// Requested token lifetime in seconds (raised to the API's 600 s minimum).
     pub token_seconds: i64,
     /// Where journals and the restricted kubeconfig live.
@@ -152,6 +156,8 @@ pub struct ScanContext {
     pub preflight: PreflightReport,
     /// Record the debug container here as soon as it is added.
     pub debug: DebugSlot,
+    /// Where the node-debug fallback creates its objects (as the caller).
+    pub node: super::node::NodeSlot,
     /// The run id (debug container names use it).
     pub run_id: String,
     /// The test hook's boundary (see [`hold`]).
@@ -314,6 +320,18 @@ impl Clock {
     }
 }
 
+/// RFC 3339, `seconds` from now.
+pub(crate) fn rfc3339_in(seconds: i64) -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(seconds))
+        .map(|t| {
+            t.round(k8s_openapi::jiff::Unit::Second)
+                .unwrap_or(t)
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .round(k8s_openapi::jiff::Unit::Second)
@@ -358,7 +376,7 @@ where
 
     clock.begin("preflight");
     let report = tokio::select! {
-        r = preflight::run(&conn, &options.target) => r,
+        r = preflight::run(&conn, &options.target, options.node_fallback.as_deref()) => r,
         sig = &mut signals => Err(ClusterError::Interrupted(sig)),
     };
     let report = match report {
@@ -417,6 +435,19 @@ where
     );
     let debug = DebugSlot::new(journal.dir(&options.state_dir), None);
     let slot = debug.clone();
+    let node = super::node::NodeSlot::new(
+        conn.client.clone(),
+        journal.dir(&options.state_dir),
+        None,
+        super::node::NodeNaming {
+            name_id: run_id.clone(),
+            run_id: run_id.clone(),
+            service_account: (format!("dscan-{run_id}"), options.target.namespace.clone()),
+            created_by: options.created_by.clone(),
+            token_seconds: identity::token_seconds(options.token_seconds),
+        },
+    );
+    let node_slot = node.clone();
     let outcome = {
         let setup_and_work = async {
             clock.begin("setup");
@@ -441,6 +472,7 @@ where
                 identity,
                 preflight: preflight_report,
                 debug: slot,
+                node: node_slot,
                 run_id: run_id.clone(),
                 hold_at: options.hold_at.clone(),
                 progress: options.progress.clone(),
@@ -493,6 +525,10 @@ where
             }
         }
     }
+    // The node-debug fallback's pod and grants, if it ran.
+    let (removed, remaining) = node.remove_all().await;
+    cleanup.removed.extend(removed);
+    cleanup.remaining.extend(remaining);
     let cleanup = cleanup_run(&conn, &options, &mut journal, cleanup).await;
     clock.lap(&mut record, "cleanup", cleanup.complete());
     record.cleanup = Some(cleanup);
@@ -520,14 +556,7 @@ pub(crate) async fn setup(
     let seconds = identity::token_seconds(options.token_seconds);
     // The annotation promises an expiry before the token exists: the requested
     // lifetime from now (the server may only shorten it).
-    let expires = k8s_openapi::jiff::Timestamp::now()
-        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(seconds + 60))
-        .map(|t| {
-            t.round(k8s_openapi::jiff::Unit::Second)
-                .unwrap_or(t)
-                .to_string()
-        })
-        .unwrap_or_default();
+    let expires = rfc3339_in(seconds + 60);
     journal.expires_at = Some(expires.clone());
     journal.save(&options.state_dir)?;
     for obj in &objects {
@@ -541,7 +570,7 @@ pub(crate) async fn setup(
         let boundary = match obj.kind {
             ObjectKind::ServiceAccount => "after-service-account",
             ObjectKind::Role => "after-role",
-            ObjectKind::RoleBinding => "after-role-binding",
+            ObjectKind::RoleBinding | ObjectKind::Pod => "after-role-binding",
         };
         hold(options, boundary).await;
     }
@@ -560,7 +589,14 @@ pub(crate) async fn setup(
     hold(options, "after-kubeconfig").await;
     let client = kubeconfig::client_from(&path, conn.pacer.clone()).await?;
     // One name is enough: the Role's rules list every pod of the run alike.
-    wait_authorized(&client, ns, &target.pod, options.authorization_wait).await?;
+    wait_authorized_for(
+        &client,
+        ns,
+        &target.pod,
+        crate::access::ROLE_GRANTS,
+        options.authorization_wait,
+    )
+    .await?;
     record.identity = Some(username.clone());
     Ok(ScanIdentity {
         client,
@@ -577,13 +613,14 @@ pub(crate) async fn setup(
 /// SelfSubjectAccessReview for every grant of the Role, with backoff, until
 /// two passes in a row allow all of them (a second replica may lag behind
 /// the first).
-async fn wait_authorized(
+pub async fn wait_authorized_for(
     client: &kube::Client,
     namespace: &str,
     pod: &str,
+    granted: &[(&'static str, &'static [&'static str])],
     limit: Duration,
 ) -> Result<(), ClusterError> {
-    let grants: Vec<preflight::Permission> = crate::access::ROLE_GRANTS
+    let grants: Vec<preflight::Permission> = granted
         .iter()
         .flat_map(|(resource, verbs)| {
             let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));

@@ -19,6 +19,7 @@ use super::select::{self, FleetTarget, Selection, Skipped};
 use super::shard::Shard;
 use crate::cluster::cleanup::CleanupReport;
 use crate::cluster::journal::Journal;
+use crate::cluster::node::{NodeNaming, NodeSlot};
 use crate::cluster::preflight::{self, PreflightReport, Target};
 use crate::cluster::probe::{self, ShellProbe};
 use crate::cluster::session::{
@@ -163,6 +164,7 @@ where
     let mut sessions: Vec<Namespaced> = vec![];
     let mut runs: Vec<TargetRun<T>> = vec![];
     let slots: Arc<Mutex<Vec<(DebugSlot, bool)>>> = Arc::default();
+    let nodes: Arc<Mutex<Vec<(String, NodeSlot)>>> = Arc::default();
     let outcome = {
         let all = async {
             // Identities first, one namespace after another (a handful of
@@ -192,6 +194,7 @@ where
                 &probes,
                 &reports,
                 &slots,
+                &nodes,
                 work.clone(),
                 &mut runs,
             )
@@ -217,10 +220,18 @@ where
         }
     }
     session::hold(&options.session, "before-cleanup").await;
+    let nodes: Vec<(String, NodeSlot)> = nodes.lock().unwrap_or_else(|p| p.into_inner()).clone();
     for mut s in sessions {
-        s.record.cleanup = Some(
-            session::cleanup_run(&conn, &s.options, &mut s.journal, CleanupReport::default()).await,
-        );
+        // Node-debug objects left by scans a signal cut short (a finished
+        // scan removed its own); what remains keeps the journal for `gc`.
+        let mut report = CleanupReport::default();
+        for (_, node) in nodes.iter().filter(|(ns, _)| *ns == s.run_id) {
+            let (removed, remaining) = node.remove_all().await;
+            report.removed.extend(removed);
+            report.remaining.extend(remaining);
+        }
+        s.record.cleanup =
+            Some(session::cleanup_run(&conn, &s.options, &mut s.journal, report).await);
         record.namespaces.push(s.record);
     }
     if let Err(e) = &outcome {
@@ -308,7 +319,8 @@ async fn choose(
         targets = scanned;
     }
     record.selected = targets.len() + record.covered.len();
-    let reports = namespace_checks(conn, &targets).await?;
+    let reports =
+        namespace_checks(conn, &targets, options.session.node_fallback.as_deref()).await?;
     Ok((targets, probes, reports))
 }
 
@@ -318,6 +330,7 @@ async fn choose(
 async fn namespace_checks(
     conn: &ClusterConnection,
     targets: &[FleetTarget],
+    node_fallback: Option<&str>,
 ) -> Result<BTreeMap<String, PreflightReport>, ClusterError> {
     let mut out = BTreeMap::new();
     if targets.is_empty() {
@@ -341,11 +354,11 @@ async fn namespace_checks(
         .iter()
         .any(|r| r.name == "pods/ephemeralcontainers");
     let mut problems = vec![];
-    if !ephemeral {
-        problems.push(format!(
-            "the API server ({}) does not serve pods/ephemeralcontainers: ephemeral containers are GA since Kubernetes 1.25; upgrade the cluster or enable the EphemeralContainers feature gate",
-            version.git_version
-        ));
+    if !ephemeral && node_fallback.is_none() {
+        problems.push(preflight::ephemeral_problem(&version.git_version));
+    }
+    if let Some(ns) = node_fallback {
+        problems.extend(preflight::node_fallback_problems(client, ns).await?);
     }
     let mut by_ns: BTreeMap<&str, Vec<&FleetTarget>> = BTreeMap::new();
     for t in targets {
@@ -495,6 +508,7 @@ async fn scan_all<F, Fut, T>(
     probes: &BTreeMap<String, ShellProbe>,
     reports: &BTreeMap<String, PreflightReport>,
     slots: &Arc<Mutex<Vec<(DebugSlot, bool)>>>,
+    nodes: &Arc<Mutex<Vec<(String, NodeSlot)>>>,
     work: F,
     runs: &mut Vec<TargetRun<T>>,
 ) where
@@ -521,6 +535,24 @@ async fn scan_all<F, Fut, T>(
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push((slot.clone(), false));
+                // Unique per container: debug container and node object names derive from it.
+                let target_run_id = format!("{}-{index}", s.run_id);
+                let node = NodeSlot::new(
+                    conn.client.clone(),
+                    dir.clone(),
+                    Some(&format!("{pod}.{}", t.container)),
+                    NodeNaming {
+                        name_id: target_run_id.clone(),
+                        run_id: s.run_id.clone(),
+                        service_account: (format!("dscan-{}", s.run_id), t.namespace.clone()),
+                        created_by: s.options.created_by.clone(),
+                        token_seconds: identity::token_seconds(s.options.token_seconds),
+                    },
+                );
+                nodes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((s.run_id.clone(), node.clone()));
                 let ctx = s.identity.as_ref().map(|id| ScanContext {
                     identity: identity::ScanIdentity {
                         client: id.client.clone(),
@@ -538,8 +570,8 @@ async fn scan_all<F, Fut, T>(
                         .cloned()
                         .unwrap_or_else(|| unreachable_report(t)),
                     debug: slot.clone(),
-                    // Unique per container: debug container names derive from it.
-                    run_id: format!("{}-{index}", s.run_id),
+                    node: node.clone(),
+                    run_id: target_run_id.clone(),
                     hold_at: options.session.hold_at.clone(),
                     progress: options.observer.as_ref().map(|o| {
                         Arc::new(ScanSteps {
@@ -552,7 +584,7 @@ async fn scan_all<F, Fut, T>(
                 jobs.push((
                     t.clone(),
                     ctx,
-                    slot,
+                    (slot, node),
                     setup_error,
                     probes.get(&t.key()).cloned(),
                 ));
@@ -566,7 +598,7 @@ async fn scan_all<F, Fut, T>(
             let keep = options.session.keep_debug_container;
             tasks.spawn(async move {
                 let mut out = vec![];
-                for (target, ctx, slot, setup_error, probe) in jobs {
+                for (target, ctx, (slot, node), setup_error, probe) in jobs {
                     let Ok(_permit) = permits.acquire().await else {
                         break;
                     };
@@ -608,6 +640,12 @@ async fn scan_all<F, Fut, T>(
                             Some((handle.name.clone(), stopped))
                         }
                     };
+                    // A node-debug pod goes as soon as its scan ends; what
+                    // cannot be removed now is tried again at cleanup.
+                    let (_, left) = node.remove_all().await;
+                    for (obj, why) in left {
+                        tracing::warn!("could not remove {obj} yet: {why}");
+                    }
                     if let Some(o) = &observer {
                         o.ended(&key, outcome.is_ok());
                     }

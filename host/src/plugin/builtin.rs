@@ -31,4 +31,5 @@ pub(crate) const BUILTINS: &[BuiltIn] = &[
     builtin!("strategy_chroot_wrapper.wasm"),
     builtin!("strategy_graft.wasm"),
     builtin!("strategy_same_user.wasm"),
+    builtin!("strategy_node_debug.wasm"),
 ];

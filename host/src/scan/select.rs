@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::access::{self, AccessMode, AccessPlan, Decision, TargetFacts};
+use crate::access::{self, AccessMode, AccessPlan, Decision, NodePlan, TargetFacts};
 use crate::cluster::ClusterError;
 use crate::plugin::{PluginKind, PluginSet};
 use crate::scan_error::ScanError;
@@ -44,12 +44,11 @@ pub async fn choose(
                 .map_err(|e| ScanError::access(e.to_string()))?
             {
                 Decision::Decline(why) => declined.push((name.clone(), why)),
-                // Contract 0.2.0 lets a strategy plan a pod on the node; dscan
-                // runs the ephemeral-container plans only so far.
+                // A node-level plan (contract 0.2.0) is for when the cluster
+                // refuses ephemeral containers (see `choose_node`).
                 Decision::NodePlan(_) => declined.push((
                     name.clone(),
-                    "it planned a pod on the target's node (a node-level plan), which this dscan does not run; \
-                     it runs plans with a debug container in the target pod"
+                    "it planned a pod on the target's node, which dscan runs only when the cluster refuses ephemeral containers"
                         .into(),
                 )),
                 Decision::Plan(plan) if plan.mode != needs => declined.push((
@@ -81,6 +80,87 @@ pub async fn choose(
         Err(ClusterError::Scan(ScanError::Access {
             message: format!(
                 "no access strategy can reach {}/{} container {}:\n{}",
+                facts.namespace,
+                facts.pod,
+                facts.container,
+                reasons.join("\n")
+            ),
+            declined,
+        }))
+    })
+    .await
+    .map_err(|e| ClusterError::Internal(e.to_string()))?
+}
+
+/// The chosen node-level plan.
+#[derive(Debug, Clone)]
+pub struct ChosenNode {
+    /// Strategy name.
+    pub name: String,
+    /// Its plan.
+    pub plan: NodePlan,
+    /// `(strategy, why)` for those that declined before it.
+    pub declined: Vec<(String, String)>,
+}
+
+/// After the ephemeral-container path was refused (`facts` say why): asks
+/// the strategies in `order` for a node-level plan; a debug-container plan
+/// is of no use now. The plan must pass policy and use the access mode the
+/// runner `needs`.
+pub async fn choose_node(
+    plugins: Arc<PluginSet>,
+    order: &[String],
+    facts: TargetFacts,
+    allow_privileged: bool,
+    needs: AccessMode,
+) -> Result<ChosenNode, ClusterError> {
+    let order = order.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let mut declined = vec![];
+        for name in &order {
+            let plugin = plugins
+                .get(PluginKind::AccessStrategy, name)
+                .map_err(|e| ScanError::access(format!("strategy {name:?}: {e}")))?;
+            match plugin
+                .plan(&facts)
+                .map_err(|e| ScanError::access(e.to_string()))?
+            {
+                Decision::Decline(why) => declined.push((name.clone(), why)),
+                Decision::Plan(_) => declined.push((
+                    name.clone(),
+                    "it planned a debug container in the target pod, which the cluster refuses"
+                        .into(),
+                )),
+                Decision::NodePlan(plan) if plan.mode != needs => declined.push((
+                    name.clone(),
+                    format!(
+                        "it planned {:?} access, but the {} runner needs {needs:?}",
+                        plan.mode, facts.runner
+                    ),
+                )),
+                Decision::NodePlan(plan) => match access::validate_node(&plan, allow_privileged) {
+                    Ok(()) => {
+                        return Ok(ChosenNode {
+                            name: name.clone(),
+                            plan: *plan,
+                            declined,
+                        });
+                    }
+                    Err(why) => declined.push((name.clone(), format!("refused by policy: {why}"))),
+                },
+            }
+        }
+        let reasons: Vec<String> = declined
+            .iter()
+            .map(|(n, w)| format!("  - {n}: {w}"))
+            .collect();
+        Err(ClusterError::Scan(ScanError::Access {
+            message: format!(
+                "{}; and no strategy can reach {}/{} container {} from its node:\n{}",
+                facts
+                    .ephemeral_refused
+                    .as_deref()
+                    .unwrap_or("ephemeral containers are refused"),
                 facts.namespace,
                 facts.pod,
                 facts.container,

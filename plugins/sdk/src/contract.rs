@@ -37,12 +37,19 @@ pub fn locate_target_script(share_process_namespace: bool, container_id: &str) -
         .chars()
         .take(12)
         .collect();
+    // A process that names the ID but whose root we cannot read, or whose
+    // root is PID 1's (the node's, seen from a hostPID pod: a runtime
+    // helper or shim), is not the target.
     format!(
         r#"t=""
+h=$(stat -L -c %d:%i /proc/1/root/ 2>/dev/null || true)
 for p in /proc/[0-9]*; do
   n=${{p#/proc/}}
   [ "$n" = "$$" ] && continue
-  if grep -qs "{short}" $p/cgroup $p/mountinfo; then t=$n; break; fi
+  grep -qs "{short}" $p/cgroup $p/mountinfo || continue
+  r=$(stat -L -c %d:%i $p/root/ 2>/dev/null) || continue
+  [ -n "$h" ] && [ "$r" = "$h" ] && [ "$n" != 1 ] && continue
+  t=$n; break
 done
 [ -n "$t" ] || {{ echo "dscan: no process of container {short} found" >&2; exit 1; }}
 echo $t > {target_pid}"#
