@@ -417,6 +417,9 @@ async fn node_path(
     })
 }
 
+/// How a plan the server refused is listed among the declined.
+const SERVER_REFUSED: &str = "the server refused its debug container";
+
 /// The built-in node-level strategy's name.
 pub const NODE_DEBUG: &str = "node-debug";
 
@@ -442,7 +445,7 @@ async fn ephemeral_path(
     let mut order = settings.strategies.clone();
     let mut refused: Vec<(String, String)> = vec![];
     let (chosen, dc) = loop {
-        let chosen = select::choose(
+        let chosen = match select::choose(
             plugins.clone(),
             &order,
             facts.clone(),
@@ -450,7 +453,16 @@ async fn ephemeral_path(
             settings.runner.needs(),
             refused.clone(),
         )
-        .await?;
+        .await
+        {
+            Ok(c) => c,
+            // The server refused what could be planned and nothing else
+            // fits: Pod Security refused every admissible debug container.
+            Err(e) if refused.iter().any(|(_, w)| w.starts_with(SERVER_REFUSED)) => {
+                return Err(ClusterError::PodSecurityRefused(e.to_string()));
+            }
+            Err(e) => return Err(e),
+        };
         ctx.step(&format!(
             "adding debug container {name} (strategy {})",
             chosen.name
@@ -488,10 +500,7 @@ async fn ephemeral_path(
                     }));
                 }
                 refused = chosen.declined;
-                refused.push((
-                    chosen.name.clone(),
-                    format!("the server refused its debug container: {why}"),
-                ));
+                refused.push((chosen.name.clone(), format!("{SERVER_REFUSED}: {why}")));
                 order = rest;
             }
             Err(e) => return Err(e),

@@ -554,8 +554,20 @@ fn plugins_list_and_inspect() {
             "html",
             "chroot-wrapper",
             "graft",
-            "same-user"
+            "same-user",
+            "node-debug"
         ]
+    );
+    let contracts: Vec<&str> = v
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|p| p["contract"].as_str().expect("contract"))
+        .collect();
+    assert_eq!(
+        contracts.iter().filter(|c| **c == "0.2.0").count(),
+        1,
+        "node-debug is the built-in of contract 0.2.0: {contracts:?}"
     );
 
     let dir = tempfile::tempdir().expect("tempdir");

@@ -2007,10 +2007,14 @@ enum Refusal {
     Webhook,
     /// The feature is off: the API does not serve the subresource.
     FeatureOff,
+    /// Pod Security (a cluster default of `restricted`, the namespace
+    /// unlabelled) refuses every debug container a root target admits.
+    PodSecurity,
 }
 
 fn refuse(env: &Env, how: Refusal) {
     match how {
+        Refusal::PodSecurity => env.sim.set_namespace_enforce("apps", None).unwrap(),
         Refusal::Webhook => env.sim.faults().fail_always(
             dscan_sim::Matcher::call("patch", "pods/ephemeralcontainers"),
             dscan_sim::ApiError::new(
@@ -2039,10 +2043,24 @@ async fn when_ephemeral_containers_are_refused_node_debug_scans_what_the_ephemer
     let shared_nonroot = json!({"shareProcessNamespace": true,
         "containers": [{"name": "app", "image": dscan_sim::images::DISTROLESS_NONROOT,
             "securityContext": {"runAsUser": 65532, "runAsNonRoot": true}}]});
-    for how in [Refusal::Webhook, Refusal::FeatureOff] {
-        for (spec, shared) in [(distroless(), false), (shared_nonroot.clone(), true)] {
+    let cells = [
+        (Refusal::Webhook, distroless(), false),
+        (Refusal::Webhook, shared_nonroot.clone(), true),
+        (Refusal::FeatureOff, distroless(), false),
+        (Refusal::FeatureOff, shared_nonroot, true),
+        (Refusal::PodSecurity, distroless(), false),
+    ];
+    {
+        for (how, spec, shared) in cells {
             let cell = format!("{how:?}, shareProcessNamespace {shared}");
-            let env = env(Level::Baseline).await;
+            // The target runs while its namespace admits it; for the Pod
+            // Security cell the label goes afterwards and the cluster's
+            // default (restricted) applies to what is added later.
+            let config = dscan_sim::SimConfig {
+                psa_default: Level::Restricted,
+                ..Default::default()
+            };
+            let env = env_labelled(config, Some("baseline")).await;
             env.sim
                 .create_namespace("dscan-debug", Level::Privileged)
                 .unwrap();
@@ -2061,6 +2079,9 @@ async fn when_ephemeral_containers_are_refused_node_debug_scans_what_the_ephemer
             let said = match how {
                 Refusal::Webhook => "deny-debug.policy.example",
                 Refusal::FeatureOff => "does not serve pods/ephemeralcontainers",
+                Refusal::PodSecurity => {
+                    "Pod Security Admission refused every admissible debug container"
+                }
             };
             assert!(stderr.contains(said), "{cell}: {stderr}");
             assert!(
@@ -2218,4 +2239,47 @@ async fn kill_9_during_a_node_debug_scan_then_gc_leaves_nothing() {
         Api::namespaced(env.sim.client().await.unwrap(), "apps");
     let lp = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=dscan");
     assert!(sas.list(&lp).await.unwrap().items.is_empty(), "{out}");
+}
+
+#[tokio::test]
+async fn preflight_lists_what_the_node_debug_fallback_needs() {
+    let sim = Sim::start().await.unwrap();
+    sim.create_namespace("apps", Level::Baseline).unwrap();
+    sim.create_namespace("dscan-debug", Level::Privileged)
+        .unwrap();
+    let token = sim.add_user("nobody", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("nobody.kubeconfig");
+    let config = sim.kubeconfig_for("nobody", &token, Some("apps"));
+    std::fs::write(&kubeconfig, serde_json::to_string(&config).unwrap()).unwrap();
+    let profile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/container-baseline");
+    let out = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args([
+            "scan",
+            "-n",
+            "apps",
+            "-p",
+            "web",
+            "--runner",
+            "native",
+            "--profile",
+        ])
+        .arg(&profile)
+        .args(["--strategy", "same-user,node-debug"])
+        .args(["--node-debug-namespace", "dscan-debug", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("for the node-debug fallback your identity lacks")
+            && stderr.contains("create pods (create the node-debug pod)")
+            && stderr.contains("create pods/exec (granted to the scan identity on the node pod)"),
+        "{stderr}"
+    );
 }
