@@ -265,29 +265,11 @@ pub async fn run(
     node_fallback: Option<&str>,
 ) -> Result<PreflightReport, ClusterError> {
     let client = &conn.client;
-    let version = bounded(
-        "read the server version",
-        CALL_TIMEOUT,
-        client.apiserver_version(),
-    )
-    .await?;
-    let core = bounded(
-        "discover the core API",
-        CALL_TIMEOUT,
-        client.list_core_api_resources("v1"),
-    )
-    .await?;
-    let ephemeral_containers = core
-        .resources
-        .iter()
-        .any(|r| r.name == "pods/ephemeralcontainers");
-    let mut problems = vec![];
-    if !ephemeral_containers && node_fallback.is_none() {
-        problems.push(ephemeral_problem(&version.git_version));
-    }
-    if let Some(ns) = node_fallback {
-        problems.extend(node_fallback_problems(client, ns).await?);
-    }
+    let ClusterChecks {
+        server_version,
+        ephemeral_containers,
+        mut problems,
+    } = cluster_checks(client, node_fallback).await?;
     let missing = missing_permissions(
         client,
         &target.namespace,
@@ -356,7 +338,7 @@ pub async fn run(
         return Err(ClusterError::Preflight(text.join("\n")));
     }
     Ok(PreflightReport {
-        server_version: version.git_version,
+        server_version,
         ephemeral_containers,
         pod_security,
         container: found.name,
@@ -364,6 +346,53 @@ pub async fn run(
         run_as_user: found.run_as_user,
         image: found.image,
         image_id: found.image_id,
+    })
+}
+
+/// What preflight learns once per cluster.
+pub(crate) struct ClusterChecks {
+    /// `v1.35.0`.
+    pub(crate) server_version: String,
+    /// Whether `pods/ephemeralcontainers` is served.
+    pub(crate) ephemeral_containers: bool,
+    /// Problems found so far (none create anything).
+    pub(crate) problems: Vec<String>,
+}
+
+/// The server version, whether ephemeral containers are served (a problem
+/// unless the node-debug fallback is configured), and what the fallback
+/// needs in its namespace.
+pub(crate) async fn cluster_checks(
+    client: &kube::Client,
+    node_fallback: Option<&str>,
+) -> Result<ClusterChecks, ClusterError> {
+    let version = bounded(
+        "read the server version",
+        CALL_TIMEOUT,
+        client.apiserver_version(),
+    )
+    .await?;
+    let core = bounded(
+        "discover the core API",
+        CALL_TIMEOUT,
+        client.list_core_api_resources("v1"),
+    )
+    .await?;
+    let ephemeral_containers = core
+        .resources
+        .iter()
+        .any(|r| r.name == "pods/ephemeralcontainers");
+    let mut problems = vec![];
+    if !ephemeral_containers && node_fallback.is_none() {
+        problems.push(ephemeral_problem(&version.git_version));
+    }
+    if let Some(ns) = node_fallback {
+        problems.extend(node_fallback_problems(client, ns).await?);
+    }
+    Ok(ClusterChecks {
+        server_version: version.git_version,
+        ephemeral_containers,
+        problems,
     })
 }
 

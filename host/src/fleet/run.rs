@@ -337,29 +337,11 @@ async fn namespace_checks(
         return Ok(out);
     }
     let client = &conn.client;
-    let version = bounded(
-        "read the server version",
-        CALL_TIMEOUT,
-        client.apiserver_version(),
-    )
-    .await?;
-    let core = bounded(
-        "discover the core API",
-        CALL_TIMEOUT,
-        client.list_core_api_resources("v1"),
-    )
-    .await?;
-    let ephemeral = core
-        .resources
-        .iter()
-        .any(|r| r.name == "pods/ephemeralcontainers");
-    let mut problems = vec![];
-    if !ephemeral && node_fallback.is_none() {
-        problems.push(preflight::ephemeral_problem(&version.git_version));
-    }
-    if let Some(ns) = node_fallback {
-        problems.extend(preflight::node_fallback_problems(client, ns).await?);
-    }
+    let preflight::ClusterChecks {
+        server_version,
+        ephemeral_containers: ephemeral,
+        mut problems,
+    } = preflight::cluster_checks(client, node_fallback).await?;
     let mut by_ns: BTreeMap<&str, Vec<&FleetTarget>> = BTreeMap::new();
     for t in targets {
         by_ns.entry(t.namespace.as_str()).or_default().push(t);
@@ -389,7 +371,7 @@ async fn namespace_checks(
             out.insert(
                 t.key(),
                 PreflightReport {
-                    server_version: version.git_version.clone(),
+                    server_version: server_version.clone(),
                     ephemeral_containers: ephemeral,
                     pod_security: pod_security.clone(),
                     container: t.container.clone(),

@@ -36,13 +36,7 @@ pub async fn choose(
     tokio::task::spawn_blocking(move || {
         let mut declined = earlier;
         for name in &order {
-            let plugin = plugins
-                .get(PluginKind::AccessStrategy, name)
-                .map_err(|e| ScanError::access(format!("strategy {name:?}: {e}")))?;
-            match plugin
-                .plan(&facts)
-                .map_err(|e| ScanError::access(e.to_string()))?
-            {
+            match ask(&plugins, name, &facts)? {
                 Decision::Decline(why) => declined.push((name.clone(), why)),
                 // A node-level plan (contract 0.2.0) is for when the cluster
                 // refuses ephemeral containers (see `choose_node`).
@@ -73,17 +67,14 @@ pub async fn choose(
                 },
             }
         }
-        let reasons: Vec<String> = declined
-            .iter()
-            .map(|(n, w)| format!("  - {n}: {w}"))
-            .collect();
+        let reasons = listed(&declined);
         Err(ClusterError::Scan(ScanError::Access {
             message: format!(
                 "no access strategy can reach {}/{} container {}:\n{}",
                 facts.namespace,
                 facts.pod,
                 facts.container,
-                reasons.join("\n")
+                reasons
             ),
             declined,
         }))
@@ -118,13 +109,7 @@ pub async fn choose_node(
     tokio::task::spawn_blocking(move || {
         let mut declined = vec![];
         for name in &order {
-            let plugin = plugins
-                .get(PluginKind::AccessStrategy, name)
-                .map_err(|e| ScanError::access(format!("strategy {name:?}: {e}")))?;
-            match plugin
-                .plan(&facts)
-                .map_err(|e| ScanError::access(e.to_string()))?
-            {
+            match ask(&plugins, name, &facts)? {
                 Decision::Decline(why) => declined.push((name.clone(), why)),
                 Decision::Plan(_) => declined.push((
                     name.clone(),
@@ -150,10 +135,7 @@ pub async fn choose_node(
                 },
             }
         }
-        let reasons: Vec<String> = declined
-            .iter()
-            .map(|(n, w)| format!("  - {n}: {w}"))
-            .collect();
+        let reasons = listed(&declined);
         Err(ClusterError::Scan(ScanError::Access {
             message: format!(
                 "{}; and no strategy can reach {}/{} container {} from its node:\n{}",
@@ -164,11 +146,30 @@ pub async fn choose_node(
                 facts.namespace,
                 facts.pod,
                 facts.container,
-                reasons.join("\n")
+                reasons
             ),
             declined,
         }))
     })
     .await
     .map_err(|e| ClusterError::Internal(e.to_string()))?
+}
+
+/// Asks one strategy plugin for a plan.
+fn ask(plugins: &PluginSet, name: &str, facts: &TargetFacts) -> Result<Decision, ClusterError> {
+    let plugin = plugins
+        .get(PluginKind::AccessStrategy, name)
+        .map_err(|e| ScanError::access(format!("strategy {name:?}: {e}")))?;
+    plugin
+        .plan(facts)
+        .map_err(|e| ScanError::access(e.to_string()))
+}
+
+/// The declined strategies, one `  - name: why` line each.
+fn listed(declined: &[(String, String)]) -> String {
+    declined
+        .iter()
+        .map(|(n, w)| format!("  - {n}: {w}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
