@@ -190,9 +190,13 @@ struct submount {
     int fd;
 };
 
-/* The mounts directly below the root mount of this (private) namespace. */
-static int target_submounts(struct submount *out) {
-    FILE *f = fopen("/proc/self/mountinfo", "re");
+/* The mounts directly below the root mount of this (private) namespace.
+ * `self` is this process's /proc/self, opened before setns: the target's
+ * /proc belongs to its own PID namespace, where this process has no entry
+ * when it came from a hostPID pod (the node-debug fallback). */
+static int target_submounts(int self, struct submount *out) {
+    int fd = openat(self, "mountinfo", O_RDONLY | O_CLOEXEC);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "re");
     if (!f) die("read the target's mount table: %s", strerror(errno));
     char line[8192];
     int root_id = -1, n = 0;
@@ -465,6 +469,8 @@ int main(int argc, char **argv) {
         die("cannot reach %s (needs CAP_SYS_PTRACE or the target's UID): %s", ns_path, strerror(errno));
     if (mine.st_ino == theirs.st_ino && mine.st_dev == theirs.st_dev)
         die("PID %ld shares this container's mount namespace: it is not the target", pid);
+    int self = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (self < 0) die("open /proc/self: %s", strerror(errno));
     int ns = open(ns_path, O_RDONLY | O_CLOEXEC);
     if (ns < 0) die("open %s: %s", ns_path, strerror(errno));
     if (setns(ns, CLONE_NEWNS) != 0)
@@ -477,7 +483,8 @@ int main(int argc, char **argv) {
     if (chdir("/") != 0) die("chdir /: %s", strerror(errno));
 
     static struct submount subs[MAX_MOUNTS];
-    int nsubs = target_submounts(subs);
+    int nsubs = target_submounts(self, subs);
+    close(self);
     for (int i = 0; i < grafts; i++)
         for (int j = 0; j < nsubs; j++) {
             size_t len = strlen(subs[j].path);

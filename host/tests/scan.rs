@@ -2283,3 +2283,73 @@ async fn preflight_lists_what_the_node_debug_fallback_needs() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn node_debug_grafts_cinc_from_a_privileged_node_pod_as_the_ephemeral_graft_does() {
+    let env = env(Level::Privileged).await;
+    env.sim
+        .create_namespace("dscan-debug", Level::Privileged)
+        .unwrap();
+    env.pod("web", distroless()).await;
+    let before = fingerprint(env.pod_pid("web"));
+    let profile = profile_dir(env.dir.path());
+    let image = env
+        .sim
+        .images()
+        .pinned(dscan_sim::images::CINC_STANDIN)
+        .unwrap();
+    let args = [
+        "--runner",
+        "in-debug",
+        "--profile",
+        profile.to_str().unwrap(),
+        "--scanner-image",
+        &image,
+        "--allow-privileged",
+        "-I",
+        "{compliance.min: 0}",
+    ];
+    let (code, _, stderr) = env.scan("web", &args).await;
+    assert_eq!(code, 0, "{stderr}");
+    let ephemeral: Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("web-results.json")).unwrap())
+            .unwrap();
+    refuse(&env, Refusal::Webhook);
+    let mut with = args.to_vec();
+    with.extend(["--node-debug-namespace", "dscan-debug"]);
+    let (code, doc, stderr) = env.scan("web", &with).await;
+    assert_eq!(code, 0, "{stderr}\n{doc}");
+    assert_eq!(
+        doc["scan"]["strategy"], "node-debug",
+        "--allow-privileged allows the fallback"
+    );
+    assert_eq!(doc["scan"]["plan"]["mode"], "graft");
+    assert_eq!(doc["scan"]["scanner_exit"], 0);
+    assert_eq!(doc["scan"]["target_pid"], env.pod_pid("web"));
+    let node: Value =
+        serde_json::from_slice(&std::fs::read(env.dir.path().join("web-results.json")).unwrap())
+            .unwrap();
+    // The stand-in's last control reads the scanner's own /proc/self: in
+    // the view, /proc is the target's, in the target's PID namespace, where
+    // a scanner started from a hostPID pod has no entry. Everything read
+    // from the target is the same.
+    let without_self = |doc: &Value| {
+        let mut controls = comparable(doc)["profiles"][0]["controls"].clone();
+        controls
+            .as_array_mut()
+            .unwrap()
+            .retain(|c| c["id"] != "standin-privileges");
+        controls
+    };
+    assert_eq!(
+        without_self(&node),
+        without_self(&ephemeral),
+        "the same results as the ephemeral graft"
+    );
+    assert_eq!(without_self(&node).as_array().unwrap().len(), 5);
+    assert_eq!(node_leftovers(&env).await, Vec::<String>::new());
+    let after = fingerprint(env.pod_pid("web"));
+    assert_eq!(before.0, after.0, "the target's files changed");
+    assert_eq!(before.1, after.1, "the target's mount table changed");
+}

@@ -166,10 +166,10 @@ fn run(spec: &RunSpec) -> Result<i32, String> {
         ] {
             setns(open_ns(pid, ns)?, flag).map_err(ctx("join namespace"))?;
         }
-        unshare(CloneFlags::CLONE_NEWNS).map_err(ctx("unshare mount namespace"))?;
     } else {
-        let mut flags =
-            CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
+        // The mount namespace is the child's alone (see `setup_container`),
+        // as with a real runtime, whose shim stays in the host's.
+        let mut flags = CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC;
         if !spec.host_pid {
             flags |= CloneFlags::CLONE_NEWPID;
         }
@@ -224,6 +224,7 @@ enum Never {}
 
 fn setup_container(spec: &RunSpec, log: &File, devnull: &File) -> Result<Never, String> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(ctx("set parent-death signal"))?;
+    unshare(CloneFlags::CLONE_NEWNS).map_err(ctx("unshare mount namespace"))?;
     mount(
         None::<&str>,
         "/",

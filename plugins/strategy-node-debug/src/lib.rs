@@ -67,12 +67,24 @@ impl Guest for NodeDebug {
                 "the ephemeral-container path was refused ({refused}) and no namespace for a node pod was named; pass --node-debug-namespace NS (its Pod Security level must be privileged)"
             ));
         };
-        if fact(&facts, NEEDS_OPTION) != Some("path-prefix") {
-            return Decision::Decline(format!(
-                "node-debug reads the target by path prefix; the {} runner needs another access (use --runner native)",
-                facts.runner
-            ));
-        }
+        let graft = match fact(&facts, NEEDS_OPTION) {
+            Some("path-prefix") => false,
+            // CINC through graft: the scanner image, privileged, as with the
+            // graft strategy; only with the user's consent.
+            Some("graft") if facts.allow_privileged => true,
+            Some("graft") => {
+                return Decision::Decline(
+                    "the in-debug runner grafts the scanner from a privileged pod on the node; pass --allow-privileged to permit it"
+                        .into(),
+                );
+            }
+            _ => {
+                return Decision::Decline(format!(
+                    "node-debug reads the target by path prefix (--runner native) or grafts the scanner (--runner in-debug); the {} runner needs neither",
+                    facts.runner
+                ));
+            }
+        };
         let (Some(node), Some(container_id)) =
             (facts.node.as_deref(), facts.container_id.as_deref())
         else {
@@ -86,8 +98,9 @@ impl Guest for NodeDebug {
                 "the target is privileged or adds capabilities: a pod reading it as its user must hold them too".into(),
             );
         }
-        let Some(image) = fact(&facts, "image") else {
-            return Decision::Decline("no debug image was given (option `image`)".into());
+        let image_option = if graft { "scanner-image" } else { "image" };
+        let Some(image) = fact(&facts, image_option) else {
+            return Decision::Decline(format!("no image was given (option `{image_option}`)"));
         };
         let uid = match (facts.run_as_user, facts.run_as_non_root) {
             (Some(uid), _) => uid,
@@ -106,6 +119,34 @@ impl Guest for NodeDebug {
                 .iter()
                 .map(|o| (o.key.as_str(), o.value.as_str())),
         );
+        if graft {
+            return Decision::NodePlan(NodePlan {
+                pod: NodePod {
+                    image: image.to_string(),
+                    command: vec![
+                        "/bin/sh".into(),
+                        "-c".into(),
+                        startup_script(&lifetime, container_id),
+                    ],
+                    env: Vec::new(),
+                    security: Security {
+                        run_as_user: Some(0),
+                        run_as_group: Some(0),
+                        run_as_non_root: Some(false),
+                        privileged: true,
+                        allow_privilege_escalation: true,
+                        capabilities_add: Vec::new(),
+                        capabilities_drop: Vec::new(),
+                        seccomp_runtime_default: false,
+                    },
+                    dead_man_seconds: lifetime.dead_man_seconds,
+                },
+                mode: AccessMode::Graft,
+                notes: vec![format!(
+                    "ephemeral containers were refused ({refused}); a privileged hostPID pod on node {node} in namespace {namespace} runs the scanner image and grafts it into a private view of the target's root (--allow-privileged)"
+                )],
+            });
+        }
         let security = Security {
             run_as_user: Some(uid),
             run_as_group: Some(gid),
