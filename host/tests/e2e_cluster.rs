@@ -312,3 +312,55 @@ fn an_indexed_job_shards_a_fleet_on_a_real_cluster_and_collect_merges_it() {
         String::from_utf8_lossy(&deleted.stderr)
     );
 }
+
+/// The node-debug fallback on a real node: the target's process found by
+/// the container ID in its cgroup (the simulator has no cgroups). Needs a
+/// target pod in a namespace whose policy refuses ephemeral containers
+/// (`DSCAN_E2E_REFUSED_NAMESPACE`, `DSCAN_E2E_REFUSED_POD`) and a privileged
+/// namespace for the node pod (`DSCAN_E2E_NODE_DEBUG_NAMESPACE`).
+#[test]
+#[ignore = "needs a real cluster that refuses ephemeral containers somewhere (DSCAN_E2E_REFUSED_NAMESPACE)"]
+fn node_debug_falls_back_on_a_real_cluster() {
+    let c = cluster();
+    let refused_ns = required(
+        "DSCAN_E2E_REFUSED_NAMESPACE",
+        "a namespace where an admission policy denies pods/ephemeralcontainers",
+    );
+    let pod = required("DSCAN_E2E_REFUSED_POD", "a running distroless pod there");
+    let debug_ns = required(
+        "DSCAN_E2E_NODE_DEBUG_NAMESPACE",
+        "a namespace whose Pod Security level is privileged, for the node pod",
+    );
+    let profile = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/profiles/container-baseline");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let results = dir.path().join("results.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_dscan"))
+        .args(["scan", "-n", &refused_ns, "-p", &pod, "--output", "json"])
+        .args([
+            "--strategy",
+            "same-user,node-debug",
+            "--node-debug-namespace",
+            &debug_ns,
+        ])
+        .arg("--profile")
+        .arg(&profile)
+        .arg("--results")
+        .arg(&results)
+        .args(["-I", "{compliance.min: 0}", "--kubeconfig", &c.kubeconfig])
+        .output()
+        .expect("run dscan");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{doc} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(doc["scan"]["strategy"], "node-debug", "{doc}");
+    assert_eq!(
+        doc["run"]["cleanup"]["remaining"],
+        serde_json::json!([]),
+        "{doc}"
+    );
+}
