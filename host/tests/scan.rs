@@ -2353,3 +2353,62 @@ async fn node_debug_grafts_cinc_from_a_privileged_node_pod_as_the_ephemeral_graf
     assert_eq!(before.0, after.0, "the target's files changed");
     assert_eq!(before.1, after.1, "the target's mount table changed");
 }
+
+/// A fleet on a terminal: one live line per running scan (its target and
+/// what it is doing), a line as each ends, and a total bar.
+#[tokio::test]
+#[ignore = "needs root: the simulator's kubelet runs containers in namespaces (./scripts/test runs these as root)"]
+async fn on_a_terminal_a_fleet_shows_a_line_per_running_scan_and_a_total() {
+    let env = env(Level::Baseline).await;
+    for name in ["web", "web2"] {
+        let pod = json!({"metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": distroless()});
+        env.sim
+            .run_pod("apps", pod, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+    env.sim
+        .faults()
+        .latency(dscan_sim::Matcher::any(), Duration::from_millis(40));
+    let command = format!(
+        "{} scan -n apps -l app=web --runner standin --debug-image {} --kubeconfig {} --state-dir {} --results-dir {}",
+        env!("CARGO_BIN_EXE_dscan"),
+        env.debug_image(),
+        env.kubeconfig.display(),
+        env.dir.path().join("state").display(),
+        env.dir.path().join("tty-results").display(),
+    );
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env("TERM", "xterm")
+        .current_dir(env.dir.path())
+        .output()
+        .await
+        .unwrap();
+    env.sim.faults().clear();
+    let raw = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{raw}");
+    let text = strip_ansi(&raw);
+    let fragments: Vec<&str> = text.split(['\r', '\n']).map(str::trim_end).collect();
+    for target in ["apps/web/app", "apps/web2/app"] {
+        assert!(
+            fragments
+                .iter()
+                .any(|f| f.starts_with(&format!("scanned {target} "))),
+            "no line as {target} ended: {text:?}"
+        );
+        // Its live line: the target and the step it is on.
+        assert!(
+            fragments
+                .iter()
+                .any(|f| f.contains(target) && f.contains("waiting for dscan-debug-")),
+            "no live line for {target}: {text:?}"
+        );
+    }
+    assert!(
+        fragments.iter().any(|f| f.contains("/2 scans")),
+        "no total bar: {text:?}"
+    );
+}
