@@ -196,6 +196,20 @@ impl Lifetime {
         out
     }
 
+    /// The start-up script of a debug container (or node pod) that only
+    /// records its own PID and the target's (`locate_pid`, from
+    /// [`crate::contract::locate_target_script`]), says it is ready, then
+    /// waits to be claimed and sleeps until its deadline; exits on TERM.
+    /// Plain busybox/coreutils commands only.
+    pub fn startup_script(&self, locate_pid: &str) -> String {
+        use crate::contract::state::{DIR, MAIN_PID, READY};
+        format!(
+            "set -e\n{prelude}mkdir -p {DIR}\necho $$ > {MAIN_PID}\n{locate_pid}\necho ready > {READY}\n{wait}",
+            prelude = self.prelude(""),
+            wait = self.wait(""),
+        )
+    }
+
     /// The last lines of a start-up script: wait to be claimed, then sleep
     /// until the dead-man deadline (or for the dead-man period); exit 0 on
     /// SIGTERM/SIGINT.

@@ -18,24 +18,6 @@ use dscan_plugin_sdk::strategy::{
 
 struct Graft;
 
-/// The debug container's work directory (its own filesystem).
-use dscan_plugin_sdk::contract::state::{DIR as STATE, MAIN_PID, READY};
-
-/// Exit at once if started too late; record the PIDs; then wait to be
-/// claimed and sleep until the dead-man deadline; exit on TERM.
-fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, locate_pid: &str) -> String {
-    format!(
-        r#"set -e
-{prelude}mkdir -p {STATE}
-echo $$ > {MAIN_PID}
-{locate_pid}
-echo ready > {READY}
-{wait}"#,
-        prelude = lifetime.prelude(""),
-        wait = lifetime.wait(""),
-    )
-}
-
 impl Guest for Graft {
     fn info() -> PluginInfo {
         dscan_plugin_sdk::info!(
@@ -95,7 +77,7 @@ impl Guest for Graft {
                 command: vec![
                     "/bin/sh".into(),
                     "-c".into(),
-                    startup_script(&lifetime, &locate_pid),
+                    lifetime.startup_script(&locate_pid),
                 ],
                 env: Vec::new(),
                 security: Security {

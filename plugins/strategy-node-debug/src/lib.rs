@@ -12,7 +12,6 @@
 //! `--allow-privileged`) and name a namespace whose Pod Security level
 //! admits it (`--node-debug-namespace`).
 
-use dscan_plugin_sdk::contract::state::{DIR as STATE, MAIN_PID, READY};
 use dscan_plugin_sdk::contract::{NEEDS_OPTION, locate_target_script};
 use dscan_plugin_sdk_strategy_v2::{
     AccessMode, CONTRACT, Decision, Guest, NodePlan, NodePod, PluginInfo, Security, TargetFacts,
@@ -27,22 +26,6 @@ fn fact<'a>(facts: &'a TargetFacts, key: &str) -> Option<&'a str> {
             .iter()
             .map(|o| (o.key.as_str(), o.value.as_str())),
         key,
-    )
-}
-
-/// Records the PIDs (the target's found by its container ID among the
-/// node's processes), then waits to be claimed; exits on TERM.
-fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, container_id: &str) -> String {
-    format!(
-        r#"set -e
-{prelude}mkdir -p {STATE}
-echo $$ > {MAIN_PID}
-{locate}
-echo ready > {READY}
-{wait}"#,
-        prelude = lifetime.prelude(""),
-        locate = locate_target_script(true, container_id),
-        wait = lifetime.wait(""),
     )
 }
 
@@ -126,7 +109,7 @@ impl Guest for NodeDebug {
                     command: vec![
                         "/bin/sh".into(),
                         "-c".into(),
-                        startup_script(&lifetime, container_id),
+                        lifetime.startup_script(&locate_target_script(true, container_id)),
                     ],
                     env: Vec::new(),
                     security: Security {
@@ -168,7 +151,7 @@ impl Guest for NodeDebug {
                 command: vec![
                     "sh".into(),
                     "-c".into(),
-                    startup_script(&lifetime, container_id),
+                    lifetime.startup_script(&locate_target_script(true, container_id)),
                 ],
                 env: Vec::new(),
                 security,

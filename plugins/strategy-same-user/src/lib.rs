@@ -13,28 +13,12 @@
 //! host uploads its file agent and reads the target through it.
 
 use dscan_plugin_sdk::contract::NEEDS_OPTION;
-use dscan_plugin_sdk::contract::state::{DIR as STATE, MAIN_PID, READY};
 use dscan_plugin_sdk::strategy::{
     AccessMode, AccessPlan, DebugContainer, Decision, Guest, PluginInfo, PsaLevel, Security,
     TargetFacts, decline_without_ephemeral_containers,
 };
 
 struct SameUser;
-
-/// Records the PIDs, then waits to be claimed and sleeps until the dead-man
-/// deadline; exits on TERM. Plain busybox/coreutils commands only.
-fn startup_script(lifetime: &dscan_plugin_sdk::Lifetime, locate_pid: &str) -> String {
-    format!(
-        r#"set -e
-{prelude}mkdir -p {STATE}
-echo $$ > {MAIN_PID}
-{locate_pid}
-echo ready > {READY}
-{wait}"#,
-        prelude = lifetime.prelude(""),
-        wait = lifetime.wait(""),
-    )
-}
 
 fn level(l: PsaLevel) -> &'static str {
     match l {
@@ -139,7 +123,7 @@ impl Guest for SameUser {
                 command: vec![
                     "sh".into(),
                     "-c".into(),
-                    startup_script(&lifetime, &locate_pid),
+                    lifetime.startup_script(&locate_pid),
                 ],
                 env: Vec::new(),
                 security,
