@@ -1686,6 +1686,27 @@ async fn every_demo_cell_runs_the_real_profile_without_privilege() {
     );
 }
 
+/// Runs `command` under `script` (a pseudo-terminal) with every API call
+/// slowed so live progress has time to draw; it must succeed. Returns what
+/// the terminal showed, without escape sequences.
+async fn on_a_terminal(env: &Env, command: &str) -> String {
+    env.sim
+        .faults()
+        .latency(dscan_sim::Matcher::any(), Duration::from_millis(40));
+    let out = Command::new("script")
+        .args(["-q", "-e", "-c", command, "/dev/null"])
+        .env_remove("RUST_LOG")
+        .env("TERM", "xterm")
+        .current_dir(env.dir.path())
+        .output()
+        .await
+        .unwrap();
+    env.sim.faults().clear();
+    let raw = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{raw}");
+    strip_ansi(&raw)
+}
+
 /// On a terminal the running phase is a spinner and each phase that ends
 /// leaves its line; log lines written meanwhile are whole lines, not glued to
 /// the spinner. Run under `script` for a pseudo-terminal; every API call is
@@ -1702,9 +1723,6 @@ async fn on_a_terminal_phases_spin_and_log_lines_stay_whole() {
         "`script` (util-linux) is needed for a pseudo-terminal"
     );
     env.pod("web", distroless()).await;
-    env.sim
-        .faults()
-        .latency(dscan_sim::Matcher::any(), Duration::from_millis(40));
     let command = format!(
         "{} scan -v -n apps -p web --runner standin --debug-image {} --kubeconfig {} --state-dir {} --results {}",
         env!("CARGO_BIN_EXE_dscan"),
@@ -1713,18 +1731,7 @@ async fn on_a_terminal_phases_spin_and_log_lines_stay_whole() {
         env.dir.path().join("state").display(),
         env.dir.path().join("tty-results.json").display(),
     );
-    let out = Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env_remove("RUST_LOG")
-        .env("TERM", "xterm")
-        .current_dir(env.dir.path())
-        .output()
-        .await
-        .unwrap();
-    env.sim.faults().clear();
-    let raw = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(0), "{raw}");
-    let text = strip_ansi(&raw);
+    let text = on_a_terminal(&env, &command).await;
     let fragments: Vec<&str> = text.split(['\r', '\n']).map(str::trim_end).collect();
     for phase in ["preflight", "probe", "setup", "scan", "cleanup"] {
         assert!(
@@ -2368,9 +2375,6 @@ async fn on_a_terminal_a_fleet_shows_a_line_per_running_scan_and_a_total() {
             .await
             .unwrap();
     }
-    env.sim
-        .faults()
-        .latency(dscan_sim::Matcher::any(), Duration::from_millis(40));
     let command = format!(
         "{} scan -n apps -l app=web --runner standin --debug-image {} --kubeconfig {} --state-dir {} --results-dir {}",
         env!("CARGO_BIN_EXE_dscan"),
@@ -2379,18 +2383,7 @@ async fn on_a_terminal_a_fleet_shows_a_line_per_running_scan_and_a_total() {
         env.dir.path().join("state").display(),
         env.dir.path().join("tty-results").display(),
     );
-    let out = Command::new("script")
-        .args(["-q", "-e", "-c", &command, "/dev/null"])
-        .env_remove("RUST_LOG")
-        .env("TERM", "xterm")
-        .current_dir(env.dir.path())
-        .output()
-        .await
-        .unwrap();
-    env.sim.faults().clear();
-    let raw = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(0), "{raw}");
-    let text = strip_ansi(&raw);
+    let text = on_a_terminal(&env, &command).await;
     let fragments: Vec<&str> = text.split(['\r', '\n']).map(str::trim_end).collect();
     for target in ["apps/web/app", "apps/web2/app"] {
         assert!(
