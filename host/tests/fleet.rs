@@ -558,9 +558,12 @@ async fn shards_cover_every_target_once_and_collect_into_the_single_runs_report(
     let select = ["-n", "team-c", "-n", "team-a", "-l", "app"];
     let single_results = f.dir.path().join("single");
     let mut single = f.scan(&select);
+    let single_report = f.dir.path().join("single.md");
     single
         .args(["--output", "json", "--results-dir"])
-        .arg(&single_results);
+        .arg(&single_results)
+        .arg("--report")
+        .arg(format!("markdown={}", single_report.display()));
     let (code, single, stderr) = f.run_json(single).await;
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(keys(&single).len(), 17, "{single}");
@@ -591,6 +594,7 @@ async fn shards_cover_every_target_once_and_collect_into_the_single_runs_report(
         }
         assert_eq!(all, keys(&single), "N={n}: the shards cover the fleet");
         let collected_dir = f.dir.path().join(format!("{run}-collected"));
+        let collected_report = f.dir.path().join(format!("{run}.md"));
         let mut collect = Command::new(env!("CARGO_BIN_EXE_dscan"));
         collect
             .args([
@@ -599,10 +603,17 @@ async fn shards_cover_every_target_once_and_collect_into_the_single_runs_report(
             .args(["--threshold-inline", "{compliance.min: 100}"])
             .arg("--results-dir")
             .arg(&collected_dir)
+            .arg("--report")
+            .arg(format!("markdown={}", collected_report.display()))
             .arg("--kubeconfig")
             .arg(&f.kubeconfig);
         let (code, doc, stderr) = f.run_json(collect).await;
         assert_eq!(code, 1, "{stderr}");
+        assert_eq!(
+            std::fs::read_to_string(&collected_report).unwrap(),
+            std::fs::read_to_string(&single_report).unwrap(),
+            "N={n}: the same combined report as the single run"
+        );
         assert_eq!(
             rows(&doc),
             rows(&single),
