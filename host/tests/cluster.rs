@@ -513,6 +513,78 @@ async fn preflight_lists_missing_permissions_and_creates_nothing() {
     assert!(h.leftovers().await.is_empty());
 }
 
+/// A server that turns requests away and says "later" (a 429 from Priority
+/// and Fairness, a read's `ServerTimeout` with `Retry-After`) is asked again
+/// once the hold is over and the run succeeds; a write that met a 5xx is not
+/// sent twice (it may have happened) and the run stops cleanly, naming it.
+#[tokio::test]
+async fn requests_the_server_turned_away_are_sent_again_and_writes_are_not_repeated() {
+    let h = Harness::new().await;
+    let faults = h.sim.faults();
+    faults.clear_requests();
+    faults.fail_nth(
+        Matcher::call("create", "serviceaccounts"),
+        1,
+        ApiError::too_many_requests(1),
+    );
+    faults.fail_nth(
+        Matcher::call("create", "serviceaccounts/token"),
+        1,
+        ApiError::too_many_requests(0),
+    );
+    faults.fail_nth(
+        Matcher::call("get", "pods"),
+        1,
+        ApiError::server_timeout("get", "pods", 0),
+    );
+    let started = std::time::Instant::now();
+    let run = h.check().await;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the resend waited for Retry-After"
+    );
+    let seen = |verb: &str, resource: &str, code: u16| {
+        faults
+            .requests()
+            .iter()
+            .filter(|r| r.verb == verb && r.resource == resource && r.code == code)
+            .count()
+    };
+    for (verb, resource, ok) in [
+        ("create", "serviceaccounts", 201),
+        ("create", "serviceaccounts/token", 201),
+        ("get", "pods", 200),
+    ] {
+        let refused = if verb == "get" { 500 } else { 429 };
+        assert_eq!(seen(verb, resource, refused), 1, "{verb} {resource}");
+        assert!(
+            seen(verb, resource, ok) >= 1,
+            "{verb} {resource} was sent again"
+        );
+    }
+    assert!(h.leftovers().await.is_empty(), "{:?}", h.leftovers().await);
+
+    // A create that met a ServerTimeout is not repeated, though the server said later.
+    faults.clear_requests();
+    faults.fail_next(
+        Matcher::call("create", "roles"),
+        ApiError::server_timeout("create", "roles.rbac.authorization.k8s.io", 0),
+    );
+    let run = h.check().await;
+    faults.clear();
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("could not be completed at this time"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(seen("create", "roles", 500), 1);
+    assert_eq!(seen("create", "roles", 201), 0, "a write was sent twice");
+    assert!(h.leftovers().await.is_empty(), "{:?}", h.leftovers().await);
+    assert!(h.journals().is_empty());
+}
+
 /// Every call setup and cleanup make, failed: the run ends with nothing left
 /// (after `dscan gc` where cleanup itself could not finish), the right exit
 /// code, and a message naming the failed step.

@@ -157,6 +157,30 @@ impl ApiError {
         Self::new(403, "Forbidden", message).with_details(details(name, group, resource))
     }
 
+    /// The 429 of API Priority and Fairness turning a request away before
+    /// any handler ran (`Retry-After` and `details.retryAfterSeconds`).
+    pub fn too_many_requests(retry_after_seconds: u32) -> Self {
+        Self::new(
+            429,
+            "TooManyRequests",
+            "Too many requests, please try again later.",
+        )
+        .with_details(json!({"retryAfterSeconds": retry_after_seconds}))
+    }
+
+    /// The 500 `ServerTimeout` of a request storage could not finish in
+    /// time, with the server's word to try again later.
+    pub fn server_timeout(verb: &str, resource: &str, retry_after_seconds: u32) -> Self {
+        Self::new(
+            500,
+            "ServerTimeout",
+            format!(
+                "The {verb} operation against {resource} could not be completed at this time, please try again."
+            ),
+        )
+        .with_details(json!({"kind": resource, "retryAfterSeconds": retry_after_seconds}))
+    }
+
     /// The 401 for a missing, unknown, expired or revoked token.
     pub fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
@@ -259,7 +283,19 @@ impl std::error::Error for ApiError {}
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (code, axum::Json(self.to_status())).into_response()
+        // The API server sends the seconds in a header as well as the body.
+        let retry_after = self
+            .details
+            .as_ref()
+            .and_then(|d| d.get("retryAfterSeconds"))
+            .and_then(Value::as_u64);
+        let mut response = (code, axum::Json(self.to_status())).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

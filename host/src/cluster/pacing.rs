@@ -3,6 +3,13 @@
 //! temporary identity's client, and a backoff that holds all requests back
 //! after the server answers 429 or 5xx. A fleet run issues many requests at
 //! once; the API server must not feel it.
+//!
+//! Requests the server turned away are sent again ([`Resend`]) once the hold
+//! is over: a 429 whatever the verb (Priority and Fairness and the in-flight
+//! limit refuse before any handler runs, so nothing happened), and a read
+//! whose 5xx carries `Retry-After` (the server saying "later"). A write that
+//! met a 5xx may have happened, and a 5xx without `Retry-After` is no
+//! promise: their callers see the error.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -199,7 +206,78 @@ where
     }
 }
 
-/// Builds a client from `config`, paced when a pacer is given.
+/// How many times one request is sent again after being turned away.
+const RESENDS: u32 = 5;
+
+/// The retry policy: sends again what the server turned away without acting
+/// on it (see the module's doc). It adds no wait of its own: the resend goes
+/// back through the [`Paced`] layer, which holds it until the backoff the
+/// refusal started is over.
+#[derive(Debug, Clone)]
+pub struct Resend {
+    left: u32,
+}
+
+impl Default for Resend {
+    fn default() -> Resend {
+        Resend { left: RESENDS }
+    }
+}
+
+impl Resend {
+    /// Whether an answer to a `method` request is worth sending again.
+    fn worth_it(method: &http::Method, status: u16, retry_after: bool) -> bool {
+        status == 429 || (status >= 500 && retry_after && method == http::Method::GET)
+    }
+}
+
+impl<Res, E> tower::retry::Policy<http::Request<kube::client::Body>, http::Response<Res>, E>
+    for Resend
+{
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        request: &mut http::Request<kube::client::Body>,
+        result: &mut Result<http::Response<Res>, E>,
+    ) -> Option<Self::Future> {
+        let answer = result.as_ref().ok()?;
+        let status = answer.status().as_u16();
+        let retry_after = answer.headers().contains_key(http::header::RETRY_AFTER);
+        if self.left == 0 || !Resend::worth_it(request.method(), status, retry_after) {
+            return None;
+        }
+        self.left -= 1;
+        tracing::debug!(
+            "sending {} {} again after a {status}",
+            request.method(),
+            request.uri().path()
+        );
+        Some(std::future::ready(()))
+    }
+
+    fn clone_request(
+        &mut self,
+        request: &http::Request<kube::client::Body>,
+    ) -> Option<http::Request<kube::client::Body>> {
+        // A streamed body cannot be sent twice; such a request is not retried.
+        let body = request.body().try_clone()?;
+        let mut copy = http::Request::new(body);
+        *copy.method_mut() = request.method().clone();
+        *copy.uri_mut() = request.uri().clone();
+        *copy.version_mut() = request.version();
+        *copy.headers_mut() = request.headers().clone();
+        *copy.extensions_mut() = request.extensions().clone();
+        Some(copy)
+    }
+}
+
+/// Requests waiting for the paced layer, per client (kube's own queue is as
+/// deep).
+const QUEUE: usize = 1024;
+
+/// Builds a client from `config`; when a pacer is given, paced, and sending
+/// again what the server turned away ([`Resend`]).
 pub fn client(
     config: kube::Config,
     pacer: Option<std::sync::Arc<Pacer>>,
@@ -207,7 +285,12 @@ pub fn client(
     let builder = kube::client::ClientBuilder::try_from(config)
         .map_err(|e| super::ClusterError::Config(e.to_string()))?;
     Ok(match pacer {
-        Some(p) => builder.with_layer(&PaceLayer(p)).build(),
+        // The retry layer needs a service it can clone: the buffer is one.
+        Some(p) => builder
+            .with_layer(&PaceLayer(p))
+            .with_layer(&tower::buffer::BufferLayer::new(QUEUE))
+            .with_layer(&tower::retry::RetryLayer::new(Resend::default()))
+            .build(),
         None => builder.build(),
     })
 }
@@ -258,6 +341,83 @@ mod tests {
         pacer.observe(500, None, t1 + MAX_BACKOFF);
         assert_eq!(pacer.try_take(t1 + MAX_BACKOFF).unwrap_err(), FIRST_BACKOFF);
         assert_eq!(pacer.counts().1, 4);
+    }
+
+    /// Sends `method` through the stack [`client`] builds, over a server
+    /// that answers with `script` in turn (then 200), each with `Retry-After:
+    /// 0` when its flag says; returns the final status and how many requests
+    /// reached the server.
+    async fn through(method: http::Method, script: &[(u16, bool)]) -> (u16, usize) {
+        use tower::ServiceExt;
+        let script = std::sync::Arc::new(Mutex::new(script.to_vec()));
+        let seen = std::sync::Arc::new(Mutex::new(0usize));
+        let server = {
+            let (script, seen) = (script.clone(), seen.clone());
+            tower::service_fn(move |req: http::Request<kube::client::Body>| {
+                let (script, seen) = (script.clone(), seen.clone());
+                async move {
+                    let body = req.into_body().collect_bytes().await.unwrap();
+                    assert_eq!(&body[..], b"{}", "a resend carries the same body");
+                    *seen.lock().unwrap() += 1;
+                    let mut script = script.lock().unwrap();
+                    let (status, later) = if script.is_empty() {
+                        (200, false)
+                    } else {
+                        script.remove(0)
+                    };
+                    let mut answer = http::Response::new(String::new());
+                    *answer.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                    if later {
+                        answer
+                            .headers_mut()
+                            .insert(http::header::RETRY_AFTER, "0".parse().unwrap());
+                    }
+                    Ok::<_, std::convert::Infallible>(answer)
+                }
+            })
+        };
+        let pacer = std::sync::Arc::new(Pacer::new(Pacing::new(1000.0, 100).unwrap()));
+        let stack = tower::ServiceBuilder::new()
+            .layer(tower::retry::RetryLayer::new(Resend::default()))
+            .layer(tower::buffer::BufferLayer::new(QUEUE))
+            .layer(PaceLayer(pacer.clone()))
+            .service(server);
+        let mut request = http::Request::new(kube::client::Body::from(b"{}".to_vec()));
+        *request.method_mut() = method;
+        let answer = stack.oneshot(request).await.unwrap();
+        let seen = *seen.lock().unwrap();
+        // Every resend waited for a token like any request.
+        assert_eq!(
+            pacer.counts().0 as usize,
+            seen,
+            "a resend bypassed the pacer"
+        );
+        (answer.status().as_u16(), seen)
+    }
+
+    #[tokio::test]
+    async fn what_the_server_turned_away_is_sent_again_and_a_failed_write_is_not() {
+        // A 429 is sent again whatever the verb: the server did nothing.
+        let (m, get) = (http::Method::POST, http::Method::GET);
+        assert_eq!(through(m, &[(429, true), (429, false)]).await, (200, 3));
+        assert_eq!(through(http::Method::PATCH, &[(429, true)]).await, (200, 2));
+        // A read whose 5xx says "later" is sent again; a write is not (it may
+        // have happened), nor a read the server gave no such word for.
+        assert_eq!(
+            through(get.clone(), &[(503, true), (500, true)]).await,
+            (200, 3)
+        );
+        assert_eq!(through(http::Method::POST, &[(503, true)]).await, (503, 1));
+        assert_eq!(
+            through(http::Method::DELETE, &[(504, true)]).await,
+            (504, 1)
+        );
+        assert_eq!(through(get.clone(), &[(500, false)]).await, (500, 1));
+        // Other answers are the caller's to read.
+        assert_eq!(through(get.clone(), &[(404, true)]).await, (404, 1));
+        // A server that keeps refusing gets RESENDS more tries, then the caller sees it.
+        let always = [(429, true); 20];
+        assert_eq!(through(get, &always).await, (429, RESENDS as usize + 1));
     }
 
     #[test]
