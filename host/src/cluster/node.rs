@@ -35,6 +35,23 @@ pub const NODE_GRANTS: &[(&str, &[&str])] = &[
     ("pods/exec", &["create", "get"]),
 ];
 
+/// What the caller needs in the node-debug namespace besides holding
+/// [`NODE_GRANTS`] (RBAC lets it grant only what it holds): API group,
+/// resource, verb, and why. The preflight checks these; `dscan fleet job`
+/// grants them.
+pub const CALLER_NEEDS: &[(&str, &str, &str, &str)] = &[
+    ("", "pods", "create", "create the node-debug pod"),
+    ("", "pods", "delete", "remove the node-debug pod"),
+    (RBAC, "roles", "create", "the node pod's Role"),
+    (RBAC, "roles", "get", "verify cleanup"),
+    (RBAC, "roles", "delete", "cleanup"),
+    (RBAC, "rolebindings", "create", "bind the node pod's Role"),
+    (RBAC, "rolebindings", "get", "verify cleanup"),
+    (RBAC, "rolebindings", "delete", "cleanup"),
+];
+
+const RBAC: &str = "rbac.authorization.k8s.io";
+
 /// The Role's rules: [`NODE_GRANTS`] pinned to the node pod.
 pub fn node_rules(pod: &str) -> Vec<PolicyRule> {
     NODE_GRANTS

@@ -447,23 +447,10 @@ pub async fn node_fallback_problems(
         name: String::new(),
         why,
     };
-    let rbac = "rbac.authorization.k8s.io";
-    let mut perms = vec![
-        p("create", "", "pods", "", "create the node-debug pod"),
-        p("delete", "", "pods", "", "remove the node-debug pod"),
-        p("create", rbac, "roles", "", "the node pod's Role"),
-        p("get", rbac, "roles", "", "verify cleanup"),
-        p("delete", rbac, "roles", "", "cleanup"),
-        p(
-            "create",
-            rbac,
-            "rolebindings",
-            "",
-            "bind the node pod's Role",
-        ),
-        p("get", rbac, "rolebindings", "", "verify cleanup"),
-        p("delete", rbac, "rolebindings", "", "cleanup"),
-    ];
+    let mut perms: Vec<Permission> = super::node::CALLER_NEEDS
+        .iter()
+        .map(|&(group, resource, verb, why)| p(verb, group, resource, "", why))
+        .collect();
     for (resource, verbs) in super::node::NODE_GRANTS {
         let (resource, sub) = resource.split_once('/').unwrap_or((resource, ""));
         for verb in *verbs {

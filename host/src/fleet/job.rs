@@ -5,8 +5,10 @@
 
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
 use super::store::{FLEET_RUN_LABEL, check_run_id};
-use crate::cluster::MANAGED_BY;
+use crate::cluster::{MANAGED_BY, node};
 
 /// What the manifests are made of.
 #[derive(Debug, Clone)]
@@ -60,6 +62,44 @@ impl JobPlan {
             ));
         }
         Ok(())
+    }
+
+    /// The namespace the scan arguments name for the node-debug fallback.
+    fn node_debug_namespace(&self) -> Option<&str> {
+        let mut args = self.scan_args.iter();
+        while let Some(arg) = args.next() {
+            if arg == "--node-debug-namespace" {
+                return args.next().map(String::as_str);
+            }
+            if let Some(ns) = arg.strip_prefix("--node-debug-namespace=") {
+                return Some(ns);
+            }
+        }
+        None
+    }
+
+    /// The Role in the node-debug namespace: what the fallback's preflight
+    /// asks of its caller there ([`node::CALLER_NEEDS`] and the grants it
+    /// passes on, [`node::NODE_GRANTS`]).
+    fn node_debug_rules() -> Vec<Value> {
+        let mut by_resource: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+        for &(group, resource, verb, _) in node::CALLER_NEEDS {
+            by_resource.entry((group, resource)).or_default().push(verb);
+        }
+        for (resource, verbs) in node::NODE_GRANTS {
+            by_resource
+                .entry(("", resource))
+                .or_default()
+                .extend(*verbs);
+        }
+        by_resource
+            .into_iter()
+            .map(|((group, resource), mut verbs)| {
+                verbs.sort_unstable();
+                verbs.dedup();
+                json!({"apiGroups": [group], "resources": [resource], "verbs": verbs})
+            })
+            .collect()
     }
 
     fn name(&self) -> String {
@@ -118,7 +158,7 @@ impl JobPlan {
             "--output".into(),
             "json".into(),
         ]);
-        vec![
+        let mut manifests = vec![
             json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(true)}),
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": meta(false), "rules": rules}),
@@ -132,6 +172,21 @@ impl JobPlan {
             json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(true),
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
                 "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}),
+        ];
+        if let Some(debug_ns) = self.node_debug_namespace() {
+            // The node-debug fallback's objects live in its own namespace.
+            let mut debug_meta = meta(false);
+            debug_meta["namespace"] = json!(debug_ns);
+            manifests.extend([
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                    "metadata": debug_meta, "rules": Self::node_debug_rules()}),
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                    "metadata": debug_meta,
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+                    "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]}),
+            ]);
+        }
+        manifests.push(
             json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": meta(true),
             "spec": {
                 "completionMode": "Indexed",
@@ -165,7 +220,8 @@ impl JobPlan {
                     }
                 }
             }}),
-        ]
+        );
+        manifests
     }
 
     /// The manifests as one `v1/List` (`kubectl apply -f -` takes it).
@@ -229,6 +285,52 @@ mod tests {
                         && r.verbs.iter().any(|v| v == verb)),
                     "{verb} {resource} missing"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn with_the_node_debug_fallback_the_job_may_do_what_its_preflight_asks_there() {
+        assert!(
+            !plan()
+                .manifests()
+                .iter()
+                .any(|m| m["metadata"]["namespace"] == "node-debug"),
+            "no grants in a namespace the scan does not name"
+        );
+        for flag in [
+            vec!["--node-debug-namespace", "node-debug"],
+            vec!["--node-debug-namespace=node-debug"],
+        ] {
+            let mut p = plan();
+            p.scan_args.extend(flag.iter().map(|s| s.to_string()));
+            let m = p.manifests();
+            let kinds: Vec<&str> = m.iter().map(|x| x["kind"].as_str().unwrap()).collect();
+            assert_eq!(kinds.last(), Some(&"Job"), "the Job comes last: {kinds:?}");
+            let role: Role = serde_json::from_value(m[5].clone()).unwrap();
+            let binding: RoleBinding = serde_json::from_value(m[6].clone()).unwrap();
+            assert_eq!(role.metadata.namespace.as_deref(), Some("node-debug"));
+            assert_eq!(binding.metadata.namespace.as_deref(), Some("node-debug"));
+            let subject = &binding.subjects.unwrap()[0];
+            assert_eq!(
+                (subject.name.as_str(), subject.namespace.as_deref()),
+                ("dscan-fleet-nightly", Some("dscan"))
+            );
+            let rules = role.rules.unwrap();
+            let holds = |group: &str, resource: &str, verb: &str| {
+                rules.iter().any(|r| {
+                    r.api_groups.as_ref().unwrap().iter().any(|g| g == group)
+                        && r.resources.as_ref().unwrap().iter().any(|x| x == resource)
+                        && r.verbs.iter().any(|v| v == verb)
+                })
+            };
+            for &(group, resource, verb, _) in node::CALLER_NEEDS {
+                assert!(holds(group, resource, verb), "{verb} {group}/{resource}");
+            }
+            for (resource, verbs) in node::NODE_GRANTS {
+                for verb in *verbs {
+                    assert!(holds("", resource, verb), "{verb} {resource}");
+                }
             }
         }
     }
