@@ -8,15 +8,48 @@ use crate::cluster::ClusterError;
 use crate::plugin::{PluginKind, PluginSet};
 use crate::scan_error::ScanError;
 
-/// The chosen plan.
+/// The chosen plan: a debug container ([`AccessPlan`]) or, after the cluster
+/// refused those, a pod on the target's node ([`ChosenNode`]).
 #[derive(Debug, Clone)]
-pub struct Chosen {
+pub struct Chosen<P = AccessPlan> {
     /// Strategy name.
     pub name: String,
     /// Its plan.
-    pub plan: AccessPlan,
+    pub plan: P,
     /// `(strategy, why)` for those that declined before it.
     pub declined: Vec<(String, String)>,
+}
+
+/// The chosen node-level plan.
+pub type ChosenNode = Chosen<NodePlan>;
+
+/// `(strategy, why)` for each strategy that did not plan.
+type Declined = Vec<(String, String)>;
+
+/// Asks the strategies in `order` in turn; `take` turns a decision into the
+/// plan wanted or the reason it will not do. The first plan taken wins;
+/// otherwise every `(strategy, why)`, after `declined` (those ruled out
+/// before).
+fn first_taken<P>(
+    plugins: &PluginSet,
+    order: &[String],
+    facts: &TargetFacts,
+    mut declined: Declined,
+    take: impl Fn(Decision) -> Result<P, String>,
+) -> Result<Result<Chosen<P>, Declined>, ClusterError> {
+    for name in order {
+        match take(ask(plugins, name, facts)?) {
+            Ok(plan) => {
+                return Ok(Ok(Chosen {
+                    name: name.clone(),
+                    plan,
+                    declined,
+                }));
+            }
+            Err(why) => declined.push((name.clone(), why)),
+        }
+    }
+    Ok(Err(declined))
 }
 
 /// Asks the strategies in `order`; a plan must pass policy and use the
@@ -34,64 +67,43 @@ pub async fn choose(
     let order = order.to_vec();
     // Plugin calls are synchronous wasmtime calls: keep them off the async workers.
     tokio::task::spawn_blocking(move || {
-        let mut declined = earlier;
-        for name in &order {
-            match ask(&plugins, name, &facts)? {
-                Decision::Decline(why) => declined.push((name.clone(), why)),
-                // A node-level plan (contract 0.2.0) is for when the cluster
-                // refuses ephemeral containers (see `choose_node`).
-                Decision::NodePlan(_) => declined.push((
-                    name.clone(),
-                    "it planned a pod on the target's node, which dscan runs only when the cluster refuses ephemeral containers"
-                        .into(),
-                )),
-                Decision::Plan(plan) if plan.mode != needs => declined.push((
-                    name.clone(),
-                    format!(
-                        "it planned {:?} access, but the {} runner needs {needs:?}; pick another runner (--runner) or strategy (--strategy)",
-                        plan.mode, facts.runner
-                    ),
-                )),
-                Decision::Plan(plan) => match access::validate(&plan, allow_privileged, facts.psa_level) {
-                    Ok(()) => {
-                        for (n, why) in &declined {
-                            tracing::info!("strategy {n} declined: {why}");
-                        }
-                        return Ok(Chosen {
-                            name: name.clone(),
-                            plan: *plan,
-                            declined,
-                        });
-                    }
-                    Err(why) => declined.push((name.clone(), format!("refused by policy: {why}"))),
-                },
-            }
-        }
-        let reasons = listed(&declined);
-        Err(ClusterError::Scan(ScanError::Access {
-            message: format!(
-                "no access strategy can reach {}/{} container {}:\n{}",
-                facts.namespace,
-                facts.pod,
-                facts.container,
-                reasons
+        let taken = first_taken(&plugins, &order, &facts, earlier, |decision| match decision {
+            Decision::Decline(why) => Err(why),
+            // A node-level plan (contract 0.2.0) is for when the cluster
+            // refuses ephemeral containers (see `choose_node`).
+            Decision::NodePlan(_) => Err(
+                "it planned a pod on the target's node, which dscan runs only when the cluster refuses ephemeral containers"
+                    .into(),
             ),
-            declined,
-        }))
+            Decision::Plan(plan) if plan.mode != needs => Err(format!(
+                "it planned {:?} access, but the {} runner needs {needs:?}; pick another runner (--runner) or strategy (--strategy)",
+                plan.mode, facts.runner
+            )),
+            Decision::Plan(plan) => access::validate(&plan, allow_privileged, facts.psa_level)
+                .map(|()| *plan)
+                .map_err(|why| format!("refused by policy: {why}")),
+        })?;
+        match taken {
+            Ok(chosen) => {
+                for (n, why) in &chosen.declined {
+                    tracing::info!("strategy {n} declined: {why}");
+                }
+                Ok(chosen)
+            }
+            Err(declined) => Err(ClusterError::Scan(ScanError::Access {
+                message: format!(
+                    "no access strategy can reach {}/{} container {}:\n{}",
+                    facts.namespace,
+                    facts.pod,
+                    facts.container,
+                    listed(&declined)
+                ),
+                declined,
+            })),
+        }
     })
     .await
     .map_err(|e| ClusterError::Internal(e.to_string()))?
-}
-
-/// The chosen node-level plan.
-#[derive(Debug, Clone)]
-pub struct ChosenNode {
-    /// Strategy name.
-    pub name: String,
-    /// Its plan.
-    pub plan: NodePlan,
-    /// `(strategy, why)` for those that declined before it.
-    pub declined: Vec<(String, String)>,
 }
 
 /// After the ephemeral-container path was refused (`facts` say why): asks
@@ -107,49 +119,42 @@ pub async fn choose_node(
 ) -> Result<ChosenNode, ClusterError> {
     let order = order.to_vec();
     tokio::task::spawn_blocking(move || {
-        let mut declined = vec![];
-        for name in &order {
-            match ask(&plugins, name, &facts)? {
-                Decision::Decline(why) => declined.push((name.clone(), why)),
-                Decision::Plan(_) => declined.push((
-                    name.clone(),
+        let taken = first_taken(
+            &plugins,
+            &order,
+            &facts,
+            vec![],
+            |decision| match decision {
+                Decision::Decline(why) => Err(why),
+                Decision::Plan(_) => Err(
                     "it planned a debug container in the target pod, which the cluster refuses"
                         .into(),
+                ),
+                Decision::NodePlan(plan) if plan.mode != needs => Err(format!(
+                    "it planned {:?} access, but the {} runner needs {needs:?}",
+                    plan.mode, facts.runner
                 )),
-                Decision::NodePlan(plan) if plan.mode != needs => declined.push((
-                    name.clone(),
-                    format!(
-                        "it planned {:?} access, but the {} runner needs {needs:?}",
-                        plan.mode, facts.runner
-                    ),
-                )),
-                Decision::NodePlan(plan) => match access::validate_node(&plan, allow_privileged) {
-                    Ok(()) => {
-                        return Ok(ChosenNode {
-                            name: name.clone(),
-                            plan: *plan,
-                            declined,
-                        });
-                    }
-                    Err(why) => declined.push((name.clone(), format!("refused by policy: {why}"))),
-                },
-            }
-        }
-        let reasons = listed(&declined);
-        Err(ClusterError::Scan(ScanError::Access {
-            message: format!(
-                "{}; and no strategy can reach {}/{} container {} from its node:\n{}",
-                facts
-                    .ephemeral_refused
-                    .as_deref()
-                    .unwrap_or("ephemeral containers are refused"),
-                facts.namespace,
-                facts.pod,
-                facts.container,
-                reasons
-            ),
-            declined,
-        }))
+                Decision::NodePlan(plan) => access::validate_node(&plan, allow_privileged)
+                    .map(|()| *plan)
+                    .map_err(|why| format!("refused by policy: {why}")),
+            },
+        )?;
+        taken.map_err(|declined| {
+            ClusterError::Scan(ScanError::Access {
+                message: format!(
+                    "{}; and no strategy can reach {}/{} container {} from its node:\n{}",
+                    facts
+                        .ephemeral_refused
+                        .as_deref()
+                        .unwrap_or("ephemeral containers are refused"),
+                    facts.namespace,
+                    facts.pod,
+                    facts.container,
+                    listed(&declined)
+                ),
+                declined,
+            })
+        })
     })
     .await
     .map_err(|e| ClusterError::Internal(e.to_string()))?
