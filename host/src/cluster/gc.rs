@@ -172,11 +172,16 @@ pub async fn run(
                 }
             }
         }
+        let gone = format!(
+            "run {} ended without cleanup (process {} is gone)",
+            journal.run_id, journal.pid
+        );
         // The node-debug fallback's pod and grants (in another namespace),
-        // pod first.
+        // pod first, then what the journal still lists.
         let mut node_objects: Vec<ObjectRef> =
             super::node::records(&dir).into_iter().flatten().collect();
         node_objects.sort_by_key(|o| o.kind != ObjectKind::Pod);
+        let mut pending = vec![];
         for object in node_objects {
             if !super::node::plausible(&object, &journal.run_id) {
                 report.untrusted.push(format!(
@@ -186,32 +191,11 @@ pub async fn run(
                 all_gone = false;
                 continue;
             }
-            let action = act(
-                conn,
-                object,
-                &journal.run_id,
-                format!(
-                    "run {} ended without cleanup (process {} is gone): its node-debug pod and grants",
-                    journal.run_id, journal.pid
-                ),
-                dry_run,
-            )
-            .await;
-            all_gone &= action.removed;
-            report.actions.push(action);
+            pending.push((object, format!("{gone}: its node-debug pod and grants")));
         }
-        for object in journal.outstanding() {
-            let action = act(
-                conn,
-                object,
-                &journal.run_id,
-                format!(
-                    "run {} ended without cleanup (process {} is gone)",
-                    journal.run_id, journal.pid
-                ),
-                dry_run,
-            )
-            .await;
+        pending.extend(journal.outstanding().into_iter().map(|o| (o, gone.clone())));
+        for (object, why) in pending {
+            let action = act(conn, object, &journal.run_id, why, dry_run).await;
             all_gone &= action.removed;
             report.actions.push(action);
         }
