@@ -7,13 +7,10 @@
 //!
 //! `cargo run --release -p dscan-tests --example fleet_bench -- target/release/dscan [ROUNDS]`
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use dscan_tests::bench::median_secs as median;
 
 /// The process's peak RSS so far, KiB.
 fn hwm(pid: u32) -> Option<u64> {
@@ -72,30 +69,11 @@ async fn measure(mut cmd: tokio::process::Command) -> (f64, u64, Vec<u8>, Vec<u8
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let dscan = PathBuf::from(
-        args.get(1)
-            .cloned()
-            .unwrap_or_else(|| "target/release/dscan".into()),
-    );
-    let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
-    let config = dscan_sim::SimConfig {
-        runtime: Some(dscan_sim::RuntimeCommand {
-            program: dscan.clone(),
-            args: vec![dscan::cli::SIM_RUNTIME_ARG.into()],
-        }),
-        ..Default::default()
-    };
-    let sim = dscan_sim::Sim::start_with(config).await.expect("simulator");
-    if let dscan_sim::KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
-        eprintln!("fleet_bench needs the real-namespace kubelet: {why}");
-        std::process::exit(3);
-    }
+    let (dscan, rounds) = dscan_tests::bench::dscan_and_rounds(3);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, kubeconfig) = dscan_tests::bench::simulator(&dscan, "fleet_bench", dir.path()).await;
     sim.create_namespace("fleet", dscan_sim::Level::Baseline)
         .expect("namespace");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("admin.kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig_yaml().expect("kubeconfig")).expect("write");
     // Labels pick 25 (q=0), 50 (h=0) and 100 (app=web) of the pods.
     let started = Instant::now();
     for i in 0..100 {

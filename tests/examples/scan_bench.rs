@@ -7,44 +7,20 @@
 //!
 //! `cargo run --release -p dscan-tests --example scan_bench -- target/release/dscan [RUNS]`
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use dscan_tests::bench::median_secs as median;
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let dscan = PathBuf::from(
-        args.get(1)
-            .cloned()
-            .unwrap_or_else(|| "target/release/dscan".into()),
-    );
-    let runs: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10);
-    // The kubelet runs containers through dscan's own runtime-helper mode.
-    let config = dscan_sim::SimConfig {
-        runtime: Some(dscan_sim::RuntimeCommand {
-            program: dscan.clone(),
-            args: vec![dscan::cli::SIM_RUNTIME_ARG.into()],
-        }),
-        ..Default::default()
-    };
-    let sim = dscan_sim::Sim::start_with(config).await.expect("simulator");
-    if let dscan_sim::KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
-        eprintln!("scan_bench needs the real-namespace kubelet: {why}");
-        std::process::exit(3);
-    }
+    let (dscan, runs) = dscan_tests::bench::dscan_and_rounds(10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, kubeconfig) = dscan_tests::bench::simulator(&dscan, "scan_bench", dir.path()).await;
     sim.create_namespace("apps", dscan_sim::Level::Baseline)
         .expect("namespace");
     // The graft strategy needs a privileged namespace.
     sim.create_namespace("ops", dscan_sim::Level::Privileged)
         .expect("namespace");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("admin.kubeconfig");
-    std::fs::write(&kubeconfig, sim.kubeconfig_yaml().expect("kubeconfig")).expect("write");
     let profile = dir.path().join("profile");
     std::fs::create_dir_all(&profile).expect("profile");
     std::fs::write(profile.join("inspec.yml"), "name: bench\n").expect("inspec.yml");

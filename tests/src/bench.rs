@@ -101,3 +101,51 @@ pub fn measure(path: &Path, rounds: usize, calls: usize, scan: &Scan) -> LoadRep
         call: median(call),
     }
 }
+
+/// The middle value of timings in seconds (the upper middle of an even count).
+pub fn median_secs(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// What an orchestration benchmark runs: the dscan binary (first argument,
+/// default `target/release/dscan`) and how many rounds (second, else
+/// `default_rounds`).
+pub fn dscan_and_rounds(default_rounds: usize) -> (std::path::PathBuf, usize) {
+    let args: Vec<String> = std::env::args().collect();
+    let dscan = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "target/release/dscan".into());
+    let rounds = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_rounds);
+    (dscan.into(), rounds)
+}
+
+/// A simulator whose kubelet runs containers through `dscan`'s own
+/// runtime-helper mode, and its admin kubeconfig written into `dir`. Exits
+/// 3, naming `bench`, when only the status-only kubelet is available (not
+/// root): an orchestration benchmark without containers measures nothing.
+pub async fn simulator(
+    dscan: &Path,
+    bench: &str,
+    dir: &Path,
+) -> (dscan_sim::Sim, std::path::PathBuf) {
+    let config = dscan_sim::SimConfig {
+        runtime: Some(dscan_sim::RuntimeCommand {
+            program: dscan.to_path_buf(),
+            args: vec![dscan::cli::SIM_RUNTIME_ARG.into()],
+        }),
+        ..Default::default()
+    };
+    let sim = dscan_sim::Sim::start_with(config).await.expect("simulator");
+    if let dscan_sim::KubeletMode::StatusOnly(why) = sim.kubelet_mode() {
+        eprintln!("{bench} needs the real-namespace kubelet: {why}");
+        std::process::exit(3);
+    }
+    let kubeconfig = dir.join("admin.kubeconfig");
+    std::fs::write(&kubeconfig, sim.kubeconfig_yaml().expect("kubeconfig")).expect("write");
+    (sim, kubeconfig)
+}
