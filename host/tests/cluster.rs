@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -18,7 +20,6 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 struct Harness {
@@ -155,25 +156,9 @@ impl Harness {
     /// Starts `dscan check` held at a boundary; returns the child once it holds.
     async fn held(&self, boundary: &str) -> tokio::process::Child {
         let mut cmd = self.command(&["check", "-n", "apps", "-p", "web", "--output", "json"]);
-        cmd.env("DSCAN_TEST_HOLD_AT", boundary);
-        let mut child = cmd.spawn().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let wanted = format!("dscan: holding at {boundary}");
-        let found = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains(&wanted) {
-                    return true;
-                }
-            }
-            false
-        })
-        .await
-        .unwrap_or(false);
-        assert!(found, "dscan never reached {boundary}");
-        // Keep draining stderr so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        child
+        support::spawn_held(&mut cmd, boundary, 1, Duration::from_secs(60))
+            .await
+            .0
     }
 }
 

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -480,30 +482,15 @@ async fn a_caller_who_cannot_list_pods_is_told_what_is_missing_and_nothing_is_cr
 async fn kill_9_in_the_middle_of_a_fleet_run_then_gc_leaves_nothing() {
     let f = fleet().await;
     let mut cmd = f.scan(&["-A", "-l", "app", "--concurrency", "4"]);
-    cmd.env("DSCAN_TEST_HOLD_AT", "after-debug-container")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    let mut held = 0;
-    let mut seen = vec![];
-    let reached = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("holding at after-debug-container") {
-                held += 1;
-                // Four scans at once: all four hold with a debug container.
-                if held == 4 {
-                    return true;
-                }
-            }
-            seen.push(line);
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(reached, "the fleet never held four scans: {seen:?}");
+    // Four scans at once: all four hold with a debug container.
+    cmd.stdout(std::process::Stdio::null());
+    let (mut child, _rest) = support::spawn_held(
+        &mut cmd,
+        "after-debug-container",
+        4,
+        Duration::from_secs(120),
+    )
+    .await;
     // Each namespace's Role names exactly its selected pods.
     let roles = Api::<Role>::all(f.sim.client().await.unwrap())
         .list(&ListParams::default().labels("app.kubernetes.io/managed-by=dscan"))

@@ -622,36 +622,20 @@ async fn a_target_that_chroots_cannot_steer_the_scan() {
     let results = env.dir.path().join("steer-results.json");
     // Held right after the root check; the target then chroots into /fake
     // (whose os-release says "Fake"), and the scan goes on.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dscan"))
-        .args([
-            "scan", "-n", "apps", "-p", "web", "--runner", "standin", "--output", "json",
-        ])
-        .args(["--debug-image", &env.debug_image(), "--results"])
-        .arg(&results)
-        .arg("--kubeconfig")
-        .arg(&env.kubeconfig)
-        .arg("--state-dir")
-        .arg(env.dir.path().join("state"))
-        .env("DSCAN_TEST_HOLD_AT", "after-root-check")
-        .env("DSCAN_TEST_HOLD_RELEASE", &release)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    let held = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("holding at after-root-check") {
-                return true;
-            }
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(held, "the scan never reached the root check");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dscan"));
+    cmd.args([
+        "scan", "-n", "apps", "-p", "web", "--runner", "standin", "--output", "json",
+    ])
+    .args(["--debug-image", &env.debug_image(), "--results"])
+    .arg(&results)
+    .arg("--kubeconfig")
+    .arg(&env.kubeconfig)
+    .arg("--state-dir")
+    .arg(env.dir.path().join("state"))
+    .env("DSCAN_TEST_HOLD_RELEASE", &release)
+    .stdout(std::process::Stdio::piped());
+    let (child, _rest) =
+        support::spawn_held(&mut cmd, "after-root-check", 1, Duration::from_secs(60)).await;
     std::fs::write(format!("/proc/{pid}/root/dscan-test-trigger"), "").unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::fs::read_to_string(format!("/proc/{pid}/root/etc/os-release"))
@@ -665,7 +649,6 @@ async fn a_target_that_chroots_cannot_steer_the_scan() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     std::fs::write(&release, "").unwrap();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .unwrap()
@@ -1840,53 +1823,31 @@ async fn scan_held_at_the_debug_container(
     env: &Env,
     state: &Path,
 ) -> (tokio::process::Child, tokio::task::JoinHandle<Vec<String>>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dscan"))
-        .args([
-            "scan",
-            "-n",
-            "apps",
-            "-p",
-            "web",
-            "--runner",
-            "standin",
-            "--debug-image",
-            &env.debug_image(),
-            "--kubeconfig",
-        ])
-        .arg(&env.kubeconfig)
-        .arg("--state-dir")
-        .arg(state)
-        .env("DSCAN_TEST_HOLD_AT", "after-debug-container")
-        .current_dir(env.dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    let mut seen = vec![];
-    let held = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("holding at after-debug-container") {
-                return true;
-            }
-            seen.push(line);
-        }
-        false
-    })
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dscan"));
+    cmd.args([
+        "scan",
+        "-n",
+        "apps",
+        "-p",
+        "web",
+        "--runner",
+        "standin",
+        "--debug-image",
+        &env.debug_image(),
+        "--kubeconfig",
+    ])
+    .arg(&env.kubeconfig)
+    .arg("--state-dir")
+    .arg(state)
+    .current_dir(env.dir.path())
+    .stdout(std::process::Stdio::null());
+    support::spawn_held(
+        &mut cmd,
+        "after-debug-container",
+        1,
+        Duration::from_secs(60),
+    )
     .await
-    .unwrap_or(false);
-    assert!(held, "the scan never reached the debug container: {seen:?}");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    let rest = tokio::spawn(async move {
-        let mut rest = vec![];
-        while let Ok(Some(line)) = lines.next_line().await {
-            rest.push(line);
-        }
-        rest
-    });
-    (child, rest)
 }
 
 fn debug_container_running(p: &Pod) -> bool {
@@ -2184,46 +2145,33 @@ async fn kill_9_during_a_node_debug_scan_then_gc_leaves_nothing() {
     env.pod("web", distroless()).await;
     refuse(&env, Refusal::Webhook);
     let state = env.dir.path().join("state");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dscan"))
-        .args([
-            "scan",
-            "-n",
-            "apps",
-            "-p",
-            "web",
-            "--runner",
-            "native",
-            "--profile",
-        ])
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/container-baseline"))
-        .args(["--strategy", "same-user,node-debug"])
-        .args(["--node-debug-namespace", "dscan-debug"])
-        .args(["--debug-image", &env.debug_image(), "--kubeconfig"])
-        .arg(&env.kubeconfig)
-        .arg("--state-dir")
-        .arg(&state)
-        .env("DSCAN_TEST_HOLD_AT", "after-debug-container")
-        .current_dir(env.dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr));
-    let mut seen = vec![];
-    let held = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if line.contains("holding at after-debug-container") {
-                return true;
-            }
-            seen.push(line);
-        }
-        false
-    })
-    .await
-    .unwrap_or(false);
-    assert!(held, "the node pod never ran: {seen:?}");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dscan"));
+    cmd.args([
+        "scan",
+        "-n",
+        "apps",
+        "-p",
+        "web",
+        "--runner",
+        "native",
+        "--profile",
+    ])
+    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/container-baseline"))
+    .args(["--strategy", "same-user,node-debug"])
+    .args(["--node-debug-namespace", "dscan-debug"])
+    .args(["--debug-image", &env.debug_image(), "--kubeconfig"])
+    .arg(&env.kubeconfig)
+    .arg("--state-dir")
+    .arg(&state)
+    .current_dir(env.dir.path())
+    .stdout(std::process::Stdio::null());
+    let (mut child, _rest) = support::spawn_held(
+        &mut cmd,
+        "after-debug-container",
+        1,
+        Duration::from_secs(60),
+    )
+    .await;
     let left = node_leftovers(&env).await;
     assert!(
         left.iter().any(|l| l.starts_with("pod dscan-debug/dscan-")),

@@ -58,3 +58,54 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Starts `cmd` (a `dscan` run) with the test hook holding it at `boundary`
+/// (`DSCAN_TEST_HOLD_AT`) and waits, up to `within`, until `times` of its
+/// scans say they hold there. Returns the child and a task that drains the
+/// rest of its stderr (so it never blocks on a full pipe) and yields those
+/// lines. Panics with what stderr said if it never gets there.
+pub async fn spawn_held(
+    cmd: &mut tokio::process::Command,
+    boundary: &str,
+    times: usize,
+    within: std::time::Duration,
+) -> (tokio::process::Child, tokio::task::JoinHandle<Vec<String>>) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = cmd
+        .env("DSCAN_TEST_HOLD_AT", boundary)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("dscan starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let wanted = format!("holding at {boundary}");
+    let mut seen = vec![];
+    let mut held = 0;
+    let reached = tokio::time::timeout(within, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains(&wanted) {
+                held += 1;
+                if held == times {
+                    return true;
+                }
+            }
+            seen.push(line);
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    assert!(
+        reached,
+        "dscan never held {times} time(s) at {boundary}: {seen:?}"
+    );
+    let rest = tokio::spawn(async move {
+        let mut rest = vec![];
+        while let Ok(Some(line)) = lines.next_line().await {
+            rest.push(line);
+        }
+        rest
+    });
+    (child, rest)
+}
