@@ -242,24 +242,11 @@ pub async fn run(
 /// The debug container records of a run directory (one for a single scan,
 /// one per pod for a fleet's namespace), in name order.
 fn debug_records(dir: &Path) -> Vec<super::session::DebugRecord> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    let mut files: Vec<std::path::PathBuf> = entries
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(super::session::DEBUG_RECORD))
-        })
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .filter_map(|t| super::session::read_debug_record(&t))
-        .collect()
+    super::journal::side_records(
+        dir,
+        super::session::DEBUG_RECORD,
+        super::session::read_debug_record,
+    )
 }
 
 /// A pod name as Kubernetes allows it (RFC 1123 subdomain).

@@ -59,19 +59,27 @@ pub fn new_run_id() -> String {
 
 /// The objects of a run, in creation order.
 pub fn planned_objects(namespace: &str, run_id: &str) -> Vec<ObjectRef> {
-    let name = format!("dscan-{run_id}");
-    [
-        ObjectKind::ServiceAccount,
-        ObjectKind::Role,
-        ObjectKind::RoleBinding,
-    ]
-    .into_iter()
-    .map(|kind| ObjectRef {
-        kind,
-        namespace: namespace.to_string(),
-        name: name.clone(),
-    })
-    .collect()
+    named_objects(
+        namespace,
+        &format!("dscan-{run_id}"),
+        &[
+            ObjectKind::ServiceAccount,
+            ObjectKind::Role,
+            ObjectKind::RoleBinding,
+        ],
+    )
+}
+
+/// One object of each kind, all named `name` in `namespace`.
+pub fn named_objects(namespace: &str, name: &str, kinds: &[ObjectKind]) -> Vec<ObjectRef> {
+    kinds
+        .iter()
+        .map(|&kind| ObjectRef {
+            kind,
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+        .collect()
 }
 
 /// Labels and annotations every object of a run carries.

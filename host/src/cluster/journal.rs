@@ -210,6 +210,31 @@ impl Journal {
     }
 }
 
+/// The records a run keeps beside its journal in files named `prefix…`
+/// (one per debug container, per node-debug slot), read with `parse`, in
+/// file-name order. Unreadable or unparsable files are left out: the
+/// callers check what the records name before acting on it.
+pub fn side_records<T>(dir: &Path, prefix: &str, parse: impl Fn(&str) -> Option<T>) -> Vec<T> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .filter_map(|t| parse(&t))
+        .collect()
+}
+
 /// Every journal under `state_dir`, with its run directory.
 pub fn list(state_dir: &Path) -> Vec<(PathBuf, Result<Journal, ClusterError>)> {
     let Ok(entries) = std::fs::read_dir(runs_dir(state_dir)) else {

@@ -137,15 +137,11 @@ impl NodeSlot {
 
     /// The objects this slot creates in `namespace`, in creation order.
     pub fn planned(&self, namespace: &str) -> Vec<ObjectRef> {
-        let name = format!("dscan-{}", self.name_id);
-        [ObjectKind::Role, ObjectKind::RoleBinding, ObjectKind::Pod]
-            .into_iter()
-            .map(|kind| ObjectRef {
-                kind,
-                namespace: namespace.to_string(),
-                name: name.clone(),
-            })
-            .collect()
+        identity::named_objects(
+            namespace,
+            &format!("dscan-{}", self.name_id),
+            &[ObjectKind::Role, ObjectKind::RoleBinding, ObjectKind::Pod],
+        )
     }
 
     /// What was recorded so far (created, or about to be).
@@ -321,24 +317,7 @@ pub fn plausible(obj: &ObjectRef, run_id: &str) -> bool {
 
 /// Node-objects records in a run directory.
 pub fn records(dir: &std::path::Path) -> Vec<Vec<ObjectRef>> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.starts_with(NODE_RECORD))
-        })
-        .map(|e| e.path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .filter_map(|f| std::fs::read_to_string(f).ok())
-        .filter_map(|t| read_record(&t))
-        .collect()
+    super::journal::side_records(dir, NODE_RECORD, read_record)
 }
 
 #[cfg(test)]
