@@ -13,7 +13,7 @@ use super::scan::{Prepared, ScanArgs, build_gate};
 use super::{CliError, GlobalOptions, exit};
 use crate::cluster::{ClusterError, connect};
 use crate::fleet::run::{Covered, FleetOptions, FleetRecord};
-use crate::fleet::store::{self, ShardRecord, StoredTarget};
+use crate::fleet::store;
 use crate::fleet::{FleetTarget, Shard, Skipped, job};
 use crate::gate::{Gate, Judgement};
 use crate::results::{self, ParseOptions};
@@ -186,49 +186,6 @@ struct Row {
     code: u8,
 }
 
-/// How bad an exit code is: the fleet exits with its worst target's.
-fn severity(code: u8) -> u8 {
-    match code {
-        exit::OK => 0,
-        exit::THRESHOLD_NOT_MET => 1,
-        exit::SCAN => 2,
-        exit::CLUSTER => 3,
-        exit::PLUGIN => 4,
-        exit::IO => 5,
-        exit::CLEANUP_INCOMPLETE => 6,
-        exit::USAGE => 7,
-        _ => 8,
-    }
-}
-
-fn worst(codes: impl IntoIterator<Item = u8>) -> u8 {
-    codes
-        .into_iter()
-        .max_by_key(|c| severity(*c))
-        .unwrap_or(exit::OK)
-}
-
-/// A file name for a target's results: `namespace_pod_container.json`
-/// (Kubernetes names hold no `_`, so it is unambiguous).
-fn results_file(dir: &Path, t: &FleetTarget) -> PathBuf {
-    dir.join(format!("{}_{}_{}.json", t.namespace, t.pod, t.container))
-}
-
-/// The target's identity in its HDF, where the scanner left it empty.
-fn stamp_target(results: &[u8], t: &FleetTarget) -> Vec<u8> {
-    let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(results) else {
-        return results.to_vec();
-    };
-    let empty = doc["platform"]["target_id"]
-        .as_str()
-        .is_none_or(str::is_empty);
-    if doc["platform"].is_object() && empty {
-        doc["platform"]["target_id"] = serde_json::json!(t.key());
-        return serde_json::to_vec_pretty(&doc).unwrap_or_else(|_| results.to_vec());
-    }
-    results.to_vec()
-}
-
 /// The rows, the combined judgement, and the reports meant for stdout.
 type Concluded = (Vec<Row>, Judgement, Vec<Vec<u8>>);
 
@@ -270,8 +227,8 @@ fn conclude(
                 combined.failures.push(format!("{}: {e}", t.key()));
             }
             (Some(bytes), None) => {
-                let path = results_file(results_dir, t);
-                let bytes = stamp_target(bytes, t);
+                let path = t.results_file(results_dir);
+                let bytes = t.stamp(bytes);
                 std::fs::write(&path, &bytes).map_err(|source| CliError::Io {
                     what: "cannot write results",
                     path: path.display().to_string(),
@@ -442,7 +399,7 @@ pub(super) fn scan(prepared: &Prepared, args: &ScanArgs) -> Result<u8, CliError>
         .await;
         let stored = match (&args.fleet.store_results, &args.fleet.fleet_run) {
             (Some(ns), Some(id)) => {
-                Some(store_all(&client, ns, id, &record, &runs, &outcome).await)
+                Some(store::store_shard(&client, ns, id, &record, &runs, &outcome).await)
             }
             _ => None,
         };
@@ -465,16 +422,16 @@ pub(super) fn scan(prepared: &Prepared, args: &ScanArgs) -> Result<u8, CliError>
         .collect();
     let (rows, judgement, stdout) = conclude(&prepared.gate, done, &record.covered, &results_dir)?;
     super::print_reports(&stdout)?;
-    let mut code = worst(rows.iter().map(|r| r.code));
+    let mut code = exit::worst(rows.iter().map(|r| r.code));
     if let Err(e) = &outcome {
-        code = worst([code, e.exit_code()]);
+        code = exit::worst([code, e.exit_code()]);
     }
     if !record.cleanup_complete() {
-        code = worst([code, exit::CLEANUP_INCOMPLETE]);
+        code = exit::worst([code, exit::CLEANUP_INCOMPLETE]);
     }
     if let Some(Err(e)) = &stored {
         eprintln!("Error: {e}");
-        code = worst([code, exit::CLUSTER]);
+        code = exit::worst([code, exit::CLUSTER]);
     }
     report_run(args.output, &record, &rows, &judgement, &results_dir, code);
     match outcome {
@@ -560,84 +517,6 @@ fn report_run(
     }
 }
 
-/// Stores every target's outcome and then the shard's record.
-async fn store_all<T: StoredOutcome>(
-    client: &kube::Client,
-    namespace: &str,
-    run: &str,
-    record: &FleetRecord,
-    runs: &[crate::fleet::TargetRun<T>],
-    outcome: &Result<(), ClusterError>,
-) -> Result<(), ClusterError> {
-    let mut not_stored = vec![];
-    let mut scanned = vec![];
-    let mut codes = vec![];
-    for r in runs {
-        scanned.push(r.target.key());
-        let stored = StoredTarget {
-            target: r.target.clone(),
-            error: r.outcome.as_ref().err().map(ToString::to_string),
-            exit_code: r.outcome.as_ref().err().map(ClusterError::exit_code),
-            strategy: r.outcome.as_ref().ok().map(|o| o.strategy().to_string()),
-            seconds: r.seconds,
-        };
-        codes.push(stored.exit_code.unwrap_or(exit::OK));
-        let results = r
-            .outcome
-            .as_ref()
-            .ok()
-            .map(|o| stamp_target(o.results(), &r.target));
-        if let Err(e) = store::put_target(client, namespace, run, &stored, results.as_deref()).await
-        {
-            not_stored.push((r.target.key(), e.to_string()));
-        }
-    }
-    let shard = record.shard.unwrap_or(Shard { index: 0, count: 1 });
-    let exit_code = worst(
-        codes
-            .into_iter()
-            .chain(outcome.as_ref().err().map(ClusterError::exit_code))
-            .chain((!not_stored.is_empty()).then_some(exit::CLUSTER)),
-    );
-    let shard_record = ShardRecord {
-        index: shard.index,
-        count: shard.count,
-        scanned,
-        skipped: record.skipped.clone(),
-        covered: record
-            .covered
-            .iter()
-            .map(|c| (c.target.clone(), c.by.clone()))
-            .collect(),
-        not_stored: not_stored.clone(),
-        error: record.error.clone(),
-        exit_code,
-    };
-    store::put_shard(client, namespace, run, &shard_record).await?;
-    if let Some((key, why)) = not_stored.first() {
-        return Err(ClusterError::Target(format!(
-            "{} result(s) could not be stored, the first {key}: {why}",
-            not_stored.len()
-        )));
-    }
-    Ok(())
-}
-
-/// What storing needs of a scan's outcome.
-trait StoredOutcome {
-    fn strategy(&self) -> &str;
-    fn results(&self) -> &[u8];
-}
-
-impl StoredOutcome for scan::ScanOutcome {
-    fn strategy(&self) -> &str {
-        &self.strategy
-    }
-    fn results(&self) -> &[u8] {
-        &self.results
-    }
-}
-
 fn collect(global: &GlobalOptions, args: CollectArgs) -> Result<u8, CliError> {
     store::check_run_id(&args.run).map_err(CliError::Usage)?;
     let (_plugins, gate) = build_gate(global, &args.thresholds, &args.reports, false)?;
@@ -718,9 +597,9 @@ fn collect(global: &GlobalOptions, args: CollectArgs) -> Result<u8, CliError> {
         .collect();
     let (rows, judgement, stdout) = conclude(&gate, done, &covered, &args.results_dir)?;
     super::print_reports(&stdout)?;
-    let mut code = worst(rows.iter().map(|r| r.code));
+    let mut code = exit::worst(rows.iter().map(|r| r.code));
     if !problems.is_empty() {
-        code = worst([code, exit::CLUSTER]);
+        code = exit::worst([code, exit::CLUSTER]);
     }
     let mut removed = false;
     if !args.keep && problems.is_empty() {
@@ -779,55 +658,5 @@ impl std::fmt::Debug for Done {
         f.debug_struct("Done")
             .field("target", &self.target)
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_worst_outcome_wins() {
-        assert_eq!(
-            worst([exit::OK, exit::THRESHOLD_NOT_MET]),
-            exit::THRESHOLD_NOT_MET
-        );
-        assert_eq!(
-            worst([exit::THRESHOLD_NOT_MET, exit::SCAN, exit::OK]),
-            exit::SCAN
-        );
-        assert_eq!(worst([exit::SCAN, exit::CLUSTER]), exit::CLUSTER);
-        assert_eq!(
-            worst([exit::CLUSTER, exit::CLEANUP_INCOMPLETE]),
-            exit::CLEANUP_INCOMPLETE
-        );
-        assert_eq!(
-            worst([exit::OK, exit::INTERRUPTED_TERM]),
-            exit::INTERRUPTED_TERM
-        );
-        assert_eq!(worst(std::iter::empty()), exit::OK);
-    }
-
-    #[test]
-    fn results_files_are_named_by_target_and_stamped() {
-        let t = FleetTarget {
-            namespace: "ns".into(),
-            pod: "web-1".into(),
-            container: "app".into(),
-            pod_uid: String::new(),
-            image: String::new(),
-            image_id: String::new(),
-            run_as_user: None,
-        };
-        assert_eq!(
-            results_file(Path::new("d"), &t),
-            PathBuf::from("d/ns_web-1_app.json")
-        );
-        let stamped = stamp_target(br#"{"platform": {"name": "x", "target_id": ""}}"#, &t);
-        let doc: serde_json::Value = serde_json::from_slice(&stamped).unwrap();
-        assert_eq!(doc["platform"]["target_id"], "ns/web-1/app");
-        // A scanner's own id is kept.
-        let kept = stamp_target(br#"{"platform": {"target_id": "theirs"}}"#, &t);
-        assert!(String::from_utf8_lossy(&kept).contains("theirs"));
     }
 }

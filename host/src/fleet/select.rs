@@ -3,6 +3,7 @@
 //! one named), and what is skipped, each with its reason.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
@@ -54,6 +55,31 @@ impl FleetTarget {
     /// shards are computed from.
     pub fn key(&self) -> String {
         format!("{}/{}/{}", self.namespace, self.pod, self.container)
+    }
+
+    /// A file name for the target's results: `namespace_pod_container.json`
+    /// (Kubernetes names hold no `_`, so it is unambiguous).
+    pub fn results_file(&self, dir: &Path) -> PathBuf {
+        dir.join(format!(
+            "{}_{}_{}.json",
+            self.namespace, self.pod, self.container
+        ))
+    }
+
+    /// The target's identity in its HDF `results`, where the scanner left
+    /// it empty.
+    pub fn stamp(&self, results: &[u8]) -> Vec<u8> {
+        let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(results) else {
+            return results.to_vec();
+        };
+        let empty = doc["platform"]["target_id"]
+            .as_str()
+            .is_none_or(str::is_empty);
+        if doc["platform"].is_object() && empty {
+            doc["platform"]["target_id"] = serde_json::json!(self.key());
+            return serde_json::to_vec_pretty(&doc).unwrap_or_else(|_| results.to_vec());
+        }
+        results.to_vec()
     }
 
     /// The key for `--per-image`: replicas share an image digest and a
@@ -292,6 +318,29 @@ pub fn per_image(targets: Vec<FleetTarget>) -> (Vec<FleetTarget>, Vec<(FleetTarg
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn results_files_are_named_by_target_and_stamped() {
+        let t = FleetTarget {
+            namespace: "ns".into(),
+            pod: "web-1".into(),
+            container: "app".into(),
+            pod_uid: String::new(),
+            image: String::new(),
+            image_id: String::new(),
+            run_as_user: None,
+        };
+        assert_eq!(
+            t.results_file(Path::new("d")),
+            PathBuf::from("d/ns_web-1_app.json")
+        );
+        let stamped = t.stamp(br#"{"platform": {"name": "x", "target_id": ""}}"#);
+        let doc: serde_json::Value = serde_json::from_slice(&stamped).unwrap();
+        assert_eq!(doc["platform"]["target_id"], "ns/web-1/app");
+        // A scanner's own id is kept.
+        let kept = t.stamp(br#"{"platform": {"target_id": "theirs"}}"#);
+        assert!(String::from_utf8_lossy(&kept).contains("theirs"));
+    }
 
     fn pod(ns: &str, name: &str, extra: serde_json::Value) -> Pod {
         let mut p = json!({

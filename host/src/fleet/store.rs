@@ -23,9 +23,11 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use serde::{Deserialize, Serialize};
 
+use super::run::{FleetRecord, TargetRun};
 use super::select::{FleetTarget, Skipped};
 use super::shard::Shard;
 use crate::cluster::{CALL_TIMEOUT, ClusterError, MANAGED_BY, bounded};
+use crate::exit;
 
 /// Label: the fleet run a stored result belongs to.
 pub const FLEET_RUN_LABEL: &str = "dscan.dev/fleet-run";
@@ -350,6 +352,83 @@ pub async fn remove(
         }
     }
     failed
+}
+
+/// Stores every target's outcome of a shard's run and then the shard's
+/// record; an outcome that could not be stored is named in the record and
+/// makes the whole a cluster error.
+pub async fn store_shard<T: StoredOutcome>(
+    client: &kube::Client,
+    namespace: &str,
+    run: &str,
+    record: &FleetRecord,
+    runs: &[TargetRun<T>],
+    outcome: &Result<(), ClusterError>,
+) -> Result<(), ClusterError> {
+    let mut not_stored = vec![];
+    let mut scanned = vec![];
+    let mut codes = vec![];
+    for r in runs {
+        scanned.push(r.target.key());
+        let stored = StoredTarget {
+            target: r.target.clone(),
+            error: r.outcome.as_ref().err().map(ToString::to_string),
+            exit_code: r.outcome.as_ref().err().map(ClusterError::exit_code),
+            strategy: r.outcome.as_ref().ok().map(|o| o.strategy().to_string()),
+            seconds: r.seconds,
+        };
+        codes.push(stored.exit_code.unwrap_or(exit::OK));
+        let results = r.outcome.as_ref().ok().map(|o| r.target.stamp(o.results()));
+        if let Err(e) = put_target(client, namespace, run, &stored, results.as_deref()).await {
+            not_stored.push((r.target.key(), e.to_string()));
+        }
+    }
+    let shard = record.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let exit_code = exit::worst(
+        codes
+            .into_iter()
+            .chain(outcome.as_ref().err().map(ClusterError::exit_code))
+            .chain((!not_stored.is_empty()).then_some(exit::CLUSTER)),
+    );
+    let shard_record = ShardRecord {
+        index: shard.index,
+        count: shard.count,
+        scanned,
+        skipped: record.skipped.clone(),
+        covered: record
+            .covered
+            .iter()
+            .map(|c| (c.target.clone(), c.by.clone()))
+            .collect(),
+        not_stored: not_stored.clone(),
+        error: record.error.clone(),
+        exit_code,
+    };
+    put_shard(client, namespace, run, &shard_record).await?;
+    if let Some((key, why)) = not_stored.first() {
+        return Err(ClusterError::Target(format!(
+            "{} result(s) could not be stored, the first {key}: {why}",
+            not_stored.len()
+        )));
+    }
+    Ok(())
+}
+
+/// What storing needs of a scan's outcome.
+pub trait StoredOutcome {
+    /// The access strategy the scan used.
+    fn strategy(&self) -> &str;
+    /// Its HDF results.
+    fn results(&self) -> &[u8];
+}
+
+impl StoredOutcome for crate::scan::ScanOutcome {
+    fn strategy(&self) -> &str {
+        &self.strategy
+    }
+    fn results(&self) -> &[u8] {
+        &self.results
+    }
 }
 
 #[cfg(test)]
