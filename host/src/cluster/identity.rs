@@ -272,3 +272,23 @@ impl std::fmt::Debug for ScanIdentity {
             .finish()
     }
 }
+
+/// RFC 3339, `seconds` from now.
+pub(crate) fn rfc3339_in(seconds: i64) -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(seconds))
+        .map(|t| {
+            t.round(k8s_openapi::jiff::Unit::Second)
+                .unwrap_or(t)
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// Now, RFC 3339 to the second (object annotations).
+pub(crate) fn now_rfc3339() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .round(k8s_openapi::jiff::Unit::Second)
+        .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now())
+        .to_string()
+}

@@ -177,8 +177,8 @@ impl NodeSlot {
     ) -> Result<DebugHandle, ClusterError> {
         let objects = self.planned(namespace);
         self.record(&objects)?;
-        let now = super::session::now_rfc3339();
-        let expires = super::session::rfc3339_in(self.token_seconds + 60);
+        let now = identity::now_rfc3339();
+        let expires = identity::rfc3339_in(self.token_seconds + 60);
         let pod_name = objects[2].name.clone();
         for obj in &objects {
             let meta = identity::metadata(obj, &self.run_id, &now, &expires, &self.created_by);

@@ -320,25 +320,6 @@ impl Clock {
     }
 }
 
-/// RFC 3339, `seconds` from now.
-pub(crate) fn rfc3339_in(seconds: i64) -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .checked_add(k8s_openapi::jiff::SignedDuration::from_secs(seconds))
-        .map(|t| {
-            t.round(k8s_openapi::jiff::Unit::Second)
-                .unwrap_or(t)
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-pub(crate) fn now_rfc3339() -> String {
-    k8s_openapi::jiff::Timestamp::now()
-        .round(k8s_openapi::jiff::Unit::Second)
-        .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now())
-        .to_string()
-}
-
 /// Waits for SIGINT or SIGTERM and names it.
 pub(crate) async fn signalled() -> crate::cluster::Signal {
     use tokio::signal::unix::{SignalKind, signal};
@@ -431,7 +412,7 @@ where
         &conn.server,
         &options.target.namespace,
         &options.target.pod,
-        &now_rfc3339(),
+        &identity::now_rfc3339(),
     );
     let debug = DebugSlot::new(journal.dir(&options.state_dir), None);
     let slot = debug.clone();
@@ -552,11 +533,11 @@ pub(crate) async fn setup(
 ) -> Result<ScanIdentity, ClusterError> {
     let ns = &options.target.namespace;
     let objects = identity::planned_objects(ns, run_id);
-    let created_at = now_rfc3339();
+    let created_at = identity::now_rfc3339();
     let seconds = identity::token_seconds(options.token_seconds);
     // The annotation promises an expiry before the token exists: the requested
     // lifetime from now (the server may only shorten it).
-    let expires = rfc3339_in(seconds + 60);
+    let expires = identity::rfc3339_in(seconds + 60);
     journal.expires_at = Some(expires.clone());
     journal.save(&options.state_dir)?;
     for obj in &objects {

@@ -435,7 +435,7 @@ impl Namespaced {
             &conn.server,
             ns,
             &first.pod,
-            &session::now_rfc3339(),
+            &crate::cluster::identity::now_rfc3339(),
         );
         Namespaced {
             options,
